@@ -1,0 +1,87 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let nio: [Target.Dependency] = [
+  .product(name: "NIOCore", package: "swift-nio"),
+  .product(name: "NIOPosix", package: "swift-nio"),
+]
+
+let package = Package(
+  name: "tuoyu",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "H2", targets: ["H2"]),
+    .library(name: "RPC", targets: ["RPC"]),
+    .library(name: "RPCHealth", targets: ["RPCHealth"]),
+    .executable(name: "tuoyu-interop-server", targets: ["InteropServer"]),
+    .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
+    .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+  ],
+  targets: [
+    // Layer 2: HTTP/2 by nghttp2. Only H2 imports CNGHTTP2.
+    .systemLibrary(
+      name: "CNGHTTP2", path: "Shared/CNGHTTP2", pkgConfig: "libnghttp2",
+      providers: [.apt(["libnghttp2-dev"])]),
+    .target(
+      name: "H2", dependencies: ["CNGHTTP2", .product(name: "NIOCore", package: "swift-nio")],
+      path: "Shared/H2", swiftSettings: swiftSettings),
+    // Layer 3: our gRPC wire layer.
+    .target(
+      name: "RPC",
+      dependencies: nio + [
+        "H2",
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Shared/RPC", swiftSettings: swiftSettings),
+    .target(
+      name: "RPCHealth", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Shared/RPCHealth", swiftSettings: swiftSettings),
+    .target(
+      name: "Interop",
+      dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Shared/Interop", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "InteropServer",
+      dependencies: [
+        "Interop", "RPC", "RPCHealth",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Tests/InteropServer", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "InteropClient",
+      dependencies: [
+        "Interop", "RPC", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Tests/InteropClient", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "BenchServer",
+      dependencies: [
+        "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "bench/BenchServer", swiftSettings: swiftSettings),
+    .testTarget(
+      name: "H2Tests",
+      dependencies: ["H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+      path: "Tests/H2Tests", swiftSettings: swiftSettings),
+    .testTarget(
+      name: "RPCTests",
+      dependencies: nio + [
+        "RPC", "RPCHealth", "Interop",
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Tests/RPCTests", swiftSettings: swiftSettings),
+  ]
+)

@@ -1,0 +1,557 @@
+import CNGHTTP2
+import NIOCore
+
+/// The thin nghttp2 wrapper: one `nghttp2_session` per connection inside a NIO channel handler.
+///
+/// Bytes read from the channel are fed to `nghttp2_session_mem_recv`; nghttp2's callbacks only
+/// record what happened (headers, data, end, reset) and the recorded events are dispatched to
+/// stream delegates once nghttp2 has returned, so no delegate ever runs inside nghttp2. Frames
+/// are drained with `nghttp2_session_mem_send` while the channel is writable, which is what gives
+/// back-pressure: a peer that stops reading stops the data providers being asked for more.
+public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler {
+  public typealias InboundIn = ByteBuffer
+  public typealias OutboundOut = ByteBuffer
+
+  public enum Role: Sendable { case server, client }
+
+  enum Event {
+    case headers(H2Stream, [H2Header], endStream: Bool)
+    case data(H2Stream, endStream: Bool)
+    case closed(H2Stream, H2ErrorCode)
+    case writable(H2Stream)
+    case goAway(Int32, H2ErrorCode)
+    case pingAck(UInt64)
+  }
+
+  public let role: Role
+  public let settings: H2Settings
+  public weak var delegate: (any H2ConnectionDelegate)?
+
+  var session: OpaquePointer?
+  private(set) var context: ChannelHandlerContext?
+  var streams: [Int32: H2Stream] = [:]
+  var events: [Event] = []
+  private var insideNGHTTP2 = false
+  private var inRead = false
+  private var flushScheduled = false
+  private var needsFlush = false
+  private var orphanBytes = 0
+  private var closed = false
+  private var allocator = ByteBufferAllocator()
+  private var outBuffer: ByteBuffer
+
+  /// The number of streams currently open.
+  public var openStreamCount: Int { streams.count }
+
+  public init(role: Role, settings: H2Settings = H2Settings(), delegate: (any H2ConnectionDelegate)?) {
+    self.role = role
+    self.settings = settings
+    self.delegate = delegate
+    self.outBuffer = allocator.buffer(capacity: 0)
+  }
+
+  deinit {
+    if let session { nghttp2_session_del(session) }
+  }
+
+  // MARK: Channel lifecycle
+
+  public func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    self.allocator = context.channel.allocator
+    self.outBuffer = allocator.buffer(capacity: 16 << 10)
+    if context.channel.isActive { start() }
+  }
+
+  public func channelActive(context: ChannelHandlerContext) {
+    start()
+    context.fireChannelActive()
+  }
+
+  public func handlerRemoved(context: ChannelHandlerContext) {
+    connectionLost()
+    self.context = nil
+  }
+
+  public func channelInactive(context: ChannelHandlerContext) {
+    connectionLost()
+    context.fireChannelInactive()
+  }
+
+  public func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable { flush() }
+    context.fireChannelWritabilityChanged()
+  }
+
+  public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard let session, !closed else { return }
+    let buffer = unwrapInboundIn(data)
+    inRead = true
+    insideNGHTTP2 = true
+    let rv = buffer.withUnsafeReadableBytes { bytes in
+      nghttp2_session_mem_recv(session, bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count)
+    }
+    insideNGHTTP2 = false
+    if orphanBytes > 0 {
+      nghttp2_session_consume_connection(session, orphanBytes)
+      orphanBytes = 0
+    }
+    dispatchEvents()
+    inRead = false
+    needsFlush = true
+    if rv < 0 {
+      // Fatal for the connection (bad preface, flooding, ...): say GOAWAY if we can, then close.
+      nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
+      flush()
+      close()
+    }
+  }
+
+  public func channelReadComplete(context: ChannelHandlerContext) {
+    if needsFlush { flush() }
+    context.fireChannelReadComplete()
+  }
+
+  public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    close()
+  }
+
+  // MARK: Public operations (event loop only)
+
+  /// Opens a client stream with request `headers`. With `endStream` the request has no body.
+  public func openStream(
+    headers: [H2Header], endStream: Bool, delegate: any H2StreamDelegate
+  ) throws -> H2Stream {
+    precondition(role == .client, "only a client opens streams")
+    guard let session, !closed, !insideNGHTTP2 else { throw H2Error.connectionClosed }
+    let streamID: Int32 = withNameValues(headers) { nva, count in
+      if endStream {
+        return nghttp2_submit_request(session, nil, nva, count, nil, nil)
+      }
+      var provider = nghttp2_data_provider()
+      provider.read_callback = h2ReadCallback
+      return nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+    }
+    guard streamID > 0 else {
+      throw streamID == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE.rawValue
+        ? H2Error.streamIDsExhausted : H2Error.nghttp2(Int(streamID))
+    }
+    let stream = H2Stream(id: streamID, connection: self, allocator: allocator)
+    stream.delegate = delegate
+    stream.headersSent = true
+    stream.providerAttached = !endStream
+    stream.endAfterData = endStream
+    streams[streamID] = stream
+    requestFlush()
+    return stream
+  }
+
+  /// Sends a PING carrying `opaque`.
+  public func ping(_ opaque: UInt64) {
+    guard let session, !closed else { return }
+    var value = opaque.bigEndian
+    withUnsafeBytes(of: &value) { raw in
+      _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), raw.bindMemory(to: UInt8.self).baseAddress)
+    }
+    requestFlush()
+  }
+
+  /// Starts a graceful shutdown: a server first announces GOAWAY with the maximum stream id and,
+  /// after one round trip, the last stream it accepted; open streams finish, new ones are refused,
+  /// and the channel closes once the last stream ends.
+  public func goAway(error: H2ErrorCode = .noError) {
+    guard let session, !closed else { return }
+    if role == .server && error == .noError {
+      nghttp2_submit_shutdown_notice(session)
+      shutdownPingPending = true
+      ping(Self.shutdownPingOpaque)
+    } else {
+      nghttp2_submit_goaway(
+        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+        error.rawValue, nil, 0)
+    }
+    goingAway = true
+    requestFlush()
+  }
+
+  private var shutdownPingPending = false
+  private var goingAway = false
+  static let shutdownPingOpaque: UInt64 = 0x7475_6f79_7567_6f61
+
+  /// The highest stream id the peer may still open, or nil before any GOAWAY.
+  public var isGoingAway: Bool { goingAway }
+
+  /// Closes the channel now.
+  public func close() {
+    guard let context, !closed else { return }
+    closed = true
+    context.close(promise: nil)
+  }
+
+  // MARK: Internals used by H2Stream
+
+  func submitHeaders(_ stream: H2Stream, _ headers: [H2Header], endStream: Bool) {
+    guard let session else { return }
+    let rv: Int32 = withNameValues(headers) { nva, count in
+      if !stream.headersSent && role == .server {
+        if endStream {
+          return nghttp2_submit_response(session, stream.id, nva, count, nil)
+        }
+        var provider = nghttp2_data_provider()
+        provider.read_callback = h2ReadCallback
+        stream.providerAttached = true
+        return nghttp2_submit_response(session, stream.id, nva, count, &provider)
+      }
+      let flags = endStream ? UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) : UInt8(NGHTTP2_FLAG_NONE.rawValue)
+      return nghttp2_submit_headers(session, flags, stream.id, nil, nva, count, nil)
+    }
+    if rv < 0 {
+      stream.reset(.internalError)
+      return
+    }
+    stream.headersSent = true
+    if endStream { stream.endAfterData = true }
+    requestFlush()
+  }
+
+  func dataQueued(_ stream: H2Stream) {
+    guard let session else { return }
+    if !stream.providerAttached {
+      // Data before headers on a server stream: headers must come first.
+      return
+    }
+    if stream.deferred {
+      stream.deferred = false
+      nghttp2_session_resume_data(session, stream.id)
+    }
+    requestFlush()
+  }
+
+  func resetStream(_ stream: H2Stream, _ code: H2ErrorCode) {
+    guard let session else { return }
+    nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, code.rawValue)
+    requestFlush()
+  }
+
+  func consume(streamID: Int32, count: Int) {
+    guard let session, !closed else { return }
+    nghttp2_session_consume(session, streamID, count)
+    requestFlush()
+  }
+
+  // MARK: Session
+
+  private func start() {
+    guard session == nil, let context else { return }
+    var callbacks: OpaquePointer?
+    nghttp2_session_callbacks_new(&callbacks)
+    defer { nghttp2_session_callbacks_del(callbacks) }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, h2OnBeginHeaders)
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, h2OnHeader)
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2OnFrameRecv)
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2OnDataChunkRecv)
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2OnStreamClose)
+
+    var option: OpaquePointer?
+    nghttp2_option_new(&option)
+    defer { nghttp2_option_del(option) }
+    nghttp2_option_set_no_auto_window_update(option, 1)
+    nghttp2_option_set_no_closed_streams(option, 1)
+    if role == .server {
+      nghttp2_option_set_stream_reset_rate_limit(option, settings.resetBurst, settings.resetRate)
+    }
+
+    let user = Unmanaged.passUnretained(self).toOpaque()
+    var s: OpaquePointer?
+    let rv =
+      role == .server
+      ? nghttp2_session_server_new2(&s, callbacks, user, option)
+      : nghttp2_session_client_new2(&s, callbacks, user, option)
+    guard rv == 0, let s else {
+      context.close(promise: nil)
+      return
+    }
+    session = s
+    var entries = [
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
+        value: settings.maxConcurrentStreams),
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+        value: settings.initialWindowSize),
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+        value: settings.maxHeaderListSize),
+    ]
+    if role == .client {
+      entries.append(
+        nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
+    }
+    nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
+    nghttp2_session_set_local_window_size(
+      s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindowSize)
+    flush()
+  }
+
+  private func requestFlush() {
+    if inRead {
+      needsFlush = true
+      return
+    }
+    guard !flushScheduled, let context else { return }
+    flushScheduled = true
+    context.eventLoop.execute { [self] in
+      flushScheduled = false
+      flush()
+    }
+  }
+
+  /// Drains nghttp2's output into the channel while it is writable, dispatching any events that
+  /// sending produced (a stream closes once its last frame is sent).
+  func flush() {
+    needsFlush = false
+    guard let session, let context, !insideNGHTTP2 else { return }
+    var wrote = false
+    while context.channel.isWritable || !wrote {
+      var data: UnsafePointer<UInt8>?
+      insideNGHTTP2 = true
+      let n = nghttp2_session_mem_send(session, &data)
+      insideNGHTTP2 = false
+      if n < 0 {
+        close()
+        return
+      }
+      if n == 0 {
+        if events.isEmpty { break }
+        dispatchEvents()
+        continue
+      }
+      outBuffer.writeBytes(UnsafeRawBufferPointer(start: data, count: n))
+      if outBuffer.readableBytes >= 64 << 10 {
+        context.write(wrapOutboundOut(outBuffer), promise: nil)
+        outBuffer = allocator.buffer(capacity: 16 << 10)
+        wrote = true
+      }
+      if !events.isEmpty { dispatchEvents() }
+    }
+    if outBuffer.readableBytes > 0 {
+      context.write(wrapOutboundOut(outBuffer), promise: nil)
+      outBuffer = allocator.buffer(capacity: 16 << 10)
+      wrote = true
+    }
+    if wrote { context.flush() }
+    if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+      close()
+    }
+  }
+
+  private func dispatchEvents() {
+    while !events.isEmpty {
+      let batch = events
+      events.removeAll(keepingCapacity: true)
+      for event in batch { dispatch(event) }
+    }
+  }
+
+  private func dispatch(_ event: Event) {
+    switch event {
+    case .headers(let stream, let headers, let endStream):
+      if stream.delegate == nil && role == .server && !stream.sawFirstHeaders {
+        stream.sawFirstHeaders = true
+        guard let d = delegate?.h2Connection(self, openedStream: stream) else {
+          stream.reset(.refusedStream)
+          return
+        }
+        stream.delegate = d
+      }
+      stream.delegate?.h2Stream(stream, receivedHeaders: headers, endStream: endStream)
+    case .data(let stream, let endStream):
+      let data = stream.inbound
+      stream.inbound = allocator.buffer(capacity: 0)
+      if let d = stream.delegate {
+        d.h2Stream(stream, receivedData: data, endStream: endStream)
+      } else {
+        stream.consume(data.readableBytes)
+      }
+    case .closed(let stream, let code):
+      if stream.unconsumed > 0, let session {
+        nghttp2_session_consume_connection(session, stream.unconsumed)
+        stream.unconsumed = 0
+      }
+      let d = stream.delegate
+      stream.delegate = nil
+      d?.h2Stream(stream, closedWith: code)
+    case .writable(let stream):
+      stream.delegate?.h2StreamBecameWritable(stream)
+    case .goAway(let last, let code):
+      delegate?.h2Connection(self, receivedGoAway: last, error: code)
+    case .pingAck(let opaque):
+      if opaque == Self.shutdownPingOpaque && shutdownPingPending, let session {
+        shutdownPingPending = false
+        nghttp2_submit_goaway(
+          session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
+          nghttp2_session_get_last_proc_stream_id(session), H2ErrorCode.noError.rawValue, nil, 0)
+        requestFlush()
+      } else {
+        delegate?.h2Connection(self, receivedPingAck: opaque)
+      }
+    }
+  }
+
+  private func connectionLost() {
+    guard session != nil || !streams.isEmpty else { return }
+    closed = true
+    dispatchEvents()
+    let open = streams.values
+    streams.removeAll()
+    for stream in open {
+      stream.isClosed = true
+      let d = stream.delegate
+      stream.delegate = nil
+      d?.h2Stream(stream, closedWith: .connectError)
+    }
+    if let session {
+      nghttp2_session_del(session)
+      self.session = nil
+    }
+    delegate?.h2ConnectionClosed(self)
+  }
+
+  // MARK: Called from the C callbacks (inside nghttp2: record only)
+
+  func beginHeaders(streamID: Int32, isRequest: Bool) {
+    if isRequest && role == .server {
+      let stream = H2Stream(id: streamID, connection: self, allocator: allocator)
+      streams[streamID] = stream
+    }
+    if let stream = streams[streamID] {
+      stream.pendingHeaders.removeAll(keepingCapacity: true)
+      stream.pendingHeaderBytes = 0
+    }
+  }
+
+  /// Returns false when the header list passes the limit (the stream is then reset).
+  func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+    guard let stream = streams[streamID] else { return true }
+    stream.pendingHeaderBytes += name.count + value.count + 32
+    if stream.pendingHeaderBytes > Int(settings.maxHeaderListSize) { return false }
+    stream.pendingHeaders.append(
+      H2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    return true
+  }
+
+  func headersComplete(streamID: Int32, endStream: Bool) {
+    guard let stream = streams[streamID] else { return }
+    let headers = stream.pendingHeaders
+    stream.pendingHeaders = []
+    events.append(.headers(stream, headers, endStream: endStream))
+  }
+
+  func dataChunk(streamID: Int32, bytes: UnsafeRawBufferPointer) {
+    guard let stream = streams[streamID] else {
+      orphanBytes += bytes.count
+      return
+    }
+    stream.inbound.writeBytes(bytes)
+    stream.unconsumed += bytes.count
+  }
+
+  func dataComplete(streamID: Int32, endStream: Bool) {
+    guard let stream = streams[streamID] else { return }
+    events.append(.data(stream, endStream: endStream))
+  }
+
+  func streamClosed(streamID: Int32, code: UInt32) {
+    guard let stream = streams.removeValue(forKey: streamID) else { return }
+    stream.isClosed = true
+    events.append(.closed(stream, H2ErrorCode(code)))
+  }
+
+  func goAwayReceived(lastStreamID: Int32, code: UInt32) {
+    events.append(.goAway(lastStreamID, H2ErrorCode(code)))
+  }
+
+  func pingAckReceived(_ opaque: UInt64) {
+    events.append(.pingAck(opaque))
+  }
+
+  /// The data provider: copies up to `max` queued bytes of `streamID` into `buffer`.
+  func readData(
+    streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32
+  ) -> Int {
+    guard let stream = streams[streamID] else {
+      return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+    }
+    let n = min(buffer.count, stream.outbound.readableBytes)
+    if n > 0 {
+      stream.outbound.withUnsafeReadableBytes { src in
+        buffer.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n)
+      }
+      stream.outbound.moveReaderIndex(forwardBy: n)
+    }
+    if stream.outbound.readableBytes == 0 {
+      stream.outbound.clear()
+      if stream.endAfterData {
+        flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
+        if let trailers = stream.trailers, let session {
+          stream.trailers = nil
+          flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+          _ = withNameValues(trailers) { nva, count in
+            nghttp2_submit_trailer(session, streamID, nva, count)
+          }
+        }
+      } else if n == 0 {
+        stream.deferred = true
+        return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+      }
+    }
+    if stream.aboveHighWatermark && stream.outbound.readableBytes < settings.streamHighWatermark / 2 {
+      stream.aboveHighWatermark = false
+      events.append(.writable(stream))
+    }
+    return n
+  }
+}
+
+/// Errors of the H2 layer.
+public enum H2Error: Error, Sendable, Equatable {
+  case connectionClosed
+  case streamIDsExhausted
+  case nghttp2(Int)
+}
+
+/// Builds nghttp2's name/value array for `headers` in one scratch allocation.
+func withNameValues<R>(
+  _ headers: [H2Header], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R
+) -> R {
+  var total = 0
+  for h in headers { total += h.name.utf8.count + h.value.utf8.count }
+  let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 1)
+  defer { bytes.deallocate() }
+  let nva = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: max(headers.count, 1))
+  defer { nva.deallocate() }
+  var offset = 0
+  for (i, h) in headers.enumerated() {
+    let nameStart = offset
+    offset += copyUTF8(h.name, into: bytes, at: offset)
+    let valueStart = offset
+    offset += copyUTF8(h.value, into: bytes, at: offset)
+    let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    nva[i] = nghttp2_nv(
+      name: base + nameStart, value: base + valueStart, namelen: valueStart - nameStart,
+      valuelen: offset - valueStart, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+  }
+  return body(nva, headers.count)
+}
+
+private func copyUTF8(_ s: String, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+  var s = s
+  return s.withUTF8 { utf8 in
+    if utf8.count > 0 {
+      (bytes.baseAddress! + offset).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count)
+    }
+    return utf8.count
+  }
+}

@@ -1,0 +1,71 @@
+import CNGHTTP2
+
+// nghttp2's callbacks. They capture nothing, recover the connection from `user_data`, never trap
+// on what the peer sent, and only record events: no call back into nghttp2 happens from here,
+// except `nghttp2_submit_trailer` from the data provider, which nghttp2 documents as allowed.
+
+@inline(__always)
+private func connection(_ user: UnsafeMutableRawPointer?) -> H2Connection {
+  Unmanaged<H2Connection>.fromOpaque(user!).takeUnretainedValue()
+}
+
+let h2OnBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, user in
+  guard let frame else { return 0 }
+  let isRequest = frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
+  connection(user).beginHeaders(streamID: frame.pointee.hd.stream_id, isRequest: isRequest)
+  return 0
+}
+
+let h2OnHeader: nghttp2_on_header_callback = { _, frame, name, namelen, value, valuelen, _, user in
+  guard let frame else { return 0 }
+  let ok = connection(user).header(
+    streamID: frame.pointee.hd.stream_id,
+    name: UnsafeRawBufferPointer(start: name, count: namelen),
+    value: UnsafeRawBufferPointer(start: value, count: valuelen))
+  // Over the header-list limit: nghttp2 resets just this stream.
+  return ok ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+}
+
+let h2OnFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, user in
+  guard let frame else { return 0 }
+  let c = connection(user)
+  let hd = frame.pointee.hd
+  let endStream = hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+  switch UInt32(hd.type) {
+  case NGHTTP2_HEADERS.rawValue:
+    c.headersComplete(streamID: hd.stream_id, endStream: endStream)
+  case NGHTTP2_DATA.rawValue:
+    c.dataComplete(streamID: hd.stream_id, endStream: endStream)
+  case NGHTTP2_GOAWAY.rawValue:
+    c.goAwayReceived(
+      lastStreamID: frame.pointee.goaway.last_stream_id, code: frame.pointee.goaway.error_code)
+  case NGHTTP2_PING.rawValue:
+    if hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+      var opaque: UInt64 = 0
+      withUnsafeMutableBytes(of: &opaque) { dst in
+        withUnsafeBytes(of: frame.pointee.ping.opaque_data) { src in dst.copyMemory(from: src) }
+      }
+      c.pingAckReceived(UInt64(bigEndian: opaque))
+    }
+  default:
+    break
+  }
+  return 0
+}
+
+let h2OnDataChunkRecv: nghttp2_on_data_chunk_recv_callback = { _, _, streamID, data, len, user in
+  connection(user).dataChunk(streamID: streamID, bytes: UnsafeRawBufferPointer(start: data, count: len))
+  return 0
+}
+
+let h2OnStreamClose: nghttp2_on_stream_close_callback = { _, streamID, code, user in
+  connection(user).streamClosed(streamID: streamID, code: code)
+  return 0
+}
+
+let h2ReadCallback: nghttp2_data_source_read_callback = { _, streamID, buf, length, flags, _, user in
+  guard let buf, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+  return connection(user).readData(
+    streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buf, count: length),
+    flags: &flags.pointee)
+}

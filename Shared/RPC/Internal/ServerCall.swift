@@ -1,0 +1,365 @@
+import H2
+import NIOCore
+
+/// One server-side call on one HTTP/2 stream: validates the request headers, deframes messages,
+/// runs the handler task and writes the response. All state lives on the connection's event loop;
+/// the handler task runs there too (see `EventLoopTaskExecutor`), and the few entry points it
+/// calls hop to the loop only if it has moved elsewhere.
+final class ServerCall: H2StreamDelegate, @unchecked Sendable {
+  /// Queued request bytes above which flow-control credit is held back until the handler reads.
+  static let inboundQueueLimit = 256 << 10
+
+  let stream: H2Stream
+  let connection: ServerConnection
+  let loop: any EventLoop
+
+  private var route: RPCRouter.Route?
+  private var context: ServerContext?
+  private var deframer: MessageDeframer
+  private var inbound = CircularBuffer<ByteBuffer>()
+  private var inboundQueuedBytes = 0
+  private var heldCredit = 0
+  private var inboundEnded = false
+  private var inboundWaiter: CheckedContinuation<ByteBuffer?, any Error>?
+  private var writeWaiter: CheckedContinuation<Void, any Error>?
+  private var responseHeadersSent = false
+  private var finished = false
+  private var cancelled = false
+  private var handlerStarted = false
+  private var task: Task<Void, Never>?
+  private var deadlineTimer: Scheduled<Void>?
+
+  init(stream: H2Stream, connection: ServerConnection) {
+    self.stream = stream
+    self.connection = connection
+    self.loop = connection.eventLoop
+    self.deframer = MessageDeframer(maxMessageSize: connection.server.configuration.maxReceiveMessageSize)
+  }
+
+  // MARK: H2 events
+
+  func h2Stream(_ stream: H2Stream, receivedHeaders headers: [H2Header], endStream: Bool) {
+    if context == nil && !finished {
+      begin(headers)
+    }
+    if endStream { endOfRequest() }
+  }
+
+  func h2Stream(_ stream: H2Stream, receivedData data: ByteBuffer, endStream: Bool) {
+    let n = data.readableBytes
+    guard let route, !finished else {
+      stream.consume(n)
+      return
+    }
+    deframer.append(data)
+    do {
+      while let message = try deframer.next() {
+        inbound.append(message)
+        inboundQueuedBytes += message.readableBytes
+      }
+    } catch .tooLarge(let length) {
+      stream.consume(n)
+      fail(
+        RPCError(
+          code: .resourceExhausted,
+          message: "message of \(length) bytes exceeds the limit of \(deframer.maxMessageSize) bytes"))
+      return
+    } catch {
+      stream.consume(n)
+      fail(RPCError(code: .internal, message: "compressed message without grpc-encoding"))
+      return
+    }
+    if route.descriptor.kind.isSingleRequest && inbound.count > 1 {
+      stream.consume(n)
+      fail(RPCError(code: .internal, message: "more than one request message for \(route.descriptor.kind) call"))
+      return
+    }
+    if inboundQueuedBytes <= Self.inboundQueueLimit {
+      stream.consume(n)
+    } else {
+      heldCredit += n
+    }
+    if let waiter = inboundWaiter, let message = inbound.popFirst() {
+      inboundWaiter = nil
+      dequeued(message)
+      waiter.resume(returning: message)
+    }
+    if endStream { endOfRequest() }
+  }
+
+  func h2Stream(_ stream: H2Stream, closedWith error: H2ErrorCode) {
+    guard !finished else { return }
+    // Reset by the peer, or the connection went away, before we answered.
+    finished = true
+    cancelled = true
+    deadlineTimer?.cancel()
+    task?.cancel()
+    failWaiters(CancellationError())
+  }
+
+  func h2StreamBecameWritable(_ stream: H2Stream) {
+    if let waiter = writeWaiter {
+      writeWaiter = nil
+      waiter.resume()
+    }
+  }
+
+  // MARK: Request
+
+  private func begin(_ headers: [H2Header]) {
+    var method: String?
+    var path: String?
+    var contentType: String?
+    var timeout: String?
+    var encoding: String?
+    var metadata = Metadata()
+    for h in headers {
+      switch h.name {
+      case ":method": method = h.value
+      case ":path": path = h.value
+      case "content-type": contentType = h.value
+      case "grpc-timeout": timeout = h.value
+      case "grpc-encoding": encoding = h.value
+      default:
+        if Metadata.isReserved(h.name) { continue }
+        if h.name.hasSuffix("-bin") {
+          guard let bytes = Base64.decode(h.value) else {
+            return fail(RPCError(code: .internal, message: "metadata \(h.name) is not base64"))
+          }
+          metadata.elements.append(Metadata.Element(key: h.name, value: .binary(bytes)))
+        } else {
+          metadata.elements.append(Metadata.Element(key: h.name, value: .string(h.value)))
+        }
+      }
+    }
+    guard method == "POST" else {
+      return respondHTTP(status: "405", message: "gRPC requires POST")
+    }
+    guard let contentType, Self.isGRPCContentType(contentType) else {
+      return respondHTTP(status: "415", message: "content-type must be application/grpc")
+    }
+    guard let path, let route = connection.server.router.routes[path] else {
+      return fail(RPCError(code: .unimplemented, message: "method not found: \(path ?? "(none)")"))
+    }
+    if let encoding, encoding != "identity" {
+      return fail(
+        RPCError(code: .unimplemented, message: "message encoding \(encoding) is not supported"),
+        extra: [H2Header("grpc-accept-encoding", "identity")])
+    }
+    var deadline: NIODeadline?
+    if let timeout {
+      guard let ns = GRPCTimeout.parse(timeout) else {
+        return fail(RPCError(code: .internal, message: "malformed grpc-timeout: \(timeout)"))
+      }
+      let d = NIODeadline.now() + .nanoseconds(min(ns, Int64.max / 2))
+      deadline = d
+      deadlineTimer = loop.scheduleTask(deadline: d) { [self] in
+        fail(RPCError(code: .deadlineExceeded, message: "deadline exceeded"))
+      }
+    }
+    self.route = route
+    self.context = ServerContext(
+      descriptor: route.descriptor, requestMetadata: metadata, deadline: deadline,
+      peer: connection.peer)
+    if !route.descriptor.kind.isSingleRequest { startHandler() }
+  }
+
+  static func isGRPCContentType(_ value: String) -> Bool {
+    guard value.hasPrefix("application/grpc") else { return false }
+    let rest = value.utf8.dropFirst(16)
+    return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
+  }
+
+  private func endOfRequest() {
+    guard !inboundEnded else { return }
+    inboundEnded = true
+    guard let route, !finished else { return }
+    if deframer.hasPartialMessage {
+      return fail(RPCError(code: .internal, message: "request ended inside a message"))
+    }
+    if route.descriptor.kind.isSingleRequest {
+      guard inbound.count == 1 else {
+        return fail(
+          RPCError(code: .internal, message: "expected one request message, got \(inbound.count)"))
+      }
+      startHandler()
+    } else if let waiter = inboundWaiter, inbound.isEmpty {
+      inboundWaiter = nil
+      waiter.resume(returning: nil)
+    }
+  }
+
+  private func dequeued(_ message: ByteBuffer) {
+    inboundQueuedBytes -= message.readableBytes
+    if heldCredit > 0 && inboundQueuedBytes <= Self.inboundQueueLimit {
+      stream.consume(heldCredit)
+      heldCredit = 0
+    }
+  }
+
+  // MARK: Handler
+
+  private func startHandler() {
+    guard !handlerStarted, let route, let context else { return }
+    handlerStarted = true
+    let interceptors = connection.server.configuration.interceptors
+    task = Task(executorPreference: connection.executor) {
+      var outcome: RPCError?
+      do {
+        try await intercepting(interceptors[...], context: context) { ctx in
+          try await route.run(self, ctx)
+        }
+      } catch let error as RPCError {
+        outcome = error
+      } catch is CancellationError {
+        outcome = RPCError(code: .cancelled, message: "call cancelled")
+      } catch {
+        self.connection.server.logger.error(
+          "handler failed", metadata: ["method": "\(route.descriptor.path)", "error": "\(error)"])
+        outcome = RPCError(code: .unknown, message: "handler failed")
+      }
+      let result = outcome
+      self.onLoop { self.finish(result, trailing: context.trailingMetadata) }
+    }
+  }
+
+  /// The one request of a unary or server-streaming call (queued before the handler started).
+  func singleRequest() async throws -> ByteBuffer {
+    try await onLoopAsync {
+      guard let message = self.inbound.popFirst() else { throw CancellationError() }
+      self.dequeued(message)
+      return message
+    }
+  }
+
+  /// The next request message of a streaming call, nil after the client's last.
+  func nextRequest() async throws -> ByteBuffer? {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<ByteBuffer?, any Error>) in
+      onLoop {
+        if let message = self.inbound.popFirst() {
+          self.dequeued(message)
+          c.resume(returning: message)
+        } else if self.cancelled {
+          c.resume(throwing: CancellationError())
+        } else if self.inboundEnded || self.finished {
+          c.resume(returning: nil)
+        } else {
+          self.inboundWaiter = c
+        }
+      }
+    }
+  }
+
+  /// Queues one framed response message, sending the response headers first; waits while the
+  /// stream is over its high watermark.
+  func send(_ frame: ByteBuffer, context: ServerContext) async throws {
+    if loop.inEventLoop {
+      try enqueue(frame, context: context)
+      if stream.isWritable { return }
+    }
+    let alreadyQueued = loop.inEventLoop
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+      onLoop {
+        do {
+          if !alreadyQueued { try self.enqueue(frame, context: context) }
+          if self.finished { throw CancellationError() }
+          if self.stream.isWritable { c.resume() } else { self.writeWaiter = c }
+        } catch {
+          c.resume(throwing: error)
+        }
+      }
+    }
+  }
+
+  private func enqueue(_ frame: ByteBuffer, context: ServerContext) throws {
+    guard !finished else { throw CancellationError() }
+    if !responseHeadersSent {
+      responseHeadersSent = true
+      var headers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
+      append(context.initialMetadata, to: &headers)
+      stream.sendHeaders(headers, endStream: false)
+    }
+    stream.sendData(frame)
+  }
+
+  // MARK: Ending
+
+  /// Ends the call with an error status and stops the handler.
+  private func fail(_ error: RPCError, extra: [H2Header] = []) {
+    finish(error, trailing: [:], extra: extra)
+    task?.cancel()
+    failWaiters(CancellationError())
+  }
+
+  private func finish(_ error: RPCError?, trailing: Metadata, extra: [H2Header] = []) {
+    guard !finished else { return }
+    finished = true
+    deadlineTimer?.cancel()
+    var trailers: [H2Header] = []
+    if !responseHeadersSent {
+      trailers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
+    }
+    trailers += extra
+    if let error {
+      trailers.append(H2Header("grpc-status", String(error.code.rawValue)))
+      if !error.message.isEmpty {
+        trailers.append(H2Header("grpc-message", PercentEncoding.encode(error.message)))
+      }
+      if let details = error.details {
+        trailers.append(H2Header("grpc-status-details-bin", Base64.encode(details)))
+      }
+      append(error.metadata, to: &trailers)
+    } else {
+      trailers.append(H2Header("grpc-status", "0"))
+    }
+    append(trailing, to: &trailers)
+    if responseHeadersSent {
+      stream.sendTrailers(trailers)
+    } else {
+      responseHeadersSent = true
+      stream.sendHeaders(trailers, endStream: true)
+    }
+  }
+
+  private func respondHTTP(status: String, message: String) {
+    finished = true
+    responseHeadersSent = true
+    stream.sendHeaders(
+      [
+        H2Header(":status", status), H2Header("content-type", "text/plain"),
+        H2Header("grpc-status", String(Status.Code.internal.rawValue)),
+        H2Header("grpc-message", PercentEncoding.encode(message)),
+      ], endStream: true)
+  }
+
+  private func failWaiters(_ error: any Error) {
+    if let w = inboundWaiter {
+      inboundWaiter = nil
+      w.resume(throwing: error)
+    }
+    if let w = writeWaiter {
+      writeWaiter = nil
+      w.resume(throwing: error)
+    }
+  }
+
+  private func append(_ metadata: Metadata, to headers: inout [H2Header]) {
+    for e in metadata.elements where !Metadata.isReserved(e.key) {
+      switch e.value {
+      case .string(let s): headers.append(H2Header(e.key, s))
+      case .binary(let b): headers.append(H2Header(e.key, Base64.encode(b)))
+      }
+    }
+  }
+
+  // MARK: Loop hops
+
+  private func onLoop(_ body: @escaping @Sendable () -> Void) {
+    if loop.inEventLoop { body() } else { loop.execute(body) }
+  }
+
+  private func onLoopAsync<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    if loop.inEventLoop { return try body() }
+    return try await loop.submit(body).get()
+  }
+}

@@ -1,0 +1,31 @@
+import NIOCore
+
+/// What a handler knows about its call, and the metadata it sends back.
+///
+/// One context belongs to one call and is used by that call's handler task and its interceptors
+/// only, one at a time; it is not shared across tasks.
+public final class ServerContext: @unchecked Sendable {
+  /// The method being called.
+  public let descriptor: MethodDescriptor
+  /// The caller's custom metadata.
+  public let requestMetadata: Metadata
+  /// When the caller stops waiting, if it set a `grpc-timeout`.
+  public let deadline: NIODeadline?
+  /// The remote address, e.g. `ipv4:127.0.0.1:51234`.
+  public let peer: String
+  /// Sent with the response headers (before the first message).
+  public var initialMetadata: Metadata = [:]
+  /// Sent with the status.
+  public var trailingMetadata: Metadata = [:]
+  /// Values interceptors leave for handlers (e.g. the authenticated principal).
+  public var values: [String: any Sendable] = [:]
+
+  public init(
+    descriptor: MethodDescriptor, requestMetadata: Metadata, deadline: NIODeadline?, peer: String
+  ) {
+    self.descriptor = descriptor
+    self.requestMetadata = requestMetadata
+    self.deadline = deadline
+    self.peer = peer
+  }
+}

@@ -1,0 +1,259 @@
+import H2
+import NIOCore
+import NIOEmbedded
+import Testing
+
+/// Records what one stream receives.
+final class Recorder: H2StreamDelegate {
+  var headers: [[H2Header]] = []
+  var data = ByteBuffer()
+  var ended = false
+  var closed: H2ErrorCode?
+  var becameWritable = 0
+  var consumeOnReceive = true
+
+  func h2Stream(_ stream: H2Stream, receivedHeaders headers: [H2Header], endStream: Bool) {
+    self.headers.append(headers)
+    if endStream { ended = true }
+  }
+  func h2Stream(_ stream: H2Stream, receivedData data: ByteBuffer, endStream: Bool) {
+    var data = data
+    if consumeOnReceive { stream.consume(data.readableBytes) }
+    self.data.writeBuffer(&data)
+    if endStream { ended = true }
+  }
+  func h2Stream(_ stream: H2Stream, closedWith error: H2ErrorCode) { closed = error }
+  func h2StreamBecameWritable(_ stream: H2Stream) { becameWritable += 1 }
+}
+
+/// Accepts every stream the peer opens and keeps its recorder.
+final class Acceptor: H2ConnectionDelegate {
+  var streams: [(H2Stream, Recorder)] = []
+  var goAways: [(Int32, H2ErrorCode)] = []
+  var pingAcks: [UInt64] = []
+  var closed = false
+  var consumeOnReceive = true
+
+  func h2Connection(_ connection: H2Connection, openedStream stream: H2Stream) -> (any H2StreamDelegate)? {
+    let r = Recorder()
+    r.consumeOnReceive = consumeOnReceive
+    streams.append((stream, r))
+    return r
+  }
+  func h2Connection(_ connection: H2Connection, receivedGoAway lastStreamID: Int32, error: H2ErrorCode) {
+    goAways.append((lastStreamID, error))
+  }
+  func h2Connection(_ connection: H2Connection, receivedPingAck opaque: UInt64) { pingAcks.append(opaque) }
+  func h2ConnectionClosed(_ connection: H2Connection) { closed = true }
+}
+
+/// A client and a server H2Connection in two EmbeddedChannels, with bytes moved between them.
+final class Pair {
+  let serverDelegate = Acceptor()
+  let clientDelegate = Acceptor()
+  let server: H2Connection
+  let client: H2Connection
+  let serverChannel: EmbeddedChannel
+  let clientChannel: EmbeddedChannel
+
+  init(serverSettings: H2Settings = H2Settings(), consume: Bool = true) throws {
+    serverDelegate.consumeOnReceive = consume
+    server = H2Connection(role: .server, settings: serverSettings, delegate: serverDelegate)
+    client = H2Connection(role: .client, delegate: clientDelegate)
+    serverChannel = EmbeddedChannel(handler: server)
+    clientChannel = EmbeddedChannel(handler: client)
+    let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+    try serverChannel.connect(to: address).wait()
+    try clientChannel.connect(to: address).wait()
+    try shuttle()
+  }
+
+  /// Moves bytes both ways until neither side has anything more to say.
+  func shuttle() throws {
+    var moved = true
+    while moved {
+      moved = false
+      serverChannel.embeddedEventLoop.run()
+      clientChannel.embeddedEventLoop.run()
+      while let b = try clientChannel.readOutbound(as: ByteBuffer.self) {
+        if serverChannel.isActive { try serverChannel.writeInbound(b) }
+        moved = true
+      }
+      while let b = try serverChannel.readOutbound(as: ByteBuffer.self) {
+        if clientChannel.isActive { try clientChannel.writeInbound(b) }
+        moved = true
+      }
+    }
+  }
+
+  func request(_ path: String = "/svc/M", endStream: Bool = false, extra: [H2Header] = []) throws -> (H2Stream, Recorder) {
+    let r = Recorder()
+    let s = try client.openStream(
+      headers: [
+        H2Header(":method", "POST"), H2Header(":scheme", "http"), H2Header(":path", path),
+        H2Header(":authority", "test"), H2Header("content-type", "application/grpc"),
+      ] + extra, endStream: endStream, delegate: r)
+    return (s, r)
+  }
+}
+
+@Suite struct H2ConnectionTests {
+  @Test func requestAndResponseWithTrailers() throws {
+    let pair = try Pair()
+    let (clientStream, response) = try pair.request()
+    clientStream.sendData(ByteBuffer(string: "hello"), endStream: true)
+    try pair.shuttle()
+
+    #expect(pair.serverDelegate.streams.count == 1)
+    let (serverStream, request) = pair.serverDelegate.streams[0]
+    #expect(request.headers.first?.first(named: ":path") == "/svc/M")
+    #expect(String(buffer: request.data) == "hello")
+    #expect(request.ended)
+
+    serverStream.sendHeaders([H2Header(":status", "200")], endStream: false)
+    serverStream.sendData(ByteBuffer(string: "world"))
+    serverStream.sendTrailers([H2Header("grpc-status", "0")])
+    try pair.shuttle()
+
+    #expect(response.headers.count == 2)
+    #expect(response.headers[0].first(named: ":status") == "200")
+    #expect(response.headers[1].first(named: "grpc-status") == "0")
+    #expect(String(buffer: response.data) == "world")
+    #expect(response.ended)
+    #expect(response.closed == .noError)
+    #expect(request.closed == .noError)
+  }
+
+  @Test func trailersOnlyResponse() throws {
+    let pair = try Pair()
+    let (_, response) = try pair.request(endStream: true)
+    try pair.shuttle()
+    let (serverStream, _) = pair.serverDelegate.streams[0]
+    serverStream.sendHeaders([H2Header(":status", "200"), H2Header("grpc-status", "12")], endStream: true)
+    try pair.shuttle()
+    #expect(response.headers.count == 1)
+    #expect(response.headers[0].first(named: "grpc-status") == "12")
+    #expect(response.closed == .noError)
+  }
+
+  @Test func dataSplitAcrossFramesArrivesWhole() throws {
+    let pair = try Pair()
+    let (clientStream, _) = try pair.request()
+    var big = ByteBuffer()
+    big.writeRepeatingByte(7, count: 100_000)  // > 16 KiB max frame: several DATA frames
+    clientStream.sendData(big, endStream: true)
+    try pair.shuttle()
+    let (_, request) = pair.serverDelegate.streams[0]
+    #expect(request.data.readableBytes == 100_000)
+    #expect(request.ended)
+  }
+
+  @Test func resetReachesThePeer() throws {
+    let pair = try Pair()
+    let (clientStream, _) = try pair.request()
+    try pair.shuttle()
+    clientStream.reset(.cancel)
+    try pair.shuttle()
+    #expect(pair.serverDelegate.streams[0].1.closed == .cancel)
+  }
+
+  @Test func pingIsAcknowledged() throws {
+    let pair = try Pair()
+    pair.client.ping(0x1234)
+    try pair.shuttle()
+    #expect(pair.clientDelegate.pingAcks == [0x1234])
+  }
+
+  @Test func gracefulGoAwayLetsOpenStreamsFinish() throws {
+    let pair = try Pair()
+    let (clientStream, response) = try pair.request()
+    try pair.shuttle()
+    pair.server.goAway()
+    try pair.shuttle()
+    #expect(pair.clientDelegate.goAways.count >= 1)
+    #expect(pair.serverChannel.isActive)
+
+    // The stream that was open still completes.
+    clientStream.sendData(ByteBuffer(string: "x"), endStream: true)
+    try pair.shuttle()
+    let (serverStream, _) = pair.serverDelegate.streams[0]
+    serverStream.sendHeaders([H2Header(":status", "200"), H2Header("grpc-status", "0")], endStream: true)
+    try pair.shuttle()
+    #expect(response.closed == .noError)
+    // Last stream done after the final GOAWAY: the server closes the connection.
+    #expect(!pair.serverChannel.isActive)
+  }
+
+  @Test func headerListOverTheLimitResetsOnlyThatStream() throws {
+    var settings = H2Settings()
+    settings.maxHeaderListSize = 4096
+    let pair = try Pair(serverSettings: settings)
+    let (_, big) = try pair.request(endStream: true, extra: [H2Header("x-big", String(repeating: "a", count: 8000))])
+    try pair.shuttle()
+    #expect(big.closed != nil && big.closed != .noError)
+    #expect(pair.serverDelegate.streams.isEmpty)
+
+    let (_, small) = try pair.request(endStream: true)
+    try pair.shuttle()
+    #expect(pair.serverDelegate.streams.count == 1)
+    #expect(small.closed == nil)
+  }
+
+  @Test func slowReaderHoldsBackTheWriter() throws {
+    // The client never returns credit: the server may send one stream window (1 MiB, our
+    // initial window) and must then keep the rest queued, reporting itself not writable.
+    let pair = try Pair()
+    let (clientStream, response) = try pair.request(endStream: true)
+    response.consumeOnReceive = false
+    try pair.shuttle()
+    let (serverStream, _) = pair.serverDelegate.streams[0]
+    serverStream.sendHeaders([H2Header(":status", "200")], endStream: false)
+    var chunk = ByteBuffer()
+    chunk.writeRepeatingByte(1, count: 3_000_000)
+    serverStream.sendData(chunk)
+    try pair.shuttle()
+    #expect(!serverStream.isWritable)
+    #expect(response.data.readableBytes <= 1 << 20)
+    #expect(serverStream.bufferedOutboundBytes >= 3_000_000 - (1 << 20))
+
+    // Credit returned: the rest flows, and the stream reports it can take more.
+    while response.data.readableBytes < 3_000_000 {
+      let before = response.data.readableBytes
+      clientStream.consume(1 << 20)
+      try pair.shuttle()
+      if response.data.readableBytes == before { break }
+    }
+    #expect(response.data.readableBytes == 3_000_000)
+    #expect(pair.serverDelegate.streams[0].1.becameWritable >= 1)
+  }
+
+  @Test func garbageClosesTheConnection() throws {
+    let pair = try Pair()
+    try pair.serverChannel.writeInbound(ByteBuffer(bytes: [0, 0, 4, 0xFF, 0, 0, 0, 0, 0, 1, 2, 3, 4] + Array(repeating: 0xEE, count: 64)))
+    pair.serverChannel.embeddedEventLoop.run()
+    // A GOAWAY went out and the channel closed.
+    var sawGoAway = false
+    while let b = try? pair.serverChannel.readOutbound(as: ByteBuffer.self) {
+      var b = b
+      while b.readableBytes >= 9 {
+        let length = Int(b.getInteger(at: b.readerIndex, as: UInt32.self)! >> 8)
+        let type: UInt8 = b.getInteger(at: b.readerIndex + 3)!
+        if type == 7 { sawGoAway = true }
+        b.moveReaderIndex(forwardBy: min(9 + length, b.readableBytes))
+      }
+    }
+    #expect(sawGoAway)
+    #expect(!pair.serverChannel.isActive)
+  }
+
+  @Test func badPrefaceClosesTheConnection() throws {
+    let delegate = Acceptor()
+    let server = H2Connection(role: .server, delegate: delegate)
+    let channel = EmbeddedChannel(handler: server)
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+    channel.embeddedEventLoop.run()
+    #expect(!channel.isActive)
+    #expect(delegate.streams.isEmpty)
+  }
+}

@@ -1,0 +1,111 @@
+"""Fixtures for the wire tests: protobuf stubs generated from protos/, our built executables,
+and a Python grpcio server, all on loopback."""
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("TUOYU_BIN", ROOT / ".build" / "debug"))
+
+
+def _generate_stubs() -> pathlib.Path:
+    """Generates Python stubs for the interop protos under src/proto/ (as grpc/grpc lays them
+    out), so the generated `grpc.testing` modules do not shadow the `grpc` package."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="tuoyu-stubs-"))
+    src = out / "src" / "proto" / "grpc" / "testing"
+    src.mkdir(parents=True)
+    for name in ("empty", "messages", "test"):
+        text = (ROOT / "protos" / "grpc" / "testing" / f"{name}.proto").read_text()
+        text = re.sub(r'import "grpc/testing/', 'import "src/proto/grpc/testing/', text)
+        (src / f"{name}.proto").write_text(text)
+    for d in (out / "src", out / "src" / "proto", out / "src" / "proto" / "grpc", src):
+        (d / "__init__.py").touch()
+    from grpc_tools import protoc
+
+    args = ["protoc", f"-I{out}", f"--python_out={out}", f"--grpc_python_out={out}"]
+    args += [str(src / f"{n}.proto") for n in ("empty", "messages", "test")]
+    if protoc.main(args) != 0:
+        raise RuntimeError("grpc_tools.protoc failed")
+    return out
+
+
+STUBS = _generate_stubs()
+sys.path.insert(0, str(STUBS))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+class Server:
+    def __init__(self, args, port):
+        self.port = port
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wait_for_port(port, self.proc)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def swift_server():
+    """Our interop server (tuoyu-interop-server), h2c."""
+    port = free_port()
+    server = Server([str(BIN / "tuoyu-interop-server"), "--port", str(port)], port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def python_server():
+    """A grpcio server implementing the same TestService."""
+    port = free_port()
+    server = Server(
+        [sys.executable, str(pathlib.Path(__file__).with_name("interop_server.py")), "--port", str(port)],
+        port,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_swift_server():
+    """A server of our own for one test (for tests that may hurt a connection or the process)."""
+    port = free_port()
+    server = Server([str(BIN / "tuoyu-interop-server"), "--port", str(port)], port)
+    yield server
+    server.stop()
+    assert server.proc.returncode in (0, -15), f"server exited with {server.proc.returncode}"

@@ -1,0 +1,35 @@
+import Foundation
+import ArgumentParser
+import RPC
+
+/// The benchmark's unary echo: the answer echoes id and name with 256 payload bytes.
+struct BenchService: Bench_Bench.ServiceProtocol {
+  static let payload = Data(repeating: 0x5a, count: 256)
+
+  func get(request: Bench_Req, context: ServerContext) async throws -> Bench_Resp {
+    var response = Bench_Resp()
+    response.id = request.id
+    response.name = request.name
+    response.payload = Self.payload
+    return response
+  }
+}
+
+@main
+struct BenchServer: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "tuoyu-bench-server")
+
+  @Option(help: "Port to listen on.") var port: Int = 50051
+  @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+
+  func run() async throws {
+    var configuration = RPCServer.Configuration(host: host, port: port)
+    configuration.http2.maxConcurrentStreams = 256
+    let server = try RPCServer(configuration: configuration, services: [BenchService()])
+    let bound = try await server.start()
+    print("listening on \(host):\(bound)")
+    fflush(nil)
+    await waitForTermination()
+    await server.shutdown(gracePeriod: .seconds(2))
+  }
+}
