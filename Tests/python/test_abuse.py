@@ -1,0 +1,177 @@
+"""Abuse of the server: each case is followed by a normal call on a new connection, which must
+still succeed. Raw HTTP/2 comes from the `h2` package and raw sockets; normal calls from grpcio."""
+import socket
+import struct
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+
+from src.proto.grpc.testing import empty_pb2, messages_pb2, test_pb2_grpc
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frame(type_, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([type_, flags]) + struct.pack(">I", stream) + payload
+
+
+def read_frames(sock, timeout=5.0):
+    """Reads frames until the peer closes or goes quiet; returns [(type, flags, stream, payload)]."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    frames = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        frames.append((data[3], data[4], int.from_bytes(data[5:9], "big") & 0x7FFFFFFF, data[9 : 9 + length]))
+        data = data[9 + length :]
+    return frames
+
+
+def goaway_code(frames):
+    for t, _, _, payload in frames:
+        if t == 7:
+            return int.from_bytes(payload[4:8], "big")
+    return None
+
+
+def still_serves(server):
+    with grpc.insecure_channel(server.target) as channel:
+        assert test_pb2_grpc.TestServiceStub(channel).EmptyCall(empty_pb2.Empty(), timeout=10) == empty_pb2.Empty()
+
+
+def raw(server):
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(PREFACE + frame(4, 0, 0, b""))
+    return s
+
+
+def test_malformed_frame_gets_goaway(fresh_swift_server):
+    with raw(fresh_swift_server) as s:
+        s.sendall(frame(6, 0, 0, b"\x00\x01\x02"))  # PING must be 8 bytes
+        code = goaway_code(read_frames(s))
+    assert code == 0x6  # FRAME_SIZE_ERROR
+    still_serves(fresh_swift_server)
+
+
+def test_headers_on_stream_zero_gets_goaway(fresh_swift_server):
+    with raw(fresh_swift_server) as s:
+        s.sendall(frame(1, 0x4 | 0x1, 0, b"\x82"))  # HEADERS on stream 0
+        code = goaway_code(read_frames(s))
+    assert code == 0x1  # PROTOCOL_ERROR
+    still_serves(fresh_swift_server)
+
+
+def h2_client(server):
+    s = socket.create_connection(("127.0.0.1", server.port))
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    s.sendall(conn.data_to_send())
+    return s, conn
+
+
+def events_until(s, conn, done, timeout=5.0):
+    s.settimeout(timeout)
+    seen = []
+    while not done(seen):
+        data = s.recv(65536)
+        if not data:
+            break
+        for e in conn.receive_data(data):
+            seen.append(e)
+        out = conn.data_to_send()
+        if out:
+            s.sendall(out)
+    return seen
+
+
+def request_headers(path="/grpc.testing.TestService/EmptyCall", content_type="application/grpc", extra=()):
+    return [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "x"),
+            ("content-type", content_type), ("te", "trailers"), *extra]
+
+
+def test_wrong_content_type_gets_415(fresh_swift_server):
+    s, conn = h2_client(fresh_swift_server)
+    with s:
+        conn.send_headers(1, request_headers(content_type="application/json"), end_stream=True)
+        s.sendall(conn.data_to_send())
+        seen = events_until(s, conn, lambda ev: any(isinstance(e, h2.events.StreamEnded) for e in ev))
+    responses = [e for e in seen if isinstance(e, h2.events.ResponseReceived)]
+    assert responses and dict(responses[0].headers)[":status"] == "415"
+    still_serves(fresh_swift_server)
+
+
+def test_oversized_message_is_resource_exhausted(fresh_swift_server):
+    with grpc.insecure_channel(fresh_swift_server.target) as channel:
+        stub = test_pb2_grpc.TestServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.UnaryCall(messages_pb2.SimpleRequest(payload=messages_pb2.Payload(body=b"\0" * (5 << 20))), timeout=20)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    still_serves(fresh_swift_server)
+
+
+def test_compressed_request_is_unimplemented(fresh_swift_server):
+    with grpc.insecure_channel(fresh_swift_server.target) as channel:
+        stub = test_pb2_grpc.TestServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.UnaryCall(messages_pb2.SimpleRequest(response_size=10), compression=grpc.Compression.Gzip, timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    still_serves(fresh_swift_server)
+
+
+def test_rapid_reset(fresh_swift_server):
+    """Opens and resets thousands of streams; the server must shed the abuser, not fall over."""
+    s, conn = h2_client(fresh_swift_server)
+    sent = 0
+    with s:
+        try:
+            for i in range(5000):
+                sid = conn.get_next_available_stream_id()
+                conn.send_headers(sid, request_headers(path="/grpc.testing.TestService/FullDuplexCall"))
+                conn.reset_stream(sid)
+                sent += 1
+                if i % 100 == 99:
+                    s.sendall(conn.data_to_send())
+            s.sendall(conn.data_to_send())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        frames = read_frames(s, timeout=3.0)
+    assert sent > 1000
+    assert goaway_code(frames) is not None, "the server kept serving a rapid-reset client"
+    still_serves(fresh_swift_server)
+
+
+def test_header_block_far_over_the_limit(fresh_swift_server):
+    s, conn = h2_client(fresh_swift_server)
+    with s:
+        conn.send_headers(1, request_headers(extra=[("x-huge", "a" * 200_000)]), end_stream=True)
+        s.sendall(conn.data_to_send())
+        seen = events_until(
+            s, conn,
+            lambda ev: any(isinstance(e, (h2.events.StreamReset, h2.events.ConnectionTerminated, h2.events.StreamEnded)) for e in ev),
+        )
+    assert not any(isinstance(e, h2.events.ResponseReceived) and dict(e.headers).get("grpc-status") == "0" for e in seen)
+    assert any(isinstance(e, (h2.events.StreamReset, h2.events.ConnectionTerminated)) for e in seen)
+    still_serves(fresh_swift_server)
+
+
+def test_missing_body_for_unary_is_an_error(fresh_swift_server):
+    s, conn = h2_client(fresh_swift_server)
+    with s:
+        conn.send_headers(1, request_headers(path="/grpc.testing.TestService/UnaryCall"), end_stream=True)
+        s.sendall(conn.data_to_send())
+        seen = events_until(s, conn, lambda ev: any(isinstance(e, h2.events.StreamEnded) for e in ev))
+    trailers = [dict(e.headers) for e in seen if isinstance(e, (h2.events.ResponseReceived, h2.events.TrailersReceived))]
+    status = [t.get("grpc-status") for t in trailers if "grpc-status" in t]
+    assert status and status[0] != "0"
+    still_serves(fresh_swift_server)

@@ -1,0 +1,1 @@
+../../../BenchServer/Generated/bench.pb.swift
