@@ -129,9 +129,15 @@ public final class RPCClient: Sendable {
       descriptor: descriptor, loop: connection.channel.eventLoop,
       maxReceiveMessageSize: configuration.maxReceiveMessageSize)
     let h2 = connection.h2
-    try await connection.channel.eventLoop.submit {
-      try call.open(on: h2.value, headers: headers, deadline: deadline)
-    }.get()
+    do {
+      try await connection.channel.eventLoop.submit {
+        try call.open(on: h2.value, headers: headers, deadline: deadline)
+      }.get()
+    } catch let error as H2Error {
+      throw RPCError(
+        code: .unavailable,
+        message: "connection to \(authority) closed before the call started (\(error))")
+    }
     return call
   }
 
