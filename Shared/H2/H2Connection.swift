@@ -99,7 +99,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     dispatchEvents()
     inRead = false
     needsFlush = true
-    if rv < 0 {
+    if rv < 0, let session = self.session {
       // Fatal for the connection (bad preface, flooding, ...): say GOAWAY if we can, then close.
       nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
       flush()
@@ -312,9 +312,11 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// sending produced (a stream closes once its last frame is sent).
   func flush() {
     needsFlush = false
-    guard let session, let context, !insideNGHTTP2 else { return }
+    guard self.session != nil, let context, !insideNGHTTP2 else { return }
     var wrote = false
     while context.channel.isWritable || !wrote {
+      // Re-read each time: a write or a delegate may have closed the channel and freed it.
+      guard let session = self.session else { return }
       var data: UnsafePointer<UInt8>?
       insideNGHTTP2 = true
       let n = nghttp2_session_mem_send(session, &data)
@@ -342,7 +344,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       wrote = true
     }
     if wrote { context.flush() }
-    if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+    if let session = self.session,
+      nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
+    {
       close()
     }
   }

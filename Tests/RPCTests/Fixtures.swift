@@ -10,6 +10,7 @@ import RPCHealth
 enum Probe {
   static let hang = MethodDescriptor(service: "test.Probe", method: "Hang", kind: .unary)
   static let echo = MethodDescriptor(service: "test.Probe", method: "Echo", kind: .unary)
+  static let fail = MethodDescriptor(service: "test.Probe", method: "Fail", kind: .unary)
 }
 
 /// Records what handlers saw.
@@ -37,6 +38,13 @@ struct ProbeService: RPCService {
     }
     router.registerUnary(Probe.echo) { (request: Grpc_Testing_Payload, context: ServerContext) in
       request
+    }
+    router.registerUnary(Probe.fail) { (request: Grpc_Testing_Empty, context: ServerContext) -> Grpc_Testing_Empty in
+      var trailing = Metadata()
+      trailing.addString("R-7", forKey: "x-rule")
+      throw RPCError(
+        code: .invalidArgument, message: "seats: must be 1…200 (规则 R-7)", metadata: trailing,
+        details: [0x08, 0x03, 0x12, 0x01, 0x78])
     }
   }
 }

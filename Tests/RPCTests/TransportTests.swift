@@ -207,6 +207,22 @@ import Testing
     try await silent.close()
   }
 
+  @Test func errorCarriesMessageMetadataAndDetails() async throws {
+    let server = try await TestServer.start()
+    let client = try server.client()
+    do {
+      let _: UnaryResponse<Grpc_Testing_Empty> = try await client.unary(Probe.fail, request: Grpc_Testing_Empty())
+      Issue.record("Fail succeeded")
+    } catch let error as RPCError {
+      #expect(error.code == .invalidArgument)
+      #expect(error.message == "seats: must be 1…200 (规则 R-7)")
+      #expect(error.metadata.first("x-rule") == "R-7")
+      #expect(error.details == [0x08, 0x03, 0x12, 0x01, 0x78])
+    }
+    await client.close()
+    await server.server.shutdown()
+  }
+
   @Test func healthCheckAndWatch() async throws {
     let health = HealthService()
     let server = try RPCServer(configuration: .init(host: "127.0.0.1", port: 0), services: [health])

@@ -15,7 +15,7 @@ struct BenchService: RegistrableRPCService {
     ) { request, context in
       var iterator = request.messages.makeAsyncIterator()
       guard let req = try await iterator.next() else {
-        throw RPCError(code: .internal, message: "no request")
+        throw RPCError(code: .internalError, message: "no request")
       }
       var resp = Bench_Resp()
       resp.id = req.id
