@@ -39,6 +39,15 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private var closed = false
   private var allocator = ByteBufferAllocator()
   private var outBuffer: ByteBuffer
+  private var emptyBuffer: ByteBuffer
+  /// The stream the last callback was about: callbacks come in runs for one stream.
+  private var lastStream: H2Stream?
+  /// The bytes being fed to `mem_recv`, so DATA payloads can be sliced from them, not copied.
+  private var currentInput: ByteBuffer?
+  private var currentInputBase: UnsafeRawPointer?
+  /// Scratch memory for name/value arrays handed to nghttp2 (which copies them).
+  private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+  private var scratchNV = UnsafeMutableBufferPointer<nghttp2_nv>(start: nil, count: 0)
 
   /// The number of streams currently open.
   public var openStreamCount: Int { streams.count }
@@ -48,10 +57,13 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     self.settings = settings
     self.delegate = delegate
     self.outBuffer = allocator.buffer(capacity: 0)
+    self.emptyBuffer = allocator.buffer(capacity: 0)
   }
 
   deinit {
     if let session { nghttp2_session_del(session) }
+    scratch.deallocate()
+    scratchNV.deallocate()
   }
 
   // MARK: Channel lifecycle
@@ -60,6 +72,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     self.context = context
     self.allocator = context.channel.allocator
     self.outBuffer = allocator.buffer(capacity: 16 << 10)
+    self.emptyBuffer = allocator.buffer(capacity: 0)
     if context.channel.isActive { start() }
   }
 
@@ -88,9 +101,14 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     let buffer = unwrapInboundIn(data)
     inRead = true
     insideNGHTTP2 = true
+    currentInput = buffer
     let rv = buffer.withUnsafeReadableBytes { bytes in
-      nghttp2_session_mem_recv(session, bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count)
+      currentInputBase = UnsafeRawPointer(bytes.baseAddress)
+      return nghttp2_session_mem_recv(
+        session, bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count)
     }
+    currentInput = nil
+    currentInputBase = nil
     insideNGHTTP2 = false
     if orphanBytes > 0 {
       nghttp2_session_consume_connection(session, orphanBytes)
@@ -136,7 +154,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       throw streamID == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE.rawValue
         ? H2Error.streamIDsExhausted : H2Error.nghttp2(Int(streamID))
     }
-    let stream = H2Stream(id: streamID, connection: self, allocator: allocator)
+    let stream = H2Stream(id: streamID, connection: self, empty: emptyBuffer)
     stream.delegate = delegate
     stream.headersSent = true
     stream.providerAttached = !endStream
@@ -373,7 +391,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       stream.delegate?.h2Stream(stream, receivedHeaders: headers, endStream: endStream)
     case .data(let stream, let endStream):
       let data = stream.inbound
-      stream.inbound = allocator.buffer(capacity: 0)
+      stream.inbound = emptyBuffer
       if let d = stream.delegate {
         d.h2Stream(stream, receivedData: data, endStream: endStream)
       } else {
@@ -410,6 +428,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     dispatchEvents()
     let open = streams.values
     streams.removeAll()
+    lastStream = nil
     for stream in open {
       stream.isClosed = true
       let d = stream.delegate
@@ -427,10 +446,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   func beginHeaders(streamID: Int32, isRequest: Bool) {
     if isRequest && role == .server {
-      let stream = H2Stream(id: streamID, connection: self, allocator: allocator)
+      let stream = H2Stream(id: streamID, connection: self, empty: emptyBuffer)
       streams[streamID] = stream
     }
-    if let stream = streams[streamID] {
+    if let stream = stream(streamID) {
       stream.pendingHeaders.removeAll(keepingCapacity: true)
       stream.pendingHeaderBytes = 0
     }
@@ -438,37 +457,54 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   /// Returns false when the header list passes the limit (the stream is then reset).
   func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
-    guard let stream = streams[streamID] else { return true }
+    guard let stream = stream(streamID) else { return true }
     stream.pendingHeaderBytes += name.count + value.count + 32
     if stream.pendingHeaderBytes > Int(settings.maxHeaderListSize) { return false }
-    stream.pendingHeaders.append(
-      H2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    stream.pendingHeaders.append(H2Header(CommonHeaders.string(name), CommonHeaders.string(value)))
     return true
   }
 
+  @inline(__always)
+  private func stream(_ id: Int32) -> H2Stream? {
+    if let s = lastStream, s.id == id { return s }
+    let s = streams[id]
+    lastStream = s
+    return s
+  }
+
   func headersComplete(streamID: Int32, endStream: Bool) {
-    guard let stream = streams[streamID] else { return }
+    guard let stream = stream(streamID) else { return }
     let headers = stream.pendingHeaders
     stream.pendingHeaders = []
     events.append(.headers(stream, headers, endStream: endStream))
   }
 
   func dataChunk(streamID: Int32, bytes: UnsafeRawBufferPointer) {
-    guard let stream = streams[streamID] else {
+    guard let stream = stream(streamID) else {
       orphanBytes += bytes.count
       return
     }
-    stream.inbound.writeBytes(bytes)
     stream.unconsumed += bytes.count
+    // The payload usually lies inside the buffer being parsed: slice it instead of copying.
+    if stream.inbound.readableBytes == 0, let input = currentInput, let base = currentInputBase,
+      let start = bytes.baseAddress, start >= base,
+      start + bytes.count <= base + input.readableBytes,
+      let slice = input.getSlice(at: input.readerIndex + (start - base), length: bytes.count)
+    {
+      stream.inbound = slice
+    } else {
+      stream.inbound.writeBytes(bytes)
+    }
   }
 
   func dataComplete(streamID: Int32, endStream: Bool) {
-    guard let stream = streams[streamID] else { return }
+    guard let stream = stream(streamID) else { return }
     events.append(.data(stream, endStream: endStream))
   }
 
   func streamClosed(streamID: Int32, code: UInt32) {
     guard let stream = streams.removeValue(forKey: streamID) else { return }
+    if lastStream === stream { lastStream = nil }
     stream.isClosed = true
     events.append(.closed(stream, H2ErrorCode(code)))
   }
@@ -485,7 +521,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   func readData(
     streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32
   ) -> Int {
-    guard let stream = streams[streamID] else {
+    guard let stream = stream(streamID) else {
       return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
     }
     let n = min(buffer.count, stream.outbound.readableBytes)
@@ -526,28 +562,35 @@ public enum H2Error: Error, Sendable, Equatable {
   case nghttp2(Int)
 }
 
-/// Builds nghttp2's name/value array for `headers` in one scratch allocation.
-func withNameValues<R>(
-  _ headers: [H2Header], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R
-) -> R {
-  var total = 0
-  for h in headers { total += h.name.utf8.count + h.value.utf8.count }
-  let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 1)
-  defer { bytes.deallocate() }
-  let nva = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: max(headers.count, 1))
-  defer { nva.deallocate() }
-  var offset = 0
-  for (i, h) in headers.enumerated() {
-    let nameStart = offset
-    offset += copyUTF8(h.name, into: bytes, at: offset)
-    let valueStart = offset
-    offset += copyUTF8(h.value, into: bytes, at: offset)
-    let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    nva[i] = nghttp2_nv(
-      name: base + nameStart, value: base + valueStart, namelen: valueStart - nameStart,
-      valuelen: offset - valueStart, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+extension H2Connection {
+  /// Builds nghttp2's name/value array for `headers` in the connection's scratch memory (nghttp2
+  /// copies what it keeps, so the memory is reused at once).
+  func withNameValues<R>(
+    _ headers: [H2Header], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R
+  ) -> R {
+    var total = 0
+    for h in headers { total += h.name.utf8.count + h.value.utf8.count }
+    if scratch.count < total {
+      scratch.deallocate()
+      scratch = .allocate(byteCount: max(total, 1024), alignment: 1)
+    }
+    if scratchNV.count < headers.count {
+      scratchNV.deallocate()
+      scratchNV = .allocate(capacity: max(headers.count, 16))
+    }
+    var offset = 0
+    let base = scratch.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    for (i, h) in headers.enumerated() {
+      let nameStart = offset
+      offset += copyUTF8(h.name, into: scratch, at: offset)
+      let valueStart = offset
+      offset += copyUTF8(h.value, into: scratch, at: offset)
+      scratchNV[i] = nghttp2_nv(
+        name: base + nameStart, value: base + valueStart, namelen: valueStart - nameStart,
+        valuelen: offset - valueStart, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+    }
+    return body(scratchNV.baseAddress!, headers.count)
   }
-  return body(nva, headers.count)
 }
 
 private func copyUTF8(_ s: String, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {

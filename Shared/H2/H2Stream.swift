@@ -30,11 +30,11 @@ public final class H2Stream {
   var aboveHighWatermark = false
   public internal(set) var isClosed = false
 
-  init(id: Int32, connection: H2Connection, allocator: ByteBufferAllocator) {
+  init(id: Int32, connection: H2Connection, empty: ByteBuffer) {
     self.id = id
     self.connection = connection
-    self.inbound = allocator.buffer(capacity: 0)
-    self.outbound = allocator.buffer(capacity: 0)
+    self.inbound = empty
+    self.outbound = empty
   }
 
   /// Whether the stream can take more outbound data without passing its high watermark.

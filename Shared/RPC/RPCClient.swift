@@ -129,9 +129,10 @@ public final class RPCClient: Sendable {
       descriptor: descriptor, loop: connection.channel.eventLoop,
       maxReceiveMessageSize: configuration.maxReceiveMessageSize)
     let h2 = connection.h2
+    let requestHeaders = headers
     do {
       try await connection.channel.eventLoop.submit {
-        try call.open(on: h2.value, headers: headers, deadline: deadline)
+        try call.open(on: h2.value, headers: requestHeaders, deadline: deadline)
       }.get()
     } catch let error as H2Error {
       throw RPCError(

@@ -203,7 +203,10 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     guard !handlerStarted, let route, let context else { return }
     handlerStarted = true
     let interceptors = connection.server.configuration.interceptors
-    task = Task(executorPreference: connection.executor) {
+    // Starts on this thread, inside the read that completed the request: a handler that does
+    // not suspend answers before the read's flush, with no hop. After a suspension it resumes on
+    // the connection's event loop (the task's executor preference).
+    task = Task.immediate(executorPreference: connection.executor) {
       var outcome: RPCError?
       do {
         try await intercepting(interceptors[...], context: context) { ctx in
