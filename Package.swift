@@ -15,6 +15,7 @@ let package = Package(
     .library(name: "H2", targets: ["H2"]),
     .library(name: "RPC", targets: ["RPC"]),
     .library(name: "RPCHealth", targets: ["RPCHealth"]),
+    .library(name: "Postgres", targets: ["Postgres"]),
     .executable(name: "tuoyu-interop-server", targets: ["InteropServer"]),
     .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
     .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
@@ -44,6 +45,17 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Shared/RPC", swiftSettings: swiftSettings),
+    // Layer 5: the thin libpq wrapper. Only Postgres imports CLibPQ.
+    .systemLibrary(
+      name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+    .target(
+      name: "Postgres",
+      dependencies: [
+        "CLibPQ",
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      ],
+      path: "Shared/Postgres", swiftSettings: swiftSettings),
     .target(
       name: "RPCHealth", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Shared/RPCHealth", swiftSettings: swiftSettings),
@@ -75,6 +87,9 @@ let package = Package(
       name: "H2Tests",
       dependencies: ["H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
       path: "Tests/H2Tests", swiftSettings: swiftSettings),
+    .testTarget(
+      name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests",
+      swiftSettings: swiftSettings),
     .testTarget(
       name: "RPCTests",
       dependencies: nio + [

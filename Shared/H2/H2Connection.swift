@@ -141,7 +141,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     headers: [H2Header], endStream: Bool, delegate: any H2StreamDelegate
   ) throws -> H2Stream {
     precondition(role == .client, "only a client opens streams")
-    guard let session, !closed, !insideNGHTTP2 else { throw H2Error.connectionClosed }
+    precondition(!insideNGHTTP2, "openStream called from inside nghttp2")
+    guard !closed else { throw H2Error.connectionClosed }
+    if session == nil { start() }  // connected, but channelActive not seen yet
+    guard let session else { throw H2Error.notStarted }
     let streamID: Int32 = withNameValues(headers) { nva, count in
       if endStream {
         return nghttp2_submit_request(session, nil, nva, count, nil, nil)
@@ -558,6 +561,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 /// Errors of the H2 layer.
 public enum H2Error: Error, Sendable, Equatable {
   case connectionClosed
+  case notStarted
   case streamIDsExhausted
   case nghttp2(Int)
 }

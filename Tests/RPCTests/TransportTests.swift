@@ -107,7 +107,7 @@ import Testing
       _ = try await test.unaryCall(.with { $0.payload.body = Data(count: 5000) })
       Issue.record("oversized request accepted")
     } catch let error as RPCError {
-      #expect(error.code == .resourceExhausted)
+      #expect(error.code == .resourceExhausted, "\(error)")
     }
     // Response over the client's limit.
     do {
@@ -132,7 +132,7 @@ import Testing
       _ = try await test.emptyCall(Grpc_Testing_Empty())
       Issue.record("call without token accepted")
     } catch let error as RPCError {
-      #expect(error.code == .unauthenticated)
+      #expect(error.code == .unauthenticated, "\(error)")
     }
     var md = Metadata()
     md.addString("Bearer good", forKey: "authorization")

@@ -1,0 +1,162 @@
+import CLibPQ
+import NIOConcurrencyHelpers
+
+/// One libpq connection. Its calls block, so the pool runs them on its own threads, never on an
+/// event loop. Used by one caller at a time (a pool lease); only `cancel()` may be called from
+/// another thread while a query runs.
+public final class PostgresConnection: @unchecked Sendable {
+  private var conn: OpaquePointer?
+  private var cancelHandle: OpaquePointer?
+  private let cancelLock = NIOLock()
+  private let setup: [String]
+
+  /// Connects from a URL (`postgresql://user@host:port/db?sslmode=…`) or a `key=value`
+  /// conninfo string; every libpq option is accepted. `setup` statements run after connecting.
+  public init(conninfo: String, setup: [String] = []) throws {
+    self.setup = ["SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'", "SET bytea_output = 'hex'"] + setup
+    conn = PQconnectdb(conninfo)
+    guard PQstatus(conn) == CONNECTION_OK else {
+      let message = Self.errorMessage(conn)
+      PQfinish(conn)
+      conn = nil
+      throw PostgresError(.connectFailed, "cannot connect to Postgres: \(message)")
+    }
+    try afterConnect()
+  }
+
+  deinit {
+    if let cancelHandle { PQfreeCancel(cancelHandle) }
+    if let conn { PQfinish(conn) }
+  }
+
+  private func afterConnect() throws {
+    for statement in setup { _ = try execute(statement) }
+    cancelLock.withLock {
+      if let cancelHandle { PQfreeCancel(cancelHandle) }
+      cancelHandle = PQgetCancel(conn)
+    }
+  }
+
+  /// Whether libpq knows the connection is gone.
+  public var isBroken: Bool { conn == nil || PQstatus(conn) != CONNECTION_OK }
+
+  /// Whether the connection was outside any transaction before its last statement (so a
+  /// statement that failed on a lost connection may safely run again after a reset).
+  var inIdleState: Bool { lastTransactionStatus == PQTRANS_IDLE }
+  private var lastTransactionStatus = PQTRANS_IDLE
+
+  /// The server process serving this connection.
+  public var backendPID: Int32 { PQbackendPID(conn) }
+
+  /// Reconnects with the same parameters.
+  public func reset() throws {
+    PQreset(conn)
+    guard PQstatus(conn) == CONNECTION_OK else {
+      throw PostgresError(.connectFailed, "cannot reconnect to Postgres: \(Self.errorMessage(conn))")
+    }
+    try afterConnect()
+  }
+
+  /// Asks the server to cancel the statement running on this connection (thread-safe).
+  public func cancel() {
+    cancelLock.withLock {
+      guard let cancelHandle else { return }
+      var buffer = [CChar](repeating: 0, count: 256)
+      _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
+    }
+  }
+
+  /// Runs a statement without parameters (may hold several statements).
+  @discardableResult
+  public func execute(_ sql: String) throws -> PostgresRows {
+    lastTransactionStatus = PQtransactionStatus(conn)
+    return try check(PQexec(conn, sql))
+  }
+
+  /// Runs a parameterised statement.
+  public func query(_ query: PostgresQuery) throws -> PostgresRows {
+    lastTransactionStatus = PQtransactionStatus(conn)
+    let count = query.binds.count
+    if count == 0 {
+      return try check(PQexecParams(conn, query.sql, 0, nil, nil, nil, nil, 0))
+    }
+    var types = query.binds.map { Oid($0.oid) }
+    var values = [UnsafePointer<CChar>?](repeating: nil, count: count)
+    var owned: [UnsafeMutablePointer<CChar>] = []
+    owned.reserveCapacity(count)
+    defer { for p in owned { free(p) } }
+    for (i, bind) in query.binds.enumerated() {
+      if let text = bind.text, let copy = strdup(text) {
+        owned.append(copy)
+        values[i] = UnsafePointer(copy)
+      }
+    }
+    return try check(PQexecParams(conn, query.sql, Int32(count), &types, &values, nil, nil, 0))
+  }
+
+  private func check(_ result: OpaquePointer?) throws -> PostgresRows {
+    guard let result else {
+      throw PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
+    }
+    defer { PQclear(result) }
+    let status = PQresultStatus(result)
+    switch status {
+    case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+      return Self.rows(result)
+    default:
+      let field = { (code: UInt8) -> String? in
+        PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
+      }
+      let state = field(UInt8(ascii: "C"))
+      var kind = state.map(PostgresError.kind(forSQLState:)) ?? .other
+      if isBroken { kind = .connectionLost }
+      throw PostgresError(
+        kind, field(UInt8(ascii: "M")) ?? Self.errorMessage(conn), sqlState: state,
+        constraint: field(UInt8(ascii: "n")))
+    }
+  }
+
+  private static func rows(_ result: OpaquePointer) -> PostgresRows {
+    let nfields = Int(PQnfields(result))
+    let ntuples = Int(PQntuples(result))
+    var columns: [PostgresColumn] = []
+    columns.reserveCapacity(nfields)
+    for c in 0..<nfields {
+      columns.append(
+        PostgresColumn(name: String(cString: PQfname(result, Int32(c))), oid: UInt32(PQftype(result, Int32(c)))))
+    }
+    var values: [[String?]] = []
+    values.reserveCapacity(ntuples)
+    for r in 0..<ntuples {
+      var row: [String?] = []
+      row.reserveCapacity(nfields)
+      for c in 0..<nfields {
+        if PQgetisnull(result, Int32(r), Int32(c)) != 0 {
+          row.append(nil)
+        } else {
+          row.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
+        }
+      }
+      values.append(row)
+    }
+    let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+    return PostgresRows(columns: columns, values: values, affectedRows: affected)
+  }
+
+  private static func errorMessage(_ conn: OpaquePointer?) -> String {
+    guard let conn, let message = PQerrorMessage(conn) else { return "no connection" }
+    return String(cString: message).trimmingTrailingWhitespace()
+  }
+}
+
+extension String {
+  func trimmingTrailingWhitespace() -> String {
+    var s = Substring(self)
+    while let last = s.last, last.isWhitespace { s = s.dropLast() }
+    return String(s)
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif

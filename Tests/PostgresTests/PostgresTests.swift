@@ -1,0 +1,269 @@
+import Foundation
+#if canImport(Glibc)
+  import Glibc
+#endif
+import Postgres
+import Testing
+
+/// The throwaway cluster scripts/test starts; these tests need a real Postgres.
+enum TestDatabase {
+  static let url = ProcessInfo.processInfo.environment["TUOYU_TEST_DATABASE_URL"]
+  static let dir = ProcessInfo.processInfo.environment["TUOYU_TEST_PG_DIR"]
+  static var available: Bool { url != nil }
+
+  static func pool(max: Int = 4, acquireTimeout: Duration = .seconds(5), statementTimeout: Duration? = nil)
+    -> PostgresPool
+  {
+    PostgresPool(configuration: .init(
+      url: url!, maxConnections: max, acquireTimeout: acquireTimeout, statementTimeout: statementTimeout))
+  }
+
+  /// Runs scripts/pg with `command` on the test cluster.
+  static func pg(_ command: String) throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let status = system("'\(root.path)/scripts/pg' \(command) '\(dir!)' < /dev/null > /dev/null 2>&1")
+    guard status == 0 else { throw PostgresError(.other, "scripts/pg \(command) failed: \(status)") }
+  }
+}
+
+@Suite(.enabled(if: TestDatabase.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"), .serialized)
+struct PostgresTests {
+  @Test func everyTypeRoundTripsWithNulls() async throws {
+    let pool = TestDatabase.pool()
+    let id = UUID()
+    let now = Date(timeIntervalSince1970: 1_795_000_000.123456)
+    let date = PostgresDate(year: 2025, month: 12, day: 31)
+    let rows = try await pool.query("""
+      SELECT \(Int64.max)::int8, \(Int32.min)::int4, \(true)::bool, \("托育 'quoted' \\ \"x\"")::text,
+             \(3.25)::float8, \(now)::timestamptz, \(date)::date, \(id)::uuid,
+             \(PostgresBytes([0, 1, 0xfe, 0xff]))::bytea, \(PostgresJSON("{\"a\": [1, 2]}"))::jsonb,
+             \([1, 2, 3] as [Int])::int8[], \(["a", "b c", "\"q\"", "", "NULL"])::text[],
+             \(Optional<Int>.none)::int8, \(Optional<String>.none)::text, \(Optional<Date>.none)::timestamptz
+      """)
+    let row = rows[0]
+    #expect(try row.decode(Int64.self, at: 0) == .max)
+    #expect(try row.decode(Int32.self, at: 1) == .min)
+    #expect(try row.decode(Bool.self, at: 2) == true)
+    #expect(try row.decode(String.self, at: 3) == "托育 'quoted' \\ \"x\"")
+    #expect(try row.decode(Double.self, at: 4) == 3.25)
+    #expect(try row.decode(Date.self, at: 5).timeIntervalSince1970 == now.timeIntervalSince1970)
+    #expect(try row.decode(PostgresDate.self, at: 6) == date)
+    #expect(try row.decode(UUID.self, at: 7) == id)
+    #expect(try row.decode(PostgresBytes.self, at: 8).bytes == [0, 1, 0xfe, 0xff])
+    #expect(try row.decode(PostgresJSON.self, at: 9).text == "{\"a\": [1, 2]}")
+    #expect(try row.decode([Int].self, at: 10) == [1, 2, 3])
+    #expect(try row.decode([String].self, at: 11) == ["a", "b c", "\"q\"", "", "NULL"])
+    #expect(try row.decode(Int?.self, at: 12) == nil)
+    #expect(try row.decode(String?.self, at: 13) == nil)
+    #expect(try row.decode(Date?.self, at: 14) == nil)
+    let (a, b) = try row.decode((Int64, Int32).self)
+    #expect(a == .max && b == .min)
+    await pool.close()
+  }
+
+  @Test func typeMismatchAndNullAreClearErrors() async throws {
+    let pool = TestDatabase.pool()
+    let row = try await pool.query("SELECT 'x'::text AS name, NULL::int8 AS n")[0]
+    #expect(throws: PostgresError.self) { try row.decode(Int.self, named: "name") }
+    do {
+      _ = try row.decode(Int.self, named: "n")
+      Issue.record("NULL decoded as Int")
+    } catch let e as PostgresError {
+      #expect(e.kind == .unexpectedNull)
+    }
+    do {
+      _ = try row.decode(Bool.self, at: 0)
+    } catch let e as PostgresError {
+      #expect(e.kind == .typeMismatch)
+      #expect(e.message.contains("name"))
+    }
+    await pool.close()
+  }
+
+  @Test func sqlInAStringParameterIsStoredLiterally() async throws {
+    let pool = TestDatabase.pool()
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_literal (v text)")
+    let evil = "x'); DROP TABLE pg_test_literal; --"
+    try await pool.query("INSERT INTO pg_test_literal (v) VALUES (\(evil))")
+    let rows = try await pool.query("SELECT v FROM pg_test_literal WHERE v = \(evil)")
+    #expect(rows.count == 1)
+    #expect(try rows[0].decode(String.self, at: 0) == evil)
+    try await pool.query("DROP TABLE pg_test_literal")
+    await pool.close()
+  }
+
+  @Test func constraintViolationsAreTyped() async throws {
+    let pool = TestDatabase.pool()
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_unique (k int PRIMARY KEY, n int CHECK (n > 0))")
+    try await pool.query("INSERT INTO pg_test_unique VALUES (1, 1)")
+    do {
+      try await pool.query("INSERT INTO pg_test_unique VALUES (1, 1)")
+      Issue.record("duplicate accepted")
+    } catch let e as PostgresError {
+      #expect(e.kind == .uniqueViolation)
+      #expect(e.sqlState == "23505")
+      #expect(e.constraint == "pg_test_unique_pkey")
+    }
+    do {
+      try await pool.query("INSERT INTO pg_test_unique VALUES (2, -1)")
+      Issue.record("check violation accepted")
+    } catch let e as PostgresError {
+      #expect(e.kind == .checkViolation)
+    }
+    try await pool.query("DROP TABLE pg_test_unique")
+    await pool.close()
+  }
+
+  @Test func aThrowRollsTheTransactionBack() async throws {
+    let pool = TestDatabase.pool()
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_tx (v int)")
+    struct Boom: Error {}
+    await #expect(throws: Boom.self) {
+      try await pool.withTransaction { tx in
+        try await tx.query("INSERT INTO pg_test_tx VALUES (1)")
+        throw Boom()
+      }
+    }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_tx")[0].decode(Int.self, at: 0) == 0)
+    try await pool.withTransaction { tx in try await tx.query("INSERT INTO pg_test_tx VALUES (2)") }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_tx")[0].decode(Int.self, at: 0) == 1)
+    try await pool.query("DROP TABLE pg_test_tx")
+    await pool.close()
+  }
+
+  @Test func serializationFailureIsRetried() async throws {
+    let pool = TestDatabase.pool(max: 4)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_ser (k int PRIMARY KEY, v int)")
+    try await pool.query("INSERT INTO pg_test_ser VALUES (1, 0) ON CONFLICT (k) DO UPDATE SET v = 0")
+    let attempts = Counter()
+    // Two serializable read-modify-write transactions on the same row, interleaved on purpose:
+    // one of them fails with 40001 and must be run again.
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      let gate = Gate(parties: 2)
+      for _ in 0..<2 {
+        group.addTask {
+          try await pool.withTransaction(isolation: .serializable) { tx in
+            let n = attempts.increment()
+            let v = try await tx.query("SELECT v FROM pg_test_ser WHERE k = 1")[0].decode(Int.self, at: 0)
+            if n <= 2 { await gate.arrive() }
+            try await tx.query("UPDATE pg_test_ser SET v = \(v + 1) WHERE k = 1")
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    #expect(try await pool.query("SELECT v FROM pg_test_ser WHERE k = 1")[0].decode(Int.self, at: 0) == 2)
+    #expect(attempts.value >= 3)
+    try await pool.query("DROP TABLE pg_test_ser")
+    await pool.close()
+  }
+
+  @Test func poolExhaustionWaitsThenTimesOut() async throws {
+    let pool = TestDatabase.pool(max: 2, acquireTimeout: .milliseconds(300))
+    let held = Gate(parties: 3)
+    let release = Gate(parties: 3)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<2 {
+        group.addTask {
+          try await pool.withConnection { s in
+            try await s.query("SELECT 1")
+            await held.arrive()
+            await release.arrive()
+          }
+        }
+      }
+      await held.arrive()
+      do {
+        try await pool.query("SELECT 1")
+        Issue.record("a third lease was granted from a pool of two")
+      } catch let e as PostgresError {
+        #expect(e.kind == .poolExhausted)
+        #expect(e.message.contains("pool of 2"))
+      }
+      await release.arrive()
+      try await group.waitForAll()
+    }
+    // Once the leases are back, the pool serves again.
+    #expect(try await pool.query("SELECT 7")[0].decode(Int.self, at: 0) == 7)
+    await pool.close()
+  }
+
+  @Test func queryPastItsDeadlineIsCancelledOnTheServer() async throws {
+    let pool = TestDatabase.pool()
+    let marker = "tuoyu-cancel-\(UUID().uuidString)"
+    let task = Task {
+      try await pool.query(PostgresQuery(unsafeSQL: "SELECT pg_sleep(30) /* \(marker) */"))
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    task.cancel()
+    do {
+      _ = try await task.value
+      Issue.record("the sleep was not cancelled")
+    } catch let e as PostgresError {
+      #expect(e.kind == .queryCanceled)
+    }
+    let running = try await pool.query(
+      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker + "%") AND state = 'active' AND pid <> pg_backend_pid()")
+    #expect(try running[0].decode(Int.self, at: 0) == 0)
+
+    // The server-side statement timeout works too.
+    let strict = TestDatabase.pool(statementTimeout: .milliseconds(100))
+    do {
+      try await strict.query("SELECT pg_sleep(5)")
+      Issue.record("statement_timeout not applied")
+    } catch let e as PostgresError {
+      #expect(e.kind == .queryCanceled)
+    }
+    await strict.close()
+    await pool.close()
+  }
+
+  @Test func killedBackendIsReplaced() async throws {
+    let pool = TestDatabase.pool(max: 1)
+    let pid = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+    let killer = TestDatabase.pool(max: 1)
+    try await killer.query("SELECT pg_terminate_backend(\(pid))")
+    await killer.close()
+    let newPID = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+    #expect(newPID != pid)
+    await pool.close()
+  }
+
+  @Test func poolRecoversAfterServerRestart() async throws {
+    let pool = TestDatabase.pool(max: 2)
+    #expect(try await pool.query("SELECT 1")[0].decode(Int.self, at: 0) == 1)
+    try TestDatabase.pg("restart")
+    #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2)
+    let three = try await pool.withTransaction { tx in
+      try await tx.query("SELECT 3")[0].decode(Int.self, at: 0)
+    }
+    #expect(three == 3)
+    await pool.close()
+  }
+}
+
+/// A thread-safe counter.
+final class Counter: @unchecked Sendable {
+  private let lock = NSLock()
+  private var n = 0
+  func increment() -> Int { lock.withLock { n += 1; return n } }
+  var value: Int { lock.withLock { n } }
+}
+
+/// Waits until `parties` tasks have arrived.
+actor Gate {
+  let parties: Int
+  var arrived = 0
+  var waiting: [CheckedContinuation<Void, Never>] = []
+  init(parties: Int) { self.parties = parties }
+  func arrive() async {
+    arrived += 1
+    if arrived >= parties {
+      for w in waiting { w.resume() }
+      waiting = []
+      return
+    }
+    await withCheckedContinuation { waiting.append($0) }
+  }
+}
