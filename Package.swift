@@ -16,6 +16,10 @@ let package = Package(
     .library(name: "RPC", targets: ["RPC"]),
     .library(name: "RPCHealth", targets: ["RPCHealth"]),
     .library(name: "Postgres", targets: ["Postgres"]),
+    .executable(name: "tuoyu-registry", targets: ["Registry"]),
+    .executable(name: "tuoyu-workforce", targets: ["Workforce"]),
+    .executable(name: "tuoyu-inspection", targets: ["Inspection"]),
+    .executable(name: "tuoyu-subsidy", targets: ["Subsidy"]),
     .executable(name: "tuoyu-interop-server", targets: ["InteropServer"]),
     .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
     .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
@@ -59,6 +63,27 @@ let package = Package(
     .target(
       name: "RPCHealth", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Shared/RPCHealth", swiftSettings: swiftSettings),
+    // Layer 6: what every service executable shares.
+    .target(
+      name: "ServiceKit",
+      dependencies: [
+        "RPC", "RPCHealth", "Postgres", .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
+      path: "Shared/ServiceKit", swiftSettings: swiftSettings),
+    // Layer 7: the services.
+    .executableTarget(
+      name: "Registry", dependencies: ["ServiceKit"], path: "Services/Registry",
+      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "Workforce", dependencies: ["ServiceKit"], path: "Services/Workforce",
+      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "Inspection", dependencies: ["ServiceKit"], path: "Services/Inspection",
+      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "Subsidy", dependencies: ["ServiceKit"], path: "Services/Subsidy",
+      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     .target(
       name: "Interop",
       dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -56,7 +56,11 @@ public struct Migrator: Sendable {
   public func migrate(_ pool: PostgresPool) async throws -> [Int] {
     try await pool.withTransaction { tx in
       try await tx.query("SELECT pg_advisory_xact_lock(hashtext(\("tuoyu.migrate." + schema)))")
-      try await tx.query("CREATE SCHEMA IF NOT EXISTS \(identifier: schema)")
+      // A service's role owns its schema but may not create schemas: create only when missing.
+      let exists = try await tx.query("SELECT count(*) FROM pg_namespace WHERE nspname = \(schema)")
+      if try exists[0].decode(Int.self, at: 0) == 0 {
+        try await tx.query("CREATE SCHEMA \(identifier: schema)")
+      }
       try await tx.query("""
         CREATE TABLE IF NOT EXISTS \(identifier: schema).schema_migrations (
           version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,

@@ -1,0 +1,41 @@
+import Foundation
+import Logging
+
+/// One JSON object per line on stderr: what log collectors read when not on a terminal.
+public struct JSONLogHandler: LogHandler {
+  public var metadata: Logger.Metadata = [:]
+  public var logLevel: Logger.Level = .info
+  let label: String
+
+  public init(label: String) { self.label = label }
+
+  public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  public func log(
+    level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+    source: String, file: String, function: String, line: UInt
+  ) {
+    var object: [String: String] = [
+      "ts": Date().postgresISO, "level": level.rawValue, "logger": label, "msg": message.description,
+    ]
+    for (k, v) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) { object[k] = "\(v)" }
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+    FileHandle.standardError.write(data + Data("\n".utf8))
+  }
+
+  /// Bootstraps swift-log: JSON when stderr is not a terminal, plain text when it is.
+  public static func bootstrap() {
+    if isatty(2) == 0 {
+      LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+    } else {
+      LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    }
+  }
+}
+
+extension Date {
+  var postgresISO: String { ISO8601DateFormatter().string(from: self) }
+}

@@ -1,0 +1,112 @@
+"""The four service executables: each starts, migrates its own schema as its own role, answers
+the health check from grpcio-health-checking while the database is up, reports NOT_SERVING when
+it is down, recovers when it returns, and stops cleanly on SIGTERM."""
+import os
+import pathlib
+import subprocess
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from conftest import BIN, ROOT, Server, free_port
+
+DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
+PG_DIR = os.environ.get("TUOYU_TEST_PG_DIR")
+pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
+SERVICES = ["registry", "workforce", "inspection", "subsidy"]
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def role_url(service):
+    return DB.replace("postgres@", f"tuoyu_{service}@")
+
+
+def status(port, service=""):
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+
+def wait_status(port, wanted, seconds=20, service=""):
+    end = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < end:
+        try:
+            last = status(port, service)
+            if last == wanted:
+                return last
+        except grpc.RpcError as e:
+            last = e.code()
+        time.sleep(0.1)
+    return last
+
+
+@pytest.fixture(scope="module", autouse=True)
+def roles():
+    subprocess.run(["psql", DB, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
+                   check=True, capture_output=True)
+
+
+def start(service):
+    port = free_port()
+    return Server([str(BIN / f"tuoyu-{service}"), "--listen", f"127.0.0.1:{port}",
+                   "--database-url", role_url(service), "--health-interval-ms", "100"], port)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_starts_migrates_and_serves(service):
+    server = start(service)
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        assert wait_status(server.port, SERVING, service=f"tuoyu.{service}.v1") == SERVING
+        out = subprocess.run(["psql", DB, "-Atc", f"SELECT version FROM {service}.schema_migrations"],
+                             check=True, capture_output=True, text=True).stdout.split()
+        assert out == ["1"]
+    finally:
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0
+
+
+def test_health_follows_the_database():
+    server = start("registry")
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        subprocess.run([str(ROOT / "scripts/pg"), "stop", PG_DIR], check=True)
+        try:
+            assert wait_status(server.port, NOT_SERVING) == NOT_SERVING
+        finally:
+            subprocess.run([str(ROOT / "scripts/pg"), "start", PG_DIR], check=True, capture_output=True)
+        assert wait_status(server.port, SERVING) == SERVING
+    finally:
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0
+
+
+def test_bad_configuration_exits_with_a_clear_message():
+    r = subprocess.run([str(BIN / "tuoyu-registry"), "--listen", "nonsense"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64
+    assert "--listen must be HOST:PORT" in r.stderr
+    r = subprocess.run([str(BIN / "tuoyu-registry"), "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                       timeout=30, env={k: v for k, v in os.environ.items() if k != "TUOYU_DATABASE_URL"})
+    assert r.returncode == 64
+    assert "--database-url" in r.stderr
+
+
+def test_tampered_migration_refuses_to_start():
+    """A migration whose recorded checksum differs from the shipped file stops the service."""
+    server = start("subsidy")  # make sure the schema is migrated
+    server.proc.terminate()
+    server.proc.wait(timeout=15)
+    q = lambda sql: subprocess.run(["psql", DB, "-Atq", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+    original = q("SELECT checksum FROM subsidy.schema_migrations WHERE version = 1")
+    q("UPDATE subsidy.schema_migrations SET checksum = 'edited' WHERE version = 1")
+    try:
+        port = free_port()
+        proc = subprocess.run([str(BIN / "tuoyu-subsidy"), "--listen", f"127.0.0.1:{port}",
+                               "--database-url", role_url("subsidy")], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 78
+        assert "edited after it was applied" in proc.stderr
+    finally:
+        q(f"UPDATE subsidy.schema_migrations SET checksum = '{original}' WHERE version = 1")
