@@ -69,6 +69,7 @@ let package = Package(
       dependencies: [
         "RPC", "RPCHealth", "Postgres", .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       path: "Shared/ServiceKit", swiftSettings: swiftSettings),
     // Layer 7: the services.
@@ -115,6 +116,9 @@ let package = Package(
     .testTarget(
       name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests",
       swiftSettings: swiftSettings),
+    .testTarget(
+      name: "ServiceKitTests", dependencies: ["ServiceKit", "Postgres", "RPC"],
+      path: "Tests/ServiceKitTests", swiftSettings: swiftSettings),
     .testTarget(
       name: "RPCTests",
       dependencies: nio + [

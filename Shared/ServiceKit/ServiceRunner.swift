@@ -57,7 +57,7 @@ public struct ServiceRunner: Sendable {
     let logger = Logger(label: "tuoyu.\(name)")
     let pool = PostgresPool(configuration: .init(
       url: configuration.databaseURL, maxConnections: configuration.maxConnections,
-      statementTimeout: .seconds(30)))
+      statementTimeout: .seconds(30), setup: ["SET search_path = \"\(schema)\""]))
     let health = HealthService()
     let fullName = "tuoyu.\(name).v1"
     health.setStatus(.notServing)
@@ -70,7 +70,9 @@ public struct ServiceRunner: Sendable {
         privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
     }
     let rpc = try RPCServer(
-      configuration: server, services: [health] + makeServices(pool), logger: logger)
+      configuration: server,
+      services: [health, ChangeFeedService(source: name, pool: pool)] + makeServices(pool),
+      logger: logger)
     let port = try await rpc.start()
     logger.info("listening", metadata: ["port": "\(port)", "schema": "\(schema)"])
 

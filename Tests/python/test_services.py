@@ -61,9 +61,9 @@ def test_service_starts_migrates_and_serves(service):
     try:
         assert wait_status(server.port, SERVING) == SERVING
         assert wait_status(server.port, SERVING, service=f"tuoyu.{service}.v1") == SERVING
-        out = subprocess.run(["psql", DB, "-Atc", f"SELECT version FROM {service}.schema_migrations"],
+        out = subprocess.run(["psql", DB, "-Atc", f"SELECT version FROM {service}.schema_migrations ORDER BY version"],
                              check=True, capture_output=True, text=True).stdout.split()
-        assert out == ["1"]
+        assert out == ["1", "2"]
     finally:
         server.proc.terminate()
         assert server.proc.wait(timeout=15) == 0
@@ -110,3 +110,30 @@ def test_tampered_migration_refuses_to_start():
         assert "edited after it was applied" in proc.stderr
     finally:
         q(f"UPDATE subsidy.schema_migrations SET checksum = '{original}' WHERE version = 1")
+
+
+def test_change_feed_replays_and_follows_over_grpcio():
+    """WatchEvents from a standard gRPC client: an event committed before the call is replayed,
+    one committed during it is followed."""
+    server = start("registry")
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        insert = lambda subject: subprocess.run(
+            ["psql", DB, "-q", "-c", f"INSERT INTO registry.outbox (event_type, subject) VALUES ('test.event', '{subject}')"],
+            check=True)
+        insert("things/before")
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            watch = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(b"", timeout=20)
+            first = next(watch)
+            assert b"things/before" in first and b"registry" in first
+            insert("things/during")
+            second = next(watch)
+            assert b"things/during" in second
+            watch.cancel()
+            bad = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", timeout=5)
+            with pytest.raises(grpc.RpcError) as info:
+                next(bad)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0

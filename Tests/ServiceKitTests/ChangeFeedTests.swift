@@ -1,0 +1,128 @@
+import Foundation
+import Postgres
+import RPC
+import ServiceKit
+import Testing
+
+enum TestDB {
+  static let url = ProcessInfo.processInfo.environment["TUOYU_TEST_DATABASE_URL"]
+  static var available: Bool { url != nil }
+
+  /// A fresh schema with the service tables the feed needs, and a pool that works in it.
+  static func schema(_ prefix: String) async throws -> (String, PostgresPool) {
+    let name = prefix + "_" + UUID().uuidString.prefix(8).lowercased()
+    let admin = PostgresPool(configuration: .init(url: url!, maxConnections: 1))
+    try await admin.query("CREATE SCHEMA \(identifier: name)")
+    await admin.close()
+    let pool = PostgresPool(configuration: .init(url: url!, maxConnections: 6, setup: ["SET search_path = \"\(name)\""]))
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    try await Migrator.load(schema: name, directory: root.appendingPathComponent("Services/Registry/Migrations"))
+      .migrate(pool)
+    try await pool.query("CREATE TABLE effects (cursor bigint NOT NULL, subject text NOT NULL)")
+    return (name, pool)
+  }
+}
+
+struct Crash: Error {}
+
+@Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))
+struct ChangeFeedTests {
+  @Test func eventsCommittedOutOfOrderAreHeldBackUntilTheGapCloses() async throws {
+    let (_, pool) = try await TestDB.schema("feed")
+    let feed = ChangeFeedService(source: "test", pool: pool)
+    let gate = AsyncGate()
+    // Transaction A takes cursor 1 and stays open; B takes cursor 2 and commits.
+    let a = Task {
+      try await pool.withTransaction { tx in
+        try await Outbox.append(tx, eventType: "t", subject: "a")
+        await gate.wait()
+      }
+    }
+    try await Task.sleep(for: .milliseconds(200))
+    try await pool.withTransaction { tx in try await Outbox.append(tx, eventType: "t", subject: "b") }
+    #expect(try await feed.events(after: 0).isEmpty)  // 2 must not overtake 1
+    await gate.open()
+    try await a.value
+    #expect(try await feed.events(after: 0).map(\.subject) == ["a", "b"])
+    await pool.close()
+  }
+
+  @Test func eachEventTakesEffectExactlyOnceAcrossCrashes() async throws {
+    let (_, producer) = try await TestDB.schema("prod")
+    let (_, consumerPool) = try await TestDB.schema("cons")
+    for i in 1...10 {
+      try await producer.withTransaction { tx in
+        try await Outbox.append(tx, eventType: "thing.changed", subject: "things/\(i)")
+      }
+    }
+    let server = try RPCServer(
+      configuration: .init(host: "127.0.0.1", port: 0),
+      services: [ChangeFeedService(source: "prod", pool: producer, pollInterval: .milliseconds(20))])
+    let port = try await server.start()
+    let client = try RPCClient(host: "127.0.0.1", port: port)
+    let consumer = ChangeFeedConsumer(source: "prod", pool: consumerPool)
+    let crashedOnce = CrashFlag()
+
+    func effect(_ e: Tuoyu_Feed_V1_Event, _ tx: PostgresSession) async throws {
+      try await tx.query("INSERT INTO effects (cursor, subject) VALUES (\(e.cursor), \(e.subject))")
+      // Crash after the effect was written, before it committed: both must roll back.
+      if e.cursor == 4, crashedOnce.trip() { throw Crash() }
+    }
+    func effectsCount() async throws -> Int {
+      try await consumerPool.query("SELECT count(*) FROM effects")[0].decode(Int.self, at: 0)
+    }
+
+    // Run 1 dies at event 4.
+    await #expect(throws: Crash.self) { try await consumer.run(client: client, effect) }
+    #expect(try await consumer.storedCursor() == 3)
+    // Run 2 is stopped (as by a crash) between events, after 7 took effect.
+    let run2 = Task { try await consumer.run(client: client, effect) }
+    while try await effectsCount() < 7 { try await Task.sleep(for: .milliseconds(10)) }
+    run2.cancel()
+    _ = try? await run2.value
+    // Redelivery of what was already applied is ignored.
+    let seven = try await consumer.storedCursor()
+    var old = Tuoyu_Feed_V1_Event()
+    old.cursor = 2
+    #expect(try await consumer.apply(old, effect) == false)
+    // Run 3 finishes the feed.
+    let run3 = Task { try await consumer.run(client: client, effect) }
+    while try await effectsCount() < 10 { try await Task.sleep(for: .milliseconds(10)) }
+    try await Task.sleep(for: .milliseconds(100))
+    run3.cancel()
+    _ = try? await run3.value
+
+    #expect(seven >= 7)
+    let cursors = try await consumerPool.query("SELECT cursor FROM effects ORDER BY cursor").map {
+      try $0.decode(Int64.self, at: 0)
+    }
+    #expect(cursors == Array(1...10))
+    #expect(try await consumer.storedCursor() == 10)
+    await client.close()
+    await server.shutdown()
+    await producer.close()
+    await consumerPool.close()
+  }
+}
+
+final class CrashFlag: @unchecked Sendable {
+  private let lock = NSLock()
+  private var tripped = false
+  /// True the first time only.
+  func trip() -> Bool { lock.withLock { defer { tripped = true }; return !tripped } }
+}
+
+actor AsyncGate {
+  private var isOpen = false
+  private var waiters: [CheckedContinuation<Void, Never>] = []
+  func wait() async {
+    if isOpen { return }
+    await withCheckedContinuation { waiters.append($0) }
+  }
+  func open() {
+    isOpen = true
+    for w in waiters { w.resume() }
+    waiters = []
+  }
+}
