@@ -8,6 +8,9 @@ public final class PostgresConnection: @unchecked Sendable {
   private var conn: OpaquePointer?
   private var cancelHandle: OpaquePointer?
   private let cancelLock = NIOLock()
+  /// Whether a statement is executing (guarded by `cancelLock`): a cancel is sent only then, so
+  /// a late cancel cannot hit the next lease's statement.
+  private var running = false
   private let setup: [String]
 
   /// Connects from a URL (`postgresql://user@host:port/db?sslmode=…`) or a `key=value`
@@ -57,10 +60,13 @@ public final class PostgresConnection: @unchecked Sendable {
     try afterConnect()
   }
 
+  /// Whether the connection is outside any transaction and not executing (safe to lend out).
+  public var isIdle: Bool { conn != nil && PQtransactionStatus(conn) == PQTRANS_IDLE }
+
   /// Asks the server to cancel the statement running on this connection (thread-safe).
   public func cancel() {
     cancelLock.withLock {
-      guard let cancelHandle else { return }
+      guard running, let cancelHandle else { return }
       var buffer = [CChar](repeating: 0, count: 256)
       _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
     }
@@ -70,7 +76,13 @@ public final class PostgresConnection: @unchecked Sendable {
   @discardableResult
   public func execute(_ sql: String) throws -> PostgresRows {
     lastTransactionStatus = PQtransactionStatus(conn)
-    return try check(PQexec(conn, sql))
+    return try whileRunning { try check(PQexec(conn, sql)) }
+  }
+
+  private func whileRunning<T>(_ body: () throws -> T) rethrows -> T {
+    cancelLock.withLock { running = true }
+    defer { cancelLock.withLock { running = false } }
+    return try body()
   }
 
   /// Runs a parameterised statement.
@@ -78,7 +90,7 @@ public final class PostgresConnection: @unchecked Sendable {
     lastTransactionStatus = PQtransactionStatus(conn)
     let count = query.binds.count
     if count == 0 {
-      return try check(PQexecParams(conn, query.sql, 0, nil, nil, nil, nil, 0))
+      return try whileRunning { try check(PQexecParams(conn, query.sql, 0, nil, nil, nil, nil, 0)) }
     }
     var types = query.binds.map { Oid($0.oid) }
     var values = [UnsafePointer<CChar>?](repeating: nil, count: count)
@@ -91,7 +103,9 @@ public final class PostgresConnection: @unchecked Sendable {
         values[i] = UnsafePointer(copy)
       }
     }
-    return try check(PQexecParams(conn, query.sql, Int32(count), &types, &values, nil, nil, 0))
+    return try whileRunning {
+      try check(PQexecParams(conn, query.sql, Int32(count), &types, &values, nil, nil, 0))
+    }
   }
 
   private func check(_ result: OpaquePointer?) throws -> PostgresRows {

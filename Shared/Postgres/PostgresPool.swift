@@ -178,7 +178,9 @@ public final class PostgresPool: Sendable {
   }
 
   func release(_ connection: PostgresConnection) {
-    if connection.isBroken {
+    // A connection still inside a transaction (a rollback that could not run) or gone is never
+    // lent again: the next lease would run inside someone else's transaction.
+    if connection.isBroken || !connection.isIdle {
       releaseSlot()
       return
     }

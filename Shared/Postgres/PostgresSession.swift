@@ -1,3 +1,5 @@
+import NIOPosix
+
 /// A leased connection, valid inside `withConnection` / `withTransaction`. Each statement runs
 /// on the pool's threads; cancelling the calling task cancels the statement on the server.
 public struct PostgresSession: Sendable {
@@ -16,10 +18,13 @@ public struct PostgresSession: Sendable {
     try await run { try $0.execute(sql) }
   }
 
-  /// Rolls back, even when the calling task is cancelled.
+  /// Rolls back, even when the calling task is cancelled (the future-based submission is not
+  /// skipped on cancellation, unlike the async one).
   func rollback() async {
     let connection = self.connection
-    _ = try? await pool.threads.runIfActive { try connection.execute("ROLLBACK") }
+    _ = try? await pool.threads.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) {
+      try connection.execute("ROLLBACK")
+    }.get()
   }
 
   private func run(_ body: @escaping @Sendable (PostgresConnection) throws -> PostgresRows) async throws

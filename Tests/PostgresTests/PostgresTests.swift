@@ -219,6 +219,24 @@ struct PostgresTests {
     await pool.close()
   }
 
+  @Test func aConnectionLeftInATransactionIsNeverLentAgain() async throws {
+    let pool = TestDatabase.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_leak (v int)")
+    let leakedPID = try await pool.withConnection { s in
+      try await s.execute("BEGIN")
+      try await s.query("INSERT INTO pg_test_leak VALUES (1)")
+      return try await s.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+    }
+    // The next lease must not run inside the abandoned transaction.
+    let (pid, count) = try await pool.withConnection { s in
+      try await s.query("SELECT pg_backend_pid(), (SELECT count(*) FROM pg_test_leak)")[0].decode((Int32, Int).self)
+    }
+    #expect(pid != leakedPID)
+    #expect(count == 0)
+    try await pool.query("DROP TABLE pg_test_leak")
+    await pool.close()
+  }
+
   @Test func killedBackendIsReplaced() async throws {
     let pool = TestDatabase.pool(max: 1)
     let pid = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)

@@ -63,7 +63,7 @@ def test_service_starts_migrates_and_serves(service):
         assert wait_status(server.port, SERVING, service=f"tuoyu.{service}.v1") == SERVING
         out = subprocess.run(["psql", DB, "-Atc", f"SELECT version FROM {service}.schema_migrations ORDER BY version"],
                              check=True, capture_output=True, text=True).stdout.split()
-        assert out == ["1", "2"]
+        assert out == ["1", "2", "3"]
     finally:
         server.proc.terminate()
         assert server.proc.wait(timeout=15) == 0

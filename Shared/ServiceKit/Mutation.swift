@@ -1,0 +1,90 @@
+import Foundation
+import Postgres
+import RPC
+import SwiftProtobuf
+
+/// Who is calling, as authentication left it in the context (anonymous until then).
+public struct Caller: Sendable, Hashable {
+  public var principal: String
+  public var department: String
+
+  public init(principal: String, department: String) {
+    self.principal = principal
+    self.department = department
+  }
+
+  public static let contextKey = "tuoyu.caller"
+
+  public static func of(_ context: ServerContext) -> Caller {
+    context.values[contextKey] as? Caller ?? Caller(principal: "anonymous", department: "none")
+  }
+}
+
+/// Runs a mutating RPC the one way every service does: idempotent by `request_id`, audited in the
+/// same transaction as its change.
+///
+/// - The first call with a `request_id` runs `body` in a transaction that also stores the
+///   response under that id and writes the audit row; all commit together or not at all.
+/// - A retry with the same id and the same request returns the stored response without acting.
+/// - The same id with a different request is refused (FAILED_PRECONDITION).
+/// - A refused call changes nothing and leaves an audit row with its status.
+public enum Mutation {
+  public static func run<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+    _ pool: PostgresPool, context: ServerContext, requestID: String, request: Request, target: String,
+    _ body: (PostgresSession) async throws -> Response
+  ) async throws -> Response {
+    guard !requestID.isEmpty, requestID.utf8.count <= 128 else {
+      throw RPCError(code: .invalidArgument, message: "request_id is required (1–128 characters) for a change")
+    }
+    let caller = Caller.of(context)
+    let method = context.descriptor.path
+    let bytes = PostgresBytes(try request.serializedBytes())
+    do {
+      return try await pool.withTransaction { tx in
+        let claimed = try await tx.query("""
+          INSERT INTO idempotency (request_id, method, request_digest, response)
+          VALUES (\(requestID), \(method), md5(\(bytes)), '\\x') ON CONFLICT (request_id) DO NOTHING
+          RETURNING request_digest
+          """)
+        guard let digest = try claimed.first?.decode(String.self, at: 0) else {
+          // Seen before (or committed meanwhile by a concurrent call with the same id).
+          let row = try await tx.query("""
+            SELECT method = \(method) AND request_digest = md5(\(bytes)), response
+            FROM idempotency WHERE request_id = \(requestID)
+            """)[0]
+          guard try row.decode(Bool.self, at: 0) else {
+            throw RPCError(
+              code: .failedPrecondition,
+              message: "request_id \(requestID) was already used for a different request (rule: idempotency)")
+          }
+          return try Response(serializedBytes: try row.decode(PostgresBytes.self, at: 1).bytes)
+        }
+        let response = try await body(tx)
+        try await tx.query("""
+          UPDATE idempotency SET response = \(PostgresBytes(try response.serializedBytes()))
+          WHERE request_id = \(requestID)
+          """)
+        try await audit(tx, caller, method, target, requestID, digest, outcome: "OK")
+        return response
+      }
+    } catch {
+      let status = (error as? RPCError).map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"
+      // The change rolled back; the refusal is still on the record.
+      _ = try? await pool.withTransaction { tx in
+        let digest = try await tx.query("SELECT md5(\(bytes))")[0].decode(String.self, at: 0)
+        try await audit(tx, caller, method, target, requestID, digest, outcome: status)
+      }
+      throw error
+    }
+  }
+
+  static func audit(
+    _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
+    _ digest: String, outcome: String
+  ) async throws {
+    try await tx.query("""
+      INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
+      VALUES (\(caller.principal), \(caller.department), \(method), \(target), \(requestID), \(digest), \(outcome))
+      """)
+  }
+}
