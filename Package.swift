@@ -20,6 +20,7 @@ let package = Package(
     .executable(name: "tuoyu-workforce", targets: ["Workforce"]),
     .executable(name: "tuoyu-inspection", targets: ["Inspection"]),
     .executable(name: "tuoyu-subsidy", targets: ["Subsidy"]),
+    .executable(name: "tuoyu-token", targets: ["Token"]),
     .executable(name: "tuoyu-interop-server", targets: ["InteropServer"]),
     .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
     .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
@@ -30,6 +31,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
   ],
   targets: [
     // Layer 2: HTTP/2 by nghttp2. Only H2 imports CNGHTTP2.
@@ -70,6 +72,7 @@ let package = Package(
         "RPC", "RPCHealth", "Postgres", .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "JWTKit", package: "jwt-kit"),
       ],
       path: "Shared/ServiceKit", swiftSettings: swiftSettings),
     // Layer 7: the services.
@@ -85,6 +88,10 @@ let package = Package(
     .executableTarget(
       name: "Subsidy", dependencies: ["ServiceKit"], path: "Services/Subsidy",
       resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "Token",
+      dependencies: ["ServiceKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Tools/Token", swiftSettings: swiftSettings),
     .target(
       name: "Interop",
       dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -14,6 +14,8 @@ public struct ServiceConfiguration: Sendable {
   /// How often the database is probed for the health status.
   public var healthInterval: Duration
   public var maxConnections: Int
+  /// PEM file of the city's token-signing public key.
+  public var tokenPublicKey: String?
 
   public init(
     host: String = "127.0.0.1", port: Int = 0, databaseURL: String, tlsCertificate: String? = nil,
@@ -63,6 +65,10 @@ public struct ServiceConfiguration: Sendable {
       port: port, databaseURL: url, tlsCertificate: values["tls-cert"], tlsKey: values["tls-key"])
     if (c.tlsCertificate == nil) != (c.tlsKey == nil) {
       throw ConfigurationError("--tls-cert and --tls-key go together")
+    }
+    c.tokenPublicKey = values["token-public-key"]
+    guard c.tokenPublicKey != nil else {
+      throw ConfigurationError("--token-public-key (or TUOYU_TOKEN_PUBLIC_KEY) is required: a PEM Ed25519 public key")
     }
     if let ms = values["health-interval-ms"] {
       guard let n = Int(ms), n > 0 else { throw ConfigurationError("--health-interval-ms must be > 0") }

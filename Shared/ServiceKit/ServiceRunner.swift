@@ -14,14 +14,19 @@ public struct ServiceRunner: Sendable {
   public let schema: String
   public let migrations: Migrator
   public let makeServices: @Sendable (PostgresPool) -> [any RPCService]
+  /// Who may call what; the change feed is open to service tokens and auditors.
+  public let policy: AccessPolicy
 
   public init(
-    name: String, schema: String, migrations: Migrator,
+    name: String, schema: String, migrations: Migrator, policy: AccessPolicy = AccessPolicy(),
     services: @escaping @Sendable (PostgresPool) -> [any RPCService] = { _ in [] }
   ) {
     self.name = name
     self.schema = schema
     self.migrations = migrations
+    var policy = policy
+    policy.allow(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents, roles: ["service", "auditor"])
+    self.policy = policy
     self.makeServices = services
   }
 
@@ -64,6 +69,11 @@ public struct ServiceRunner: Sendable {
     health.setStatus(.notServing, for: fullName)
 
     var server = RPCServer.Configuration(host: configuration.host, port: configuration.port)
+    guard let keyPath = configuration.tokenPublicKey else {
+      throw ConfigurationError("--token-public-key is required")
+    }
+    let verifier = try await TokenVerifier(publicKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
+    server.interceptors = [AuthInterceptor(verifier: verifier, policy: policy)]
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },

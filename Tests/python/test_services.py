@@ -43,16 +43,28 @@ def wait_status(port, wanted, seconds=20, service=""):
     return last
 
 
+KEYS = pathlib.Path(__file__).resolve().parents[2] / ".run" / "test-keys"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def roles():
     subprocess.run(["psql", DB, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
                    check=True, capture_output=True)
+    subprocess.run([str(BIN / "tuoyu-token"), "keygen", "--out", str(KEYS)], check=True, capture_output=True)
+
+
+def token(roles, ttl=600, key=None):
+    return subprocess.run(
+        [str(BIN / "tuoyu-token"), "issue", "--key", str(key or KEYS / "private.pem"), "--subject", "feed-reader",
+         "--department", "subsidy", "--roles", roles, f"--ttl={ttl}"],
+        check=True, capture_output=True, text=True).stdout.strip()
 
 
 def start(service):
     port = free_port()
     return Server([str(BIN / f"tuoyu-{service}"), "--listen", f"127.0.0.1:{port}",
-                   "--database-url", role_url(service), "--health-interval-ms", "100"], port)
+                   "--database-url", role_url(service), "--health-interval-ms", "100",
+                   "--token-public-key", str(KEYS / "public.pem")], port)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -92,6 +104,10 @@ def test_bad_configuration_exits_with_a_clear_message():
                        timeout=30, env={k: v for k, v in os.environ.items() if k != "TUOYU_DATABASE_URL"})
     assert r.returncode == 64
     assert "--database-url" in r.stderr
+    r = subprocess.run([str(BIN / "tuoyu-registry"), "--listen", "127.0.0.1:0", "--database-url", DB],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64
+    assert "--token-public-key" in r.stderr
 
 
 def test_tampered_migration_refuses_to_start():
@@ -105,7 +121,8 @@ def test_tampered_migration_refuses_to_start():
     try:
         port = free_port()
         proc = subprocess.run([str(BIN / "tuoyu-subsidy"), "--listen", f"127.0.0.1:{port}",
-                               "--database-url", role_url("subsidy")], capture_output=True, text=True, timeout=60)
+                               "--database-url", role_url("subsidy"), "--token-public-key", str(KEYS / "public.pem")],
+                              capture_output=True, text=True, timeout=60)
         assert proc.returncode == 78
         assert "edited after it was applied" in proc.stderr
     finally:
@@ -122,18 +139,45 @@ def test_change_feed_replays_and_follows_over_grpcio():
             ["psql", DB, "-q", "-c", f"INSERT INTO registry.outbox (event_type, subject) VALUES ('test.event', '{subject}')"],
             check=True)
         insert("things/before")
+        reader = (("authorization", f"Bearer {token('service')}"),)
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
-            watch = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(b"", timeout=20)
+            watch = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(b"", timeout=20, metadata=reader)
             first = next(watch)
             assert b"things/before" in first and b"registry" in first
             insert("things/during")
             second = next(watch)
             assert b"things/during" in second
             watch.cancel()
-            bad = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", timeout=5)
+            bad = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(
+                b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", timeout=5, metadata=reader)
             with pytest.raises(grpc.RpcError) as info:
                 next(bad)
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0
+
+
+def test_change_feed_needs_a_valid_token_with_an_allowed_role(tmp_path):
+    server = start("workforce")
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        subprocess.run([str(BIN / "tuoyu-token"), "keygen", "--out", str(tmp_path)], check=True, capture_output=True)
+        cases = [
+            ((), grpc.StatusCode.UNAUTHENTICATED),
+            ((("authorization", "Bearer garbage"),), grpc.StatusCode.UNAUTHENTICATED),
+            ((("authorization", f"Bearer {token('service', ttl=-60)}"),), grpc.StatusCode.UNAUTHENTICATED),
+            ((("authorization", f"Bearer {token('service', key=tmp_path / 'private.pem')}"),), grpc.StatusCode.UNAUTHENTICATED),
+            ((("authorization", f"Bearer {token('registry.officer')}"),), grpc.StatusCode.PERMISSION_DENIED),
+        ]
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            for metadata, code in cases:
+                call = ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(b"", timeout=5, metadata=metadata)
+                with pytest.raises(grpc.RpcError) as info:
+                    next(call)
+                assert info.value.code() == code, (metadata, info.value.details())
+            # Health stays public: probes carry no token.
+            assert status(server.port) == SERVING
     finally:
         server.proc.terminate()
         assert server.proc.wait(timeout=15) == 0

@@ -1,0 +1,134 @@
+import Foundation
+import JWTKit
+import RPC
+
+/// An authenticated caller: the token's subject, department and roles.
+public struct Principal: Sendable, Hashable {
+  public var subject: String
+  public var department: String
+  public var roles: Set<String>
+
+  public static let contextKey = "tuoyu.principal"
+
+  public static func of(_ context: ServerContext) -> Principal? {
+    context.values[contextKey] as? Principal
+  }
+}
+
+/// The claims of a tuoyu bearer token (a JWT signed with the city's Ed25519 key).
+public struct TokenClaims: JWTPayload, Equatable {
+  public var sub: SubjectClaim
+  public var exp: ExpirationClaim
+  public var iat: IssuedAtClaim
+  /// health, finance, hrss, or a service name for service tokens.
+  public var dept: String
+  public var roles: [String]
+
+  public init(subject: String, department: String, roles: [String], lifetime: TimeInterval, now: Date = Date()) {
+    self.sub = SubjectClaim(value: subject)
+    self.exp = ExpirationClaim(value: now.addingTimeInterval(lifetime))
+    self.iat = IssuedAtClaim(value: now)
+    self.dept = department
+    self.roles = roles
+  }
+
+  public func verify(using algorithm: some JWTAlgorithm) async throws {
+    try exp.verifyNotExpired()
+  }
+}
+
+/// Signs tokens (holders of the private key only: the `tuoyu-token` command, tests).
+public struct TokenIssuer: Sendable {
+  let keys: JWTKeyCollection
+
+  public init(privateKeyPEM: String) async throws {
+    keys = JWTKeyCollection()
+    await keys.add(eddsa: try EdDSA.PrivateKey(pem: privateKeyPEM))
+  }
+
+  public func issue(_ claims: TokenClaims) async throws -> String {
+    try await keys.sign(claims)
+  }
+
+  /// A new Ed25519 key pair as PEM (private, public).
+  public static func makeKeyPair() throws -> (privateKey: String, publicKey: String) {
+    let key = try EdDSA.PrivateKey(curve: .ed25519)
+    return (key.pemRepresentation, key.publicKey.pemRepresentation)
+  }
+}
+
+/// Verifies tokens with the city's public key (all services hold is the public key).
+public struct TokenVerifier: Sendable {
+  let keys: JWTKeyCollection
+
+  public init(publicKeyPEM: String) async throws {
+    keys = JWTKeyCollection()
+    await keys.add(eddsa: try EdDSA.PublicKey(pem: publicKeyPEM))
+  }
+
+  public func verify(_ token: String) async throws -> Principal {
+    let claims = try await keys.verify(token, as: TokenClaims.self)
+    return Principal(subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles))
+  }
+}
+
+/// The roles each method allows. A method not listed is refused to everyone: every RPC must
+/// declare who may call it. Public methods (health checks) need no token at all.
+public struct AccessPolicy: Sendable {
+  public var allowed: [String: Set<String>]
+  public var publicMethods: Set<String>
+
+  public init(allowed: [String: Set<String>] = [:], publicMethods: Set<String> = AccessPolicy.healthMethods) {
+    self.allowed = allowed
+    self.publicMethods = publicMethods
+  }
+
+  public static let healthMethods: Set<String> = ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"]
+
+  public mutating func allow(_ method: MethodDescriptor, roles: Set<String>) {
+    allowed[method.path, default: []].formUnion(roles)
+  }
+}
+
+/// Authenticates every call from `authorization: Bearer <jwt>` and authorizes it by the policy:
+/// UNAUTHENTICATED without a valid token, PERMISSION_DENIED without an allowed role. The
+/// handler never runs for a refused call.
+public struct AuthInterceptor: ServerInterceptor {
+  public let verifier: TokenVerifier
+  public let policy: AccessPolicy
+
+  public init(verifier: TokenVerifier, policy: AccessPolicy) {
+    self.verifier = verifier
+    self.policy = policy
+  }
+
+  public func intercept(context: ServerContext, next: (ServerContext) async throws -> Void) async throws {
+    let method = context.descriptor.path
+    if policy.publicMethods.contains(method) { return try await next(context) }
+    guard let header = context.requestMetadata.first("authorization") else {
+      throw RPCError(code: .unauthenticated, message: "missing bearer token (authorization: Bearer …)")
+    }
+    guard header.hasPrefix("Bearer "), !header.dropFirst(7).isEmpty else {
+      throw RPCError(code: .unauthenticated, message: "authorization must be 'Bearer <token>'")
+    }
+    let principal: Principal
+    do {
+      principal = try await verifier.verify(String(header.dropFirst(7)))
+    } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+      throw RPCError(code: .unauthenticated, message: "token expired or not yet valid")
+    } catch {
+      throw RPCError(code: .unauthenticated, message: "invalid token (bad signature or malformed)")
+    }
+    guard let roles = policy.allowed[method] else {
+      throw RPCError(code: .permissionDenied, message: "\(method) declares no roles; nobody may call it")
+    }
+    guard !roles.isDisjoint(with: principal.roles) else {
+      throw RPCError(
+        code: .permissionDenied,
+        message: "\(method) needs one of the roles \(roles.sorted().joined(separator: ", "))")
+    }
+    context.values[Principal.contextKey] = principal
+    context.values[Caller.contextKey] = Caller(principal: principal.subject, department: principal.department)
+    try await next(context)
+  }
+}
