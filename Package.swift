@@ -91,7 +91,7 @@ let package = Package(
     .executableTarget(
       name: "Token",
       dependencies: ["ServiceKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-      path: "Tools/Token", swiftSettings: swiftSettings),
+      path: "tools/token", swiftSettings: swiftSettings),
     .target(
       name: "Interop",
       dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
