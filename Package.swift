@@ -74,7 +74,7 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "JWTKit", package: "jwt-kit"),
       ],
-      path: "Shared/ServiceKit", swiftSettings: swiftSettings),
+      path: "Shared/ServiceKit", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     // Layer 7: the services.
     .executableTarget(
       name: "Registry", dependencies: ["ServiceKit"], path: "Services/Registry",

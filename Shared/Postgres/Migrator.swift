@@ -16,6 +16,7 @@ public struct Migration: Sendable, Hashable {
 /// Why migrating refused to go on.
 public struct MigrationError: Error, CustomStringConvertible, Sendable {
   public let description: String
+  public init(description: String) { self.description = description }
 }
 
 /// Applies a schema's migrations at start: in one transaction, under an advisory lock (so two
@@ -37,16 +38,25 @@ public struct Migrator: Sendable {
 
   /// Reads `NNNN_name.sql` files from `directory`.
   public static func load(schema: String, directory: URL) throws -> Migrator {
-    let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-      .filter { $0.hasSuffix(".sql") }
+    try load(schema: schema, directories: [directory])
+  }
+
+  /// Reads `NNNN_name.sql` files from several directories (e.g. the shared tables' and the
+  /// service's own); numbers must not collide.
+  public static func load(schema: String, directories: [URL]) throws -> Migrator {
     var migrations: [Migration] = []
-    for file in files {
-      let stem = file.dropLast(4)
-      guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]) else {
-        throw MigrationError(description: "migration file \(file) is not named NNNN_name.sql")
+    for directory in directories {
+      let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        .filter { $0.hasSuffix(".sql") }
+      for file in files {
+        let stem = file.dropLast(4)
+        guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]) else {
+          throw MigrationError(description: "migration file \(file) is not named NNNN_name.sql")
+        }
+        let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+        migrations.append(
+          Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql))
       }
-      let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-      migrations.append(Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql))
     }
     return try Migrator(schema: schema, migrations: migrations)
   }

@@ -11,7 +11,7 @@ public enum ServiceMain {
     do {
       let configuration = try ServiceConfiguration.load()
       guard let directory else { throw ConfigurationError("the executable has no Migrations resource") }
-      let migrator = try Migrator.load(schema: schema, directory: directory)
+      let migrator = try SharedTables.migrator(schema: schema, serviceMigrations: directory)
       try await ServiceRunner(name: name, schema: schema, migrations: migrator).run(configuration)
     } catch let error as ConfigurationError {
       FileHandle.standardError.write(Data("tuoyu-\(name): \(error)\n".utf8))

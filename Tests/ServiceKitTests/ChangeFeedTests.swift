@@ -15,10 +15,7 @@ enum TestDB {
     try await admin.query("CREATE SCHEMA \(identifier: name)")
     await admin.close()
     let pool = PostgresPool(configuration: .init(url: url!, maxConnections: 6, setup: ["SET search_path = \"\(name)\""]))
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    try await Migrator.load(schema: name, directory: root.appendingPathComponent("Services/Registry/Migrations"))
-      .migrate(pool)
+    try await SharedTables.migrator(schema: name).migrate(pool)
     try await pool.query("CREATE TABLE effects (cursor bigint NOT NULL, subject text NOT NULL)")
     return (name, pool)
   }

@@ -1,4 +1,4 @@
--- The subsidy service's change-feed outbox: domain events written in the same transaction as
+-- A service's change-feed outbox: domain events written in the same transaction as
 -- the change they describe, read in cursor order by WatchEvents.
 CREATE TABLE outbox (
   cursor      bigserial PRIMARY KEY,
