@@ -199,7 +199,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private var goingAway = false
   static let shutdownPingOpaque: UInt64 = 0x7475_6f79_7567_6f61
 
-  /// The highest stream id the peer may still open, or nil before any GOAWAY.
+  /// Whether `goAway()` has been called on this connection.
   public var isGoingAway: Bool { goingAway }
 
   /// Closes the channel now.
