@@ -37,6 +37,8 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private var needsFlush = false
   private var orphanBytes = 0
   private var closed = false
+  /// Why the connection closed (for errors and logs).
+  private(set) var closeReason = ""
   private var allocator = ByteBufferAllocator()
   private var outBuffer: ByteBuffer
   private var emptyBuffer: ByteBuffer
@@ -121,7 +123,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       // Fatal for the connection (bad preface, flooding, ...): say GOAWAY if we can, then close.
       nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
       flush()
-      close()
+      close(reason: "nghttp2 error \(rv)")
     }
   }
 
@@ -131,7 +133,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   }
 
   public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    close()
+    close(reason: "channel error: \(error)")
   }
 
   // MARK: Public operations (event loop only)
@@ -142,7 +144,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   ) throws -> H2Stream {
     precondition(role == .client, "only a client opens streams")
     precondition(!insideNGHTTP2, "openStream called from inside nghttp2")
-    guard !closed else { throw H2Error.connectionClosed }
+    guard !closed else { throw H2Error.closed(closeReason) }
     if session == nil { start() }  // connected, but channelActive not seen yet
     guard let session else { throw H2Error.notStarted }
     let streamID: Int32 = withNameValues(headers) { nva, count in
@@ -203,9 +205,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   public var isGoingAway: Bool { goingAway }
 
   /// Closes the channel now.
-  public func close() {
+  public func close(reason: String = "closed locally") {
     guard let context, !closed else { return }
     closed = true
+    closeReason = reason
     context.close(promise: nil)
   }
 
@@ -332,7 +335,23 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// Drains nghttp2's output into the channel while it is writable, dispatching any events that
   /// sending produced (a stream closes once its last frame is sent).
   func flush() {
-    needsFlush = false
+    // A write can fire writability events that call back here: let the outer flush finish
+    // (re-entering would write `outBuffer` twice).
+    if inFlush {
+      needsFlush = true
+      return
+    }
+    inFlush = true
+    defer { inFlush = false }
+    repeat {
+      needsFlush = false
+      flushOnce()
+    } while needsFlush && session != nil && !closed
+  }
+
+  private var inFlush = false
+
+  private func flushOnce() {
     guard self.session != nil, let context, !insideNGHTTP2 else { return }
     var wrote = false
     while context.channel.isWritable || !wrote {
@@ -343,7 +362,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       let n = nghttp2_session_mem_send(session, &data)
       insideNGHTTP2 = false
       if n < 0 {
-        close()
+        close(reason: "nghttp2 send error \(n)")
         return
       }
       if n == 0 {
@@ -368,7 +387,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     if let session = self.session,
       nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
     {
-      close()
+      close(reason: "session finished (GOAWAY and no open streams)")
     }
   }
 
@@ -427,6 +446,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   private func connectionLost() {
     guard session != nil || !streams.isEmpty else { return }
+    if !closed { closeReason = "connection closed by the peer" }
     closed = true
     dispatchEvents()
     let open = streams.values
@@ -561,6 +581,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 /// Errors of the H2 layer.
 public enum H2Error: Error, Sendable, Equatable {
   case connectionClosed
+  case closed(String)
   case notStarted
   case streamIDsExhausted
   case nghttp2(Int)

@@ -103,6 +103,18 @@ public final class RPCClient: Sendable {
     metadata: Metadata = Metadata(), options: CallOptions = CallOptions()
   ) async throws -> ClientCall<Req, Resp> {
     let deadline = options.timeout.map { NIODeadline.now() + TimeAmount($0) }
+    // A stream that could not even be opened never reached the server, so it is retried once
+    // on a new connection (gRPC's transparent retry).
+    do {
+      return try await makeCall(descriptor, metadata: metadata, deadline: deadline, options: options)
+    } catch let error as RPCError where error.code == .unavailable && error.message.contains("before the call started") {
+      return try await makeCall(descriptor, metadata: metadata, deadline: deadline, options: options)
+    }
+  }
+
+  private func makeCall<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ descriptor: MethodDescriptor, metadata: Metadata, deadline: NIODeadline?, options: CallOptions
+  ) async throws -> ClientCall<Req, Resp> {
     let connection = try await connection(waitForReady: options.waitForReady, deadline: deadline)
     var headers = [
       H2Header(":method", "POST"),
@@ -135,11 +147,19 @@ public final class RPCClient: Sendable {
         try call.open(on: h2.value, headers: requestHeaders, deadline: deadline)
       }.get()
     } catch let error as H2Error {
+      forget(connection)
       throw RPCError(
         code: .unavailable,
         message: "connection to \(authority) closed before the call started (\(error))")
     }
     return call
+  }
+
+  /// Drops `connection` so the next call opens a new one.
+  private func forget(_ connection: ClientConnection) {
+    state.withLockedValue { state in
+      if let c = state.connection, c.channel === connection.channel { state.connection = nil }
+    }
   }
 
   /// Closes the connection; later calls fail with UNAVAILABLE.

@@ -26,6 +26,7 @@ public struct ServiceRunner: Sendable {
     self.migrations = migrations
     var policy = policy
     policy.allow(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents, roles: ["service", "auditor"])
+    policy.allow(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries, roles: ["auditor"])
     self.policy = policy
     self.makeServices = services
   }
@@ -81,7 +82,8 @@ public struct ServiceRunner: Sendable {
     }
     let rpc = try RPCServer(
       configuration: server,
-      services: [health, ChangeFeedService(source: name, pool: pool)] + makeServices(pool),
+      services: [health, ChangeFeedService(source: name, pool: pool), AuditTrailService(pool: pool)]
+        + makeServices(pool),
       logger: logger)
     let port = try await rpc.start()
     logger.info("listening", metadata: ["port": "\(port)", "schema": "\(schema)"])

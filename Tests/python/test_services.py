@@ -181,3 +181,23 @@ def test_change_feed_needs_a_valid_token_with_an_allowed_role(tmp_path):
     finally:
         server.proc.terminate()
         assert server.proc.wait(timeout=15) == 0
+
+
+def test_audit_trail_is_for_auditors():
+    server = start("inspection")
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        subprocess.run(["psql", DB, "-q", "-c",
+                        "INSERT INTO inspection.audit_log (principal, department, method, target, request_id, "
+                        "request_digest, outcome) VALUES ('bob', 'health', '/x/Y', 'inspections/7', 'q1', 'd', 'OK')"],
+                       check=True)
+        method = "/tuoyu.audit.v1.AuditTrail/ListAuditEntries"
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            raw = ch.unary_unary(method)(b"", timeout=10, metadata=(("authorization", f"Bearer {token('auditor')}"),))
+            assert b"inspections/7" in raw and b"bob" in raw
+            with pytest.raises(grpc.RpcError) as info:
+                ch.unary_unary(method)(b"", timeout=10, metadata=(("authorization", f"Bearer {token('service')}"),))
+            assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0
