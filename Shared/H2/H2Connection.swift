@@ -326,9 +326,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     }
     guard !flushScheduled, let context else { return }
     flushScheduled = true
-    context.eventLoop.execute { [self] in
-      flushScheduled = false
-      flush()
+    let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+    context.eventLoop.execute {
+      connection.value.flushScheduled = false
+      connection.value.flush()
     }
   }
 
@@ -580,7 +581,6 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
 /// Errors of the H2 layer.
 public enum H2Error: Error, Sendable, Equatable {
-  case connectionClosed
   case closed(String)
   case notStarted
   case streamIDsExhausted

@@ -53,16 +53,16 @@ public final class PostgresPool: Sendable {
 
   /// Closes idle connections and refuses new leases.
   public func close() async {
-    let (idle, waiters) = state.withLockedValue { state in
+    // Idle connections are dropped here (PQfinish in their deinit); leased ones when returned.
+    let waiters = state.withLockedValue { state in
       state.closed = true
       defer {
         state.idle = []
         state.waiters = []
       }
-      return (state.idle, state.waiters)
+      return state.waiters
     }
     for w in waiters { w.continuation.resume(throwing: PostgresError(.poolClosed, "the pool is closed")) }
-    _ = idle
     try? await threads.shutdownGracefully()
   }
 

@@ -107,8 +107,14 @@ public final class RPCClient: Sendable {
     // on a new connection (gRPC's transparent retry).
     do {
       return try await makeCall(descriptor, metadata: metadata, deadline: deadline, options: options)
-    } catch let error as RPCError where error.code == .unavailable && error.message.contains("before the call started") {
-      return try await makeCall(descriptor, metadata: metadata, deadline: deadline, options: options)
+    } catch is StreamNotOpened {
+      do {
+        return try await makeCall(descriptor, metadata: metadata, deadline: deadline, options: options)
+      } catch let failure as StreamNotOpened {
+        throw RPCError(
+          code: .unavailable,
+          message: "connection to \(authority) closed before the call started (\(failure.reason))")
+      }
     }
   }
 
@@ -148,9 +154,7 @@ public final class RPCClient: Sendable {
       }.get()
     } catch let error as H2Error {
       forget(connection)
-      throw RPCError(
-        code: .unavailable,
-        message: "connection to \(authority) closed before the call started (\(error))")
+      throw StreamNotOpened(reason: "\(error)")
     }
     return call
   }
@@ -335,4 +339,9 @@ final class ClientKeepalive: ChannelInboundHandler {
     timer?.cancel()
     pending?.cancel()
   }
+}
+
+/// A call whose stream could not be opened: it never reached the server, so it may be retried.
+private struct StreamNotOpened: Error {
+  let reason: String
 }

@@ -26,6 +26,7 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
       WHERE cursor > \(cursor) AND txid < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY cursor LIMIT \(batchSize)
       """)
+    let formatter = ISO8601DateFormatter()
     return try rows.map { row in
       let (cursor, type, subject, payload, at) = try row.decode((Int64, String, String, String, Date).self)
       var e = Tuoyu_Feed_V1_Event()
@@ -34,7 +35,7 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
       e.eventType = type
       e.subject = subject
       e.payloadJson = payload
-      e.occurredAt = ISO8601DateFormatter().string(from: at)
+      e.occurredAt = formatter.string(from: at)
       return e
     }
   }
