@@ -32,6 +32,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     // Layer 2: HTTP/2 by nghttp2. Only H2 imports CNGHTTP2.
@@ -65,20 +68,33 @@ let package = Package(
     .target(
       name: "RPCHealth", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Shared/RPCHealth", swiftSettings: swiftSettings),
+    // Layer 4: the messages, clients and service protocols generated from protos/ for the
+    // tuoyu APIs (and google.rpc error details), shared by services and the CLI.
+    .target(
+      name: "API", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Shared/API", swiftSettings: swiftSettings),
     // Layer 6: what every service executable shares.
     .target(
       name: "ServiceKit",
       dependencies: [
-        "RPC", "RPCHealth", "Postgres", .product(name: "Logging", package: "swift-log"),
+        "API", "RPC", "RPCHealth", "Postgres", .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "JWTKit", package: "jwt-kit"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
       ],
       path: "Shared/ServiceKit", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     // Layer 7: the services.
+    .target(
+      name: "RegistryCore",
+      dependencies: ["ServiceKit", "API", "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Services/Registry/Sources", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Registry", dependencies: ["ServiceKit"], path: "Services/Registry",
-      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+      name: "Registry", dependencies: ["RegistryCore", "ServiceKit"], path: "Services/Registry/App",
+      swiftSettings: swiftSettings),
     .executableTarget(
       name: "Workforce", dependencies: ["ServiceKit"], path: "Services/Workforce",
       resources: [.copy("Migrations")], swiftSettings: swiftSettings),
@@ -117,6 +133,10 @@ let package = Package(
       ],
       path: "bench/BenchServer", swiftSettings: swiftSettings),
     .testTarget(
+      name: "RegistryTests",
+      dependencies: ["RegistryCore", "ServiceKit", "API", "Postgres", "RPC"],
+      path: "Tests/RegistryTests", swiftSettings: swiftSettings),
+    .testTarget(
       name: "H2Tests",
       dependencies: ["H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
       path: "Tests/H2Tests", swiftSettings: swiftSettings),
@@ -124,7 +144,8 @@ let package = Package(
       name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests",
       swiftSettings: swiftSettings),
     .testTarget(
-      name: "ServiceKitTests", dependencies: ["ServiceKit", "Postgres", "RPC"],
+      name: "ServiceKitTests",
+      dependencies: ["ServiceKit", "Postgres", "RPC", .product(name: "Logging", package: "swift-log")],
       path: "Tests/ServiceKitTests", swiftSettings: swiftSettings),
     .testTarget(
       name: "RPCTests",

@@ -205,6 +205,11 @@ public final class PostgresPool: Sendable {
 
   /// Connections open now (idle or leased).
   public var openConnections: Int { state.withLockedValue { $0.open } }
+
+  /// Connections open (idle or leased), idle, and callers waiting for one — for metrics.
+  public var statistics: (open: Int, idle: Int, waiting: Int) {
+    state.withLockedValue { ($0.open, $0.idle.count, $0.waiters.count) }
+  }
 }
 
 /// Transaction isolation levels.

@@ -20,3 +20,8 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
   public var status: Status { Status(code: code, message: message) }
   public var description: String { "\(code): \(message)" }
 }
+
+/// An error that knows the status it answers a call with (e.g. a service's rule refusals).
+public protocol RPCErrorConvertible: Error {
+  var rpcError: RPCError { get }
+}

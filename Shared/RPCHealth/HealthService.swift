@@ -25,6 +25,11 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol {
     for w in watchers { w.yield(status) }
   }
 
+  /// Every service named so far, the whole server ("") included.
+  public var serviceNames: [String] {
+    state.withLockedValue { Array($0.statuses.keys) }
+  }
+
   /// The status of `service`, nil if unknown.
   public func status(of service: String) -> ServingStatus? {
     state.withLockedValue { $0.statuses[service] }

@@ -1,3 +1,4 @@
+import Logging
 import Postgres
 import RPC
 
@@ -52,6 +53,29 @@ public struct ChangeFeedConsumer: Sendable {
       }
     } onCancel: {
       stream.cancel()
+    }
+  }
+
+  /// Follows the feed for as long as the task runs: when the stream ends or the source is
+  /// unreachable, waits (1 s, doubling up to 30 s) and resumes from the stored cursor. An error
+  /// from `effect` is logged and retried the same way — the event is not skipped.
+  public func follow(
+    client: RPCClient, logger: Logger,
+    _ effect: @escaping (Tuoyu_Feed_V1_Event, PostgresSession) async throws -> Void
+  ) async {
+    var delay = Duration.seconds(1)
+    while !Task.isCancelled {
+      do {
+        try await run(client: client, effect)
+        delay = .seconds(1)
+      } catch {
+        if Task.isCancelled { return }
+        logger.warning("change feed interrupted; resuming", metadata: [
+          "source": "\(source)", "error": "\(error)", "retry_in": "\(delay)",
+        ])
+      }
+      try? await Task.sleep(for: delay)
+      delay = min(delay * 2, .seconds(30))
     }
   }
 }

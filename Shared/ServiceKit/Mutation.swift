@@ -68,7 +68,8 @@ public enum Mutation {
         return response
       }
     } catch {
-      let status = (error as? RPCError).map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"
+      let rpc = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError
+      let status = rpc.map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"
       // The change rolled back; the refusal is still on the record.
       _ = try? await pool.withTransaction { tx in
         let digest = try await tx.query("SELECT md5(\(bytes))")[0].decode(String.self, at: 0)
@@ -78,7 +79,7 @@ public enum Mutation {
     }
   }
 
-  static func audit(
+  public static func audit(
     _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
     _ digest: String, outcome: String
   ) async throws {

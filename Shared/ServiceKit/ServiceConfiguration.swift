@@ -1,4 +1,5 @@
 import Foundation
+import RPC
 
 /// What every service executable reads at start, from flags (`--listen 127.0.0.1:50061`) or the
 /// environment (`TUOYU_LISTEN`); flags win.
@@ -16,6 +17,15 @@ public struct ServiceConfiguration: Sendable {
   public var maxConnections: Int
   /// PEM file of the city's token-signing public key.
   public var tokenPublicKey: String?
+  /// Where Prometheus scrapes `GET /metrics`; port nil turns the endpoint off (`--metrics-listen off`).
+  public var metricsHost: String
+  public var metricsPort: Int?
+  /// How long in-flight calls may take to finish after SIGTERM.
+  public var shutdownGrace: Duration = .seconds(10)
+  /// This service's own token for calling other services (`--service-token-file`).
+  public var serviceToken: String?
+  /// Other services' addresses by name, from `--peer-NAME HOST:PORT` (`TUOYU_PEER_NAME`).
+  public var peers: [String: (host: String, port: Int)] = [:]
 
   public init(
     host: String = "127.0.0.1", port: Int = 0, databaseURL: String, tlsCertificate: String? = nil,
@@ -28,6 +38,26 @@ public struct ServiceConfiguration: Sendable {
     self.tlsKey = tlsKey
     self.healthInterval = healthInterval
     self.maxConnections = maxConnections
+    self.metricsHost = host
+    self.metricsPort = 0
+  }
+
+  /// A client for the peer service `name` that presents this service's token on every call.
+  public func peerClient(_ name: String) throws -> RPCClient {
+    guard let peer = peers[name] else {
+      throw ConfigurationError("no address for service \(name): pass --peer-\(name) HOST:PORT")
+    }
+    var configuration = RPCClient.Configuration(host: peer.host, port: peer.port)
+    if let serviceToken { configuration.defaultMetadata.addString("Bearer \(serviceToken)", forKey: "authorization") }
+    return try RPCClient(configuration: configuration)
+  }
+
+  /// Splits `HOST:PORT` (IPv6 hosts in brackets).
+  static func address(_ value: String, flag: String) throws -> (host: String, port: Int) {
+    guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+      (0...65535).contains(port), colon > value.startIndex
+    else { throw ConfigurationError("--\(flag) must be HOST:PORT, got \(value)") }
+    return (String(value[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
   }
 
   /// Reads the configuration; throws a message naming the missing or bad setting.
@@ -39,6 +69,7 @@ public struct ServiceConfiguration: Sendable {
     for (key, value) in environment where key.hasPrefix("TUOYU_") {
       values[key.dropFirst(6).lowercased().replacingOccurrences(of: "_", with: "-")] = value
     }
+    var flags: [String] = []
     var i = 0
     while i < arguments.count {
       let arg = arguments[i]
@@ -46,23 +77,21 @@ public struct ServiceConfiguration: Sendable {
       let body = arg.dropFirst(2)
       if let eq = body.firstIndex(of: "=") {
         values[String(body[..<eq])] = String(body[body.index(after: eq)...])
+        flags.append(String(body[..<eq]))
         i += 1
       } else {
         guard i + 1 < arguments.count else { throw ConfigurationError("\(arg) needs a value") }
         values[String(body)] = arguments[i + 1]
+        flags.append(String(body))
         i += 2
       }
     }
-    let listen = values["listen"] ?? "127.0.0.1:0"
-    guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-      (0...65535).contains(port)
-    else { throw ConfigurationError("--listen must be HOST:PORT, got \(listen)") }
+    let (host, port) = try address(values["listen"] ?? "127.0.0.1:0", flag: "listen")
     guard let url = values["database-url"] else {
       throw ConfigurationError("--database-url (or TUOYU_DATABASE_URL) is required")
     }
     var c = ServiceConfiguration(
-      host: String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
-      port: port, databaseURL: url, tlsCertificate: values["tls-cert"], tlsKey: values["tls-key"])
+      host: host, port: port, databaseURL: url, tlsCertificate: values["tls-cert"], tlsKey: values["tls-key"])
     if (c.tlsCertificate == nil) != (c.tlsKey == nil) {
       throw ConfigurationError("--tls-cert and --tls-key go together")
     }
@@ -77,6 +106,35 @@ public struct ServiceConfiguration: Sendable {
     if let n = values["max-connections"] {
       guard let v = Int(n), v > 0 else { throw ConfigurationError("--max-connections must be > 0") }
       c.maxConnections = v
+    }
+    if let m = values["metrics-listen"] {
+      if m == "off" {
+        c.metricsPort = nil
+      } else {
+        (c.metricsHost, c.metricsPort) = try address(m, flag: "metrics-listen")
+      }
+    }
+    if let s = values["shutdown-grace-ms"] {
+      guard let n = Int(s), n >= 0 else { throw ConfigurationError("--shutdown-grace-ms must be >= 0") }
+      c.shutdownGrace = .milliseconds(n)
+    }
+    if let file = values["service-token-file"] {
+      guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
+        throw ConfigurationError("--service-token-file \(file) cannot be read")
+      }
+      c.serviceToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
+    } else if let token = values["service-token"] {
+      c.serviceToken = token
+    }
+    for (key, value) in values where key.hasPrefix("peer-") {
+      c.peers[String(key.dropFirst(5))] = try address(value, flag: key)
+    }
+    let known: Set<String> = [
+      "listen", "database-url", "tls-cert", "tls-key", "token-public-key", "health-interval-ms",
+      "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token",
+    ]
+    if let unknown = flags.first(where: { !known.contains($0) && !$0.hasPrefix("peer-") }) {
+      throw ConfigurationError("unknown setting --\(unknown)")
     }
     return c
   }

@@ -1,14 +1,16 @@
 import Foundation
 import Logging
+import Metrics
 import NIOSSL
 import Postgres
 import RPC
 import RPCHealth
+import ServiceLifecycle
 
 /// Starts a service the same way for every executable: configuration, logs, the database pool,
-/// migrations of the service's own schema, the gRPC server with health, and a clean stop on
-/// SIGTERM/SIGINT. Health reports SERVING only while migrations are done and the database
-/// answers.
+/// migrations of the service's own schema, the gRPC server with health, Prometheus metrics, and a
+/// clean stop on SIGTERM/SIGINT through swift-service-lifecycle. Health reports SERVING only while
+/// migrations are done and the database answers.
 public struct ServiceRunner: Sendable {
   public let name: String
   public let schema: String
@@ -31,31 +33,55 @@ public struct ServiceRunner: Sendable {
     self.makeServices = services
   }
 
-  /// Runs until SIGTERM or SIGINT.
+  /// Runs until SIGTERM or SIGINT, then stops gracefully: health turns NOT_SERVING, the gRPC
+  /// server drains its calls (up to `shutdownGrace`), then the metrics endpoint and the database
+  /// pool close — in that order, by a `ServiceGroup`.
   public func run(_ configuration: ServiceConfiguration) async throws {
     let running = try await start(configuration)
-    print("\(name) listening on \(configuration.host):\(running.port)")
+    let metrics = running.metricsPort.map { " metrics on http://\(configuration.metricsHost):\($0)/metrics" } ?? ""
+    print("\(name) listening on \(configuration.host):\(running.port)\(metrics)")
     fflush(nil)
-    await waitForTermination()
-    await running.stop()
+    let group = ServiceGroup(configuration: .init(
+      services: running.lifecycle, gracefulShutdownSignals: [.sigterm, .sigint],
+      cancellationSignals: [.sigquit], logger: running.logger))
+    try await group.run()
+    running.logger.info("stopped")
   }
 
   /// A started service.
   public struct Running: Sendable {
     public let port: Int
+    /// Where `/metrics` is served, unless disabled.
+    public let metricsPort: Int?
     public let health: HealthService
     let server: RPCServer
     let pool: PostgresPool
+    let metrics: MetricsHTTPServer?
     let prober: Task<Void, Never>
     let logger: Logger
+    let shutdownGrace: Duration
 
+    /// Stops everything now (the same order as a graceful shutdown).
     public func stop() async {
-      logger.info("stopping")
-      prober.cancel()
-      health.setStatus(.notServing)
-      await server.shutdown(gracePeriod: .seconds(10))
-      await pool.close()
+      for part in lifecycle.reversed() { await (part.service as! StopOnShutdown).stop() }
       logger.info("stopped")
+    }
+
+    /// The parts in start order; a `ServiceGroup` shuts them down in reverse.
+    var lifecycle: [ServiceGroupConfiguration.ServiceConfiguration] {
+      let (pool, metrics, prober, health, server, logger, grace) =
+        (self.pool, self.metrics, self.prober, self.health, self.server, self.logger, shutdownGrace)
+      return [
+        .init(service: StopOnShutdown("database pool") { await pool.close() }),
+        .init(service: StopOnShutdown("metrics endpoint") { await metrics?.close() }),
+        .init(service: StopOnShutdown("health prober") { prober.cancel() }),
+        .init(service: StopOnShutdown("gRPC server") {
+          logger.info("stopping: draining calls")
+          for name in health.serviceNames { health.setStatus(.notServing, for: name) }
+          await server.shutdown(
+            gracePeriod: .nanoseconds(grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000))
+        }),
+      ]
     }
   }
 
@@ -74,7 +100,7 @@ public struct ServiceRunner: Sendable {
       throw ConfigurationError("--token-public-key is required")
     }
     let verifier = try await TokenVerifier(publicKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
-    server.interceptors = [AuthInterceptor(verifier: verifier, policy: policy)]
+    server.interceptors = [MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy)]
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
@@ -86,7 +112,22 @@ public struct ServiceRunner: Sendable {
         + makeServices(pool),
       logger: logger)
     let port = try await rpc.start()
-    logger.info("listening", metadata: ["port": "\(port)", "schema": "\(schema)"])
+    var metricsServer: MetricsHTTPServer?
+    if let metricsPort = configuration.metricsPort {
+      do {
+        metricsServer = try await MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort)
+      } catch {
+        await rpc.shutdown()
+        throw ConfigurationError("cannot serve metrics on \(configuration.metricsHost):\(metricsPort): \(error)")
+      }
+    }
+    logger.info("listening", metadata: [
+      "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",
+    ])
+    let servingGauge = Gauge(label: "tuoyu_serving", dimensions: [("service", name)])
+    let poolGauges = ["open", "idle", "waiting"].map {
+      Gauge(label: "tuoyu_db_pool_connections", dimensions: [("service", name), ("state", $0)])
+    }
 
     // Migrate (retrying while the database is not there yet), then keep probing it.
     let migrator = migrations
@@ -121,9 +162,31 @@ public struct ServiceRunner: Sendable {
         }
         health.setStatus(status)
         health.setStatus(status, for: fullName)
+        servingGauge.record(ok ? 1 : 0)
+        let stats = pool.statistics
+        for (gauge, value) in zip(poolGauges, [stats.open, stats.idle, stats.waiting]) { gauge.record(value) }
         try? await Task.sleep(for: interval)
       }
     }
-    return Running(port: port, health: health, server: rpc, pool: pool, prober: prober, logger: logger)
+    return Running(
+      port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, metrics: metricsServer,
+      prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace)
+  }
+}
+
+/// One part of a running service for the `ServiceGroup`: it runs until graceful shutdown (or
+/// cancellation) begins, then stops its part.
+struct StopOnShutdown: Service, CustomStringConvertible {
+  let description: String
+  let stop: @Sendable () async -> Void
+
+  init(_ description: String, stop: @escaping @Sendable () async -> Void) {
+    self.description = description
+    self.stop = stop
+  }
+
+  func run() async throws {
+    try? await gracefulShutdown()
+    await stop()
   }
 }

@@ -214,12 +214,21 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
         }
       } catch let error as RPCError {
         outcome = error
+      } catch let error as any RPCErrorConvertible {
+        outcome = error.rpcError
       } catch is CancellationError {
         outcome = RPCError(code: .cancelled, message: "call cancelled")
+      } catch where Task.isCancelled {
+        // The call was cancelled or ran past its deadline, and what it awaited failed because of it
+        // (e.g. a query cancelled on the server): not a handler failure.
+        outcome = RPCError(code: .cancelled, message: "call cancelled")
       } catch {
+        // A bug or an unexpected failure: the caller gets a correlation id, the log the error.
+        let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         self.connection.server.logger.error(
-          "handler failed", metadata: ["method": "\(route.descriptor.path)", "error": "\(error)"])
-        outcome = RPCError(code: .unknown, message: "handler failed")
+          "handler failed",
+          metadata: ["method": "\(route.descriptor.path)", "error": "\(error)", "correlation_id": "\(id)"])
+        outcome = RPCError(code: .internal, message: "internal error (correlation id \(id))")
       }
       let result = outcome
       self.onLoop { self.finish(result, trailing: context.trailingMetadata) }

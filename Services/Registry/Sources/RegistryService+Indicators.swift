@@ -1,0 +1,202 @@
+import API
+import Foundation
+import Postgres
+import RPC
+import ServiceKit
+
+extension RegistryService {
+  // MARK: Indicators
+
+  /// Year-end indicators of the city (or a county) and each county under it, from what was
+  /// filed (status FILED; suspended, revoked and closed institutions do not count) on 31 December.
+  public func getIndicators(
+    request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_GetIndicatorsResponse {
+    guard (1949...2200).contains(request.year) else {
+      throw Refusal.invalid("year", rule: "indicators.year", "a year 1949–2200")
+    }
+    let day = LocalDate(year: Int(request.year), month: 12, day: 31)!
+    return try await pool.withConnection { db in
+      var rootCode = request.regionCode
+      if rootCode.isEmpty {
+        let cities = try await db.query("SELECT code FROM region WHERE level = 'city' ORDER BY code").map {
+          try $0.decode(String.self, at: 0)
+        }
+        guard cities.count == 1 else {
+          throw Refusal.invalid("region_code", rule: "indicators.region", "name the city or county (\(cities.count) cities known)")
+        }
+        rootCode = cities[0]
+      }
+      guard let root = try await RegistryStore.region(db, rootCode) else {
+        throw Refusal.invalid("region_code", rule: "region.known", "unknown region \(rootCode)")
+      }
+      guard root.level != "township" else {
+        throw Refusal.invalid("region_code", rule: "indicators.region", "indicators are per city or county")
+      }
+      // Regions: the root, its counties, and every township under them.
+      let tree = try await db.query("""
+        WITH RECURSIVE t AS (
+          SELECT code, name, level, parent_code FROM region WHERE code = \(root.code)
+          UNION ALL SELECT r.code, r.name, r.level, r.parent_code FROM region r JOIN t ON r.parent_code = t.code)
+        SELECT t.code, t.name, t.level, t.parent_code, coalesce(y.population, 0), coalesce(y.seat_target, 0)
+        FROM t LEFT JOIN region_year y ON y.code = t.code AND y.year = \(request.year)
+        ORDER BY t.code
+        """)
+      var names: [String: String] = [:]
+      var population: [String: Int64] = [:]
+      var target: [String: Int64] = [:]
+      var townshipsOf: [String: Int] = [:]
+      var counties: [String] = []
+      for row in tree {
+        let (code, name, level, parent, pop, tgt) = try row.decode((String, String, String, String?, Int64, Int64).self)
+        names[code] = name
+        population[code] = pop
+        target[code] = tgt
+        if level == "county" { counties.append(code) }
+        if level == "township", let parent { townshipsOf[parent, default: 0] += 1 }
+      }
+      // What was filed at the year's end, per township.
+      let filed = try await db.query("""
+        WITH v AS (
+          SELECT DISTINCT ON (credit_code) status, inclusive, township_code, county_code, total_seats
+          FROM institution_version WHERE effective_date <= \(day.description)::date
+          ORDER BY credit_code, version DESC)
+        SELECT county_code, township_code, count(*), sum(total_seats), coalesce(sum(total_seats) FILTER (WHERE inclusive), 0),
+          bool_or(inclusive)
+        FROM v WHERE status = 'filed' GROUP BY county_code, township_code
+        """)
+      var perCounty: [String: Tuoyu_Registry_V1_RegionIndicators] = [:]
+      for code in counties {
+        perCounty[code] = .with {
+          $0.regionCode = code
+          $0.regionName = names[code] ?? ""
+          $0.population = population[code] ?? 0
+          $0.seatTarget = target[code] ?? 0
+          $0.townships = Int32(townshipsOf[code] ?? 0)
+        }
+      }
+      for row in filed {
+        let (county, _, n, seats, inclusiveSeats, anyInclusive) =
+          try row.decode((String, String, Int64, Int64, Int64, Bool).self)
+        guard perCounty[county] != nil else { continue }
+        perCounty[county]!.institutions += Int32(n)
+        perCounty[county]!.seats += seats
+        perCounty[county]!.inclusiveSeats += inclusiveSeats
+        perCounty[county]!.townshipsCovered += 1
+        if anyInclusive { perCounty[county]!.townshipsInclusiveCovered += 1 }
+      }
+      var rows = counties.map { perCounty[$0]! }
+      if root.level == "city" {
+        var city = Tuoyu_Registry_V1_RegionIndicators()
+        city.regionCode = root.code
+        city.regionName = root.name
+        for c in rows {
+          city.seats += c.seats
+          city.inclusiveSeats += c.inclusiveSeats
+          city.institutions += c.institutions
+          city.townships += c.townships
+          city.townshipsCovered += c.townshipsCovered
+          city.townshipsInclusiveCovered += c.townshipsInclusiveCovered
+        }
+        // The city's own figures when recorded, else the sum of its counties'.
+        city.population = (population[root.code] ?? 0) > 0 ? population[root.code]! : rows.reduce(0) { $0 + $1.population }
+        city.seatTarget = (target[root.code] ?? 0) > 0 ? target[root.code]! : rows.reduce(0) { $0 + $1.seatTarget }
+        rows.insert(city, at: 0)
+      }
+      for i in rows.indices { Self.derive(&rows[i]) }
+      return .with {
+        $0.year = request.year
+        $0.asOf = day.proto
+        $0.regions = rows
+      }
+    }
+  }
+
+  /// The ratios, from the counts.
+  static func derive(_ r: inout Tuoyu_Registry_V1_RegionIndicators) {
+    r.seatsPerThousand = r.population > 0 ? Double(r.seats) * 1000 / Double(r.population) : 0
+    r.inclusiveShare = r.seats > 0 ? Double(r.inclusiveSeats) / Double(r.seats) : 0
+    r.targetProgress = r.seatTarget > 0 ? Double(r.seats) / Double(r.seatTarget) : 0
+  }
+
+  // MARK: Bulk import
+
+  /// Per row, not all-or-nothing: each row is registered (and, with a filing number, filed as a
+  /// backfill checked like any filing) in its own transaction with its audit row, or reported.
+  public func importInstitutions(
+    requests: RequestStream<Tuoyu_Registry_V1_ImportRow>, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_ImportInstitutionsResponse {
+    var response = Tuoyu_Registry_V1_ImportInstitutionsResponse()
+    let caller = Caller.of(context)
+    let method = context.descriptor.path
+    for try await row in requests {
+      response.received += 1
+      do {
+        try await importRow(row, caller: caller)
+        response.imported += 1
+        try await pool.withTransaction { tx in
+          try await Mutation.audit(tx, caller, method, "institutions/\(row.creditCode)", "import:row:\(row.row)", "", outcome: "OK")
+        }
+      } catch {
+        let rpc = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError
+          ?? RPCError(code: .internal, message: "\(type(of: error))")
+        var failure = Tuoyu_Registry_V1_ImportFailure()
+        failure.row = row.row
+        failure.creditCode = row.creditCode
+        failure.code = rpc.code.description
+        failure.message = rpc.message
+        if let refusals = error as? Refusals {
+          failure.rule = refusals.all.first { $0.kind == refusals.kind }?.rule ?? ""
+        } else if let refusal = error as? Refusal {
+          failure.rule = refusal.rule
+        }
+        response.failures.append(failure)
+      }
+    }
+    return response
+  }
+
+  func importRow(_ row: Tuoyu_Registry_V1_ImportRow, caller: Caller) async throws {
+    let day = try effectiveDate(row.effectiveDate)
+    var problems: [Refusal] = []
+    if let p = CreditCode.problem(row.creditCode) {
+      problems.append(.invalid("credit_code", rule: "credit-code.gb32100", "\(row.creditCode.debugDescription): \(p)"))
+    }
+    if row.displayName.trimmingCharacters(in: .whitespaces).isEmpty {
+      problems.append(.invalid("display_name", rule: "institution.name", "a name is required"))
+    }
+    if !(1...2).contains(row.legalNature.rawValue) {
+      problems.append(.invalid("legal_nature", rule: "institution.legal-nature", "non-profit or for-profit"))
+    }
+    if row.registrationAuthority.trimmingCharacters(in: .whitespaces).isEmpty {
+      problems.append(.invalid("registration_authority", rule: "institution.registration-authority", "the registration authority is required"))
+    }
+    try await pool.withTransaction { tx in
+      let ctx = try await RegistryStore.filingContext(tx, township: row.facts.townshipCode, date: day)
+      let filed = !row.filingNumber.isEmpty
+      try Refusals.check(problems + (filed ? FilingRules.facts(row.facts, ctx) : FilingRules.location(row.facts, ctx)))
+      if filed {
+        let taken = try await tx.query("SELECT 1 FROM institution WHERE filing_number = \(row.filingNumber)")
+        if !taken.isEmpty {
+          throw Refusal(.alreadyExists, rule: "filing.unique-number", field: "filing_number",
+            "filing number \(row.filingNumber) is already used")
+        }
+      }
+      var inst = Institution()
+      inst.creditCode = row.creditCode
+      inst.displayName = row.displayName
+      inst.legalNature = row.legalNature
+      inst.registrationAuthority = row.registrationAuthority
+      inst.status = .registered
+      inst.facts = row.facts
+      inst.countyCode = ctx.county ?? ""
+      inst.effectiveDate = day.proto
+      inst = try await RegistryStore.append(tx, inst, event: .register, by: caller, isNew: true)
+      if filed {
+        inst.status = .filed
+        inst.filingNumber = row.filingNumber
+        _ = try await RegistryStore.append(tx, inst, event: .file, by: caller)
+      }
+    }
+  }
+}

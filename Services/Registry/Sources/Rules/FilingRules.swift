@@ -1,0 +1,195 @@
+import API
+import Foundation
+import ServiceKit
+
+public typealias FilingFacts = Tuoyu_Registry_V1_FilingFacts
+public typealias FilingMaterials = Tuoyu_Registry_V1_FilingMaterials
+public typealias InstitutionStatus = Tuoyu_Registry_V1_InstitutionStatus
+public typealias ServiceMode = Tuoyu_Registry_V1_ServiceMode
+
+/// What a filing is checked in: the day it takes effect, the rule pack, and the facts of its
+/// region the registry keeps.
+public struct FilingContext: Sendable {
+  public var date: LocalDate
+  public var pack: RulePack
+  /// The township's county and city, nil when the township is unknown.
+  public var county: String?
+  public var city: String
+  /// The county's average monthly fee in fen for `date`'s year (or the latest year before it).
+  public var countyAverageFee: Int64?
+
+  public init(date: LocalDate, pack: RulePack, county: String?, city: String, countyAverageFee: Int64?) {
+    self.date = date
+    self.pack = pack
+    self.county = county
+    self.city = city
+    self.countyAverageFee = countyAverageFee
+  }
+}
+
+/// The checks of a filing (and of a filing change). Each refusal names its rule; field
+/// problems are INVALID_ARGUMENT, rules that do not hold are FAILED_PRECONDITION.
+public enum FilingRules {
+  /// Fields every institution needs from registration on.
+  public static func location(_ f: FilingFacts, _ ctx: FilingContext, field: String = "facts") -> [Refusal] {
+    var out: [Refusal] = []
+    if f.townshipCode.count != 9 || !f.townshipCode.allSatisfy(\.isASCIIDigit) {
+      out.append(.invalid("\(field).township_code", rule: "region.township-code", "must be a 9-digit township code"))
+    } else if ctx.county == nil {
+      out.append(.invalid("\(field).township_code", rule: "region.known-township",
+        "township \(f.townshipCode) is not in the registry's region tree"))
+    }
+    if f.latitude != 0 || f.longitude != 0 {
+      if !(-90...90).contains(f.latitude) || !(-180...180).contains(f.longitude) {
+        out.append(.invalid("\(field).latitude", rule: "address.coordinates", "coordinates out of range"))
+      }
+    }
+    if !f.contactPhone.isEmpty
+      && (f.contactPhone.count > 20 || !f.contactPhone.allSatisfy({ $0.isASCIIDigit || $0 == "-" || $0 == "+" }))
+    {
+      out.append(.invalid("\(field).contact_phone", rule: "contact.phone", "digits, '-' and '+' only, at most 20"))
+    }
+    return out
+  }
+
+  /// The full check of what a filing declares.
+  public static func facts(_ f: FilingFacts, _ ctx: FilingContext, field: String = "facts") -> [Refusal] {
+    var out = location(f, ctx, field: field)
+    if !(1...6).contains(f.mode.rawValue) {
+      out.append(.invalid("\(field).mode", rule: "filing.mode", "a service mode is required"))
+    }
+    if f.careTypes.isEmpty || f.careTypes.contains(where: { $0 == .unspecified }) {
+      out.append(.invalid("\(field).care_types", rule: "filing.care-types", "at least one care type, none unspecified"))
+    }
+    if f.address.trimmingCharacters(in: .whitespaces).isEmpty {
+      out.append(.invalid("\(field).address", rule: "filing.address", "an address is required"))
+    }
+    if f.monthlyFee.fen < 0 {
+      out.append(.invalid("\(field).monthly_fee", rule: "filing.fee", "a fee cannot be negative"))
+    }
+    out += seats(f, ctx, field: field)
+    if f.inclusive {
+      if f.monthlyFee.fen <= 0 {
+        out.append(.invalid("\(field).monthly_fee", rule: "inclusive.fee-required", "a 普惠 institution states its monthly fee"))
+      } else if let average = ctx.countyAverageFee, average > 0 {
+        if f.monthlyFee.fen >= average {
+          out.append(.precondition("inclusive.fee-below-county-average",
+            "a 普惠 fee must be below the county's average monthly fee \(Money.yuan(average)); got \(Money.yuan(f.monthlyFee.fen))",
+            field: "\(field).monthly_fee"))
+        }
+      } else if ctx.county != nil {
+        out.append(.precondition("inclusive.county-average-fee-known",
+          "the county \(ctx.county!) has no average monthly fee for \(ctx.date.year); set it before filing 普惠",
+          field: "\(field).monthly_fee"))
+      }
+    }
+    return out
+  }
+
+  static func seats(_ f: FilingFacts, _ ctx: FilingContext, field: String) -> [Refusal] {
+    var out: [Refusal] = []
+    let s = f.seats
+    let classes: [(String, Tuoyu_Registry_V1_ClassSeats, RulePack.Key, String)] = [
+      ("infant", s.infant, .infantClassMax, "乳儿班"), ("toddler", s.toddler, .toddlerClassMax, "托小班"),
+      ("older_toddler", s.olderToddler, .olderToddlerClassMax, "托大班"), ("mixed", s.mixed, .mixedClassMax, "混合班"),
+    ]
+    for (name, c, _, _) in classes where c.classes < 0 || c.seats < 0 {
+      out.append(.invalid("\(field).seats.\(name)", rule: "seats.non-negative", "classes and seats cannot be negative"))
+    }
+    if s.family < 0 {
+      out.append(.invalid("\(field).seats.family", rule: "seats.non-negative", "seats cannot be negative"))
+    }
+    if !out.isEmpty { return out }
+    let county = ctx.county ?? ""
+    if f.mode == .familyCarePoint {
+      for (name, c, _, _) in classes where c.classes != 0 || c.seats != 0 {
+        out.append(.invalid("\(field).seats.\(name)", rule: "family.no-classes",
+          "a family care point declares family seats only"))
+      }
+      if s.family == 0 {
+        out.append(.precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
+      }
+      func limit(_ key: RulePack.Key) -> Int? { ctx.pack.value(key, on: ctx.date, county: county, city: ctx.city) }
+      guard let maxChildren = limit(.familyMaxChildren), let perCarer = limit(.familyChildrenPerCarer),
+        let tenure = limit(.familyMinTenureYears)
+      else {
+        out.append(.precondition("family.rules-in-force", "no family care point rules are in force on \(ctx.date)"))
+        return out
+      }
+      if s.family > maxChildren {
+        out.append(.precondition(RulePack.Key.familyMaxChildren.rawValue,
+          "a family care point takes at most \(maxChildren) children; declared \(s.family)", field: "\(field).seats.family"))
+      }
+      if f.carers < 0 {
+        out.append(.invalid("\(field).carers", rule: "seats.non-negative", "carers cannot be negative"))
+      } else if s.family > Int(f.carers) * perCarer {
+        out.append(.precondition(RulePack.Key.familyChildrenPerCarer.rawValue,
+          "one carer for at most \(perCarer) children: \(s.family) children need \((Int(s.family) + perCarer - 1) / perCarer) carers, declared \(f.carers)",
+          field: "\(field).carers"))
+      }
+      if Int(f.premisesTenureYears) < tenure {
+        out.append(.precondition(RulePack.Key.familyMinTenureYears.rawValue,
+          "the home must be owned or leased for at least \(tenure) years; declared \(f.premisesTenureYears)",
+          field: "\(field).premises_tenure_years"))
+      }
+      return out
+    }
+    if s.family != 0 {
+      out.append(.invalid("\(field).seats.family", rule: "seats.family-only-for-family-points",
+        "only a family care point declares family seats"))
+    }
+    var total = 0
+    for (name, c, key, label) in classes {
+      total += Int(c.seats)
+      guard c.seats > 0 || c.classes > 0 else { continue }
+      guard let max = ctx.pack.value(key, on: ctx.date, county: county, city: ctx.city) else {
+        out.append(.precondition(key.rawValue, "no class size for \(label) is in force on \(ctx.date)"))
+        continue
+      }
+      if Int(c.seats) > Int(c.classes) * max {
+        out.append(.precondition(key.rawValue,
+          "\(label) holds at most \(max) children per class: \(c.seats) seats need \((Int(c.seats) + max - 1) / max) classes, declared \(c.classes)",
+          field: "\(field).seats.\(name)"))
+      }
+    }
+    if total == 0 {
+      out.append(.precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
+    }
+    return out
+  }
+
+  /// The materials a filing is submitted with.
+  public static func materials(_ m: FilingMaterials, servesMeals: Bool) -> [Refusal] {
+    var out: [Refusal] = []
+    func need(_ ok: Bool, _ rule: String, _ field: String, _ what: String) {
+      if !ok { out.append(.precondition("filing.materials.\(rule)", "\(what) is required", field: "materials.\(field)")) }
+    }
+    need(!m.siteProof.isEmpty, "site-proof", "site_proof", "proof of the site (ownership or lease)")
+    need(m.hygieneEvaluationPassed, "hygiene-evaluation", "hygiene_evaluation_passed", "a passed hygiene evaluation (卫生评价)")
+    need(!m.fireSafetyCertificate.isEmpty, "fire-safety", "fire_safety_certificate", "a fire-safety certificate")
+    if servesMeals { need(!m.foodLicence.isEmpty, "food-licence", "food_licence", "a food licence (meals are served)") }
+    need(m.staffQualificationsAttached, "staff-qualifications", "staff_qualifications_attached", "staff qualification certificates")
+    need(m.staffHealthCertificatesAttached, "staff-health", "staff_health_certificates_attached", "staff health certificates")
+    return out
+  }
+
+  /// Seats by class summed (family seats for a family care point).
+  public static func totalSeats(_ s: Tuoyu_Registry_V1_Seats) -> Int32 {
+    s.infant.seats + s.toddler.seats + s.olderToddler.seats + s.mixed.seats + s.family
+  }
+}
+
+/// Money shown to people.
+public enum Money {
+  /// "1,234.50 yuan".
+  public static func yuan(_ fen: Int64) -> String {
+    let sign = fen < 0 ? "-" : ""
+    let a = fen.magnitude
+    let cents = a % 100
+    return "\(sign)\(a / 100).\(cents < 10 ? "0" : "")\(cents) yuan"
+  }
+}
+
+extension Character {
+  var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A calendar day in China Standard Time (UTC+8, no daylight saving), the unit of every
+/// effective date in the registry.
+public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible {
+  public let year: Int
+  public let month: Int
+  public let day: Int
+
+  /// Nil unless the three numbers name a real day.
+  public init?(year: Int, month: Int, day: Int) {
+    guard (1900...9999).contains(year), (1...12).contains(month), day >= 1,
+      day <= LocalDate.days(inMonth: month, year: year)
+    else { return nil }
+    self.year = year
+    self.month = month
+    self.day = day
+  }
+
+  /// Parses `YYYY-MM-DD`.
+  public init?(_ text: String) {
+    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+      let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2])
+    else { return nil }
+    self.init(year: y, month: m, day: d)
+  }
+
+  static func days(inMonth month: Int, year: Int) -> Int {
+    switch month {
+    case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+    case 4, 6, 9, 11: return 30
+    default: return 31
+    }
+  }
+
+  /// Today in China.
+  public static func today(now: Date = Date()) -> LocalDate {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+    let c = calendar.dateComponents([.year, .month, .day], from: now)
+    return LocalDate(year: c.year!, month: c.month!, day: c.day!)!
+  }
+
+  /// Days since 1970-01-01 (civil-from-days, proleptic Gregorian).
+  public var ordinal: Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let mp = (month + 9) % 12
+    let doy = (153 * mp + 2) / 5 + day - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    return era * 146097 + doe - 719468
+  }
+
+  public init(ordinal z0: Int) {
+    let z = z0 + 719468
+    let era = (z >= 0 ? z : z - 146096) / 146097
+    let doe = z - era * 146097
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    self.year = yoe + era * 400 + (m <= 2 ? 1 : 0)
+    self.month = m
+    self.day = d
+  }
+
+  /// 0 = Monday … 6 = Sunday.
+  public var weekday: Int { ((ordinal % 7) + 7 + 3) % 7 }
+
+  public func adding(days: Int) -> LocalDate { LocalDate(ordinal: ordinal + days) }
+
+  /// The `n`th working day after this one (weekends skipped; public holidays are not modelled).
+  public func adding(workingDays n: Int) -> LocalDate {
+    var d = self
+    var left = n
+    while left > 0 {
+      d = d.adding(days: 1)
+      if d.weekday < 5 { left -= 1 }
+    }
+    return d
+  }
+
+  public static func < (a: LocalDate, b: LocalDate) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
+
+  public var description: String {
+    let y = String(year), m = month < 10 ? "0\(month)" : "\(month)", d = day < 10 ? "0\(day)" : "\(day)"
+    return "\(y)-\(m)-\(d)"
+  }
+}
