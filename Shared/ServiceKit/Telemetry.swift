@@ -57,7 +57,8 @@ public struct MetricsInterceptor: ServerInterceptor {
       code = context.deadline.map { $0 <= .now() } == true ? .deadlineExceeded : .cancelled
       throw CancellationError()
     } catch {
-      code = .internal
+      let late = context.deadline.map { $0 <= .now() } == true
+      code = Task.isCancelled ? (late ? .deadlineExceeded : .cancelled) : .internal
       throw error
     }
   }
