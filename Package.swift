@@ -21,6 +21,7 @@ let package = Package(
     .executable(name: "tuoyu-inspection", targets: ["Inspection"]),
     .executable(name: "tuoyu-subsidy", targets: ["Subsidy"]),
     .executable(name: "tuoyu-token", targets: ["Token"]),
+    .executable(name: "tuoyu", targets: ["CLI"]),
     .executable(name: "tuoyu-interop-server", targets: ["InteropServer"]),
     .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
     .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
@@ -108,6 +109,15 @@ let package = Package(
       name: "Token",
       dependencies: ["ServiceKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "tools/token", swiftSettings: swiftSettings),
+    // The operator CLI: talks to the services through the generated clients only.
+    .executableTarget(
+      name: "CLI",
+      dependencies: [
+        "API", "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "tools/tuoyu", swiftSettings: swiftSettings),
     .target(
       name: "Interop",
       dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

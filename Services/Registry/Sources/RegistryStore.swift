@@ -143,14 +143,18 @@ enum RegistryStore {
   }
 
   /// The next receipt number of a county's year: TY-330502-2026-00001.
+  /// Numbers an import brought in from an older system are skipped.
   static func nextFilingNumber(_ tx: PostgresSession, county: String, year: Int) async throws -> String {
-    let n = try await tx.query("""
-      INSERT INTO filing_sequence (county_code, year, last) VALUES (\(county), \(year), 1)
-      ON CONFLICT (county_code, year) DO UPDATE SET last = filing_sequence.last + 1
-      RETURNING last
-      """)[0].decode(Int.self, at: 0)
-    let digits = String(n)
-    return "TY-\(county)-\(year)-\(String(repeating: "0", count: max(0, 5 - digits.count)))\(digits)"
+    while true {
+      let n = try await tx.query("""
+        INSERT INTO filing_sequence (county_code, year, last) VALUES (\(county), \(year), 1)
+        ON CONFLICT (county_code, year) DO UPDATE SET last = filing_sequence.last + 1
+        RETURNING last
+        """)[0].decode(Int.self, at: 0)
+      let digits = String(n)
+      let number = "TY-\(county)-\(year)-\(String(repeating: "0", count: max(0, 5 - digits.count)))\(digits)"
+      if try await tx.query("SELECT 1 FROM institution WHERE filing_number = \(number)").isEmpty { return number }
+    }
   }
 }
 

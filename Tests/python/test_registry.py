@@ -1,0 +1,230 @@
+"""The registry through clients we did not write (grpcio, with stubs compiled here from protos/)
+and through the built `tuoyu` CLI, against a live tuoyu-registry on the test Postgres, loaded with
+the demo city from deploy/demo the way scripts/up loads it."""
+import csv
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import grpc
+import pytest
+
+from conftest import BIN, ROOT, Server, free_port
+
+DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
+pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
+
+
+def _stubs():
+    from grpc_tools import protoc
+    out = pathlib.Path(tempfile.mkdtemp(prefix="tuoyu-registry-stubs-"))
+    protos = ["tuoyu/common/v1/common.proto", "tuoyu/registry/v1/registry.proto", "google/rpc/status.proto",
+              "google/rpc/error_details.proto"]
+    include = pathlib.Path(protoc.__file__).parent / "_proto"
+    args = ["protoc", f"-I{ROOT / 'protos'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"]
+    if protoc.main(args + [str(ROOT / "protos" / p) for p in protos]) != 0:
+        raise RuntimeError("grpc_tools.protoc failed")
+    sys.path.insert(0, str(out))
+
+
+_stubs()
+from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+from tuoyu.registry.v1 import registry_pb2, registry_pb2_grpc  # noqa: E402
+
+KEYS = ROOT / ".run" / "test-keys"
+
+
+def token(roles):
+    return subprocess.run(
+        [str(BIN / "tuoyu-token"), "issue", "--key", str(KEYS / "private.pem"), "--subject", "pytest",
+         "--department", "health", "--roles", roles, "--ttl=600"],
+        check=True, capture_output=True, text=True).stdout.strip()
+
+
+ALL_ROLES = "registry.admin,registry.officer,registry.approver,registration,leader"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    subprocess.run(["psql", DB, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
+                   check=True, capture_output=True)
+    subprocess.run([str(BIN / "tuoyu-token"), "keygen", "--out", str(KEYS)], check=True, capture_output=True)
+    port = free_port()
+    server = Server([str(BIN / "tuoyu-registry"), "--listen", f"127.0.0.1:{port}",
+                     "--database-url", DB.replace("postgres@", "tuoyu_registry@"), "--health-interval-ms", "100",
+                     "--metrics-listen", "off", "--token-public-key", str(KEYS / "public.pem")], port)
+    env = dict(os.environ, TUOYU_REGISTRY_ADDR=f"127.0.0.1:{port}", TUOYU_TOKEN=token(ALL_ROLES))
+    # Wait for migrations, then load the demo city through the CLI.
+    for _ in range(100):
+        r = subprocess.run([str(BIN / "tuoyu"), "registry", "rules"], env=env, capture_output=True, text=True)
+        if r.returncode == 0:
+            break
+        __import__("time").sleep(0.1)
+    for args in (["import-regions", "deploy/demo/regions.csv"], ["import", "--quiet", "deploy/demo/institutions.csv"]):
+        subprocess.run([str(BIN / "tuoyu"), "registry", *args], env=env, cwd=ROOT, check=True, capture_output=True)
+    yield server, env
+    server.stop()
+
+
+def cli(env, *args, token_env=True):
+    e = dict(env)
+    if not token_env:
+        e.pop("TUOYU_TOKEN")
+    return subprocess.run([str(BIN / "tuoyu"), *args], env=e, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def expected_indicators(year):
+    """The indicators computed here, independently, from the demo CSV files."""
+    regions = list(csv.DictReader(open(ROOT / "deploy/demo/regions.csv", encoding="utf-8")))
+    insts = list(csv.DictReader(open(ROOT / "deploy/demo/institutions.csv", encoding="utf-8")))
+    county_of = {r["code"]: r["parent"] for r in regions if r["level"] == "township"}
+    counties = sorted({r["code"] for r in regions if r["level"] == "county"})
+    out = {}
+    for c in counties + ["330500"]:
+        rows = [i for i in insts if i["effective_date"] <= f"{year}-12-31"
+                and (c == "330500" or county_of[i["township"]] == c)]
+
+        def seats(i):
+            return sum(int(i[k].split("/")[1]) for k in ("infant", "toddler", "older_toddler", "mixed") if i[k]) + \
+                int(i["family_seats"] or 0)
+        total = sum(seats(i) for i in rows)
+        inclusive = sum(seats(i) for i in rows if i["inclusive"] == "yes")
+        fig = [r for r in regions if r["code"] == c and r["year"] == str(year)]
+        pop = int(fig[0]["population"] or 0) if fig else 0
+        if c == "330500":
+            pop = sum(int(r["population"]) for r in regions if r["level"] == "county" and r["year"] == str(year))
+        target = int(fig[0]["seat_target"] or 0) if fig else 0
+        townships = {i["township"] for i in rows}
+        out[c] = dict(seats=total, inclusive=inclusive, institutions=len(rows), population=pop, target=target,
+                      covered=len(townships), inclusive_covered=len({i["township"] for i in rows if i["inclusive"] == "yes"}),
+                      per_thousand=round(total * 1000 / pop, 2) if pop else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("year", [2024, 2025])
+def test_cli_indicators_match_an_independent_computation(registry, year):
+    _, env = registry
+    r = cli(env, "registry", "indicators", "--year", str(year), "--output", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(r.stdout.splitlines()))
+    assert [x["REGION"] for x in rows] == ["330500", "330502", "330503", "330521", "330522", "330523"]
+    want = expected_indicators(year)
+    for x in rows:
+        w = want[x["REGION"]]
+        assert int(x["SEATS"]) == w["seats"], x
+        assert int(x["普惠 SEATS"]) == w["inclusive"], x
+        assert int(x["INSTITUTIONS"]) == w["institutions"], x
+        assert int(x["POPULATION"]) == w["population"], x
+        assert int(x["COVERED"]) == w["covered"], x
+        assert int(x["普惠 COVERED"]) == w["inclusive_covered"], x
+        assert float(x["PER 1000"]) == pytest.approx(w["per_thousand"], abs=0.006), x
+    # And the table a leader reads.
+    table = cli(env, "registry", "indicators", "--year", str(year))
+    assert table.returncode == 0 and "湖州市" in table.stdout and "PER 1000" in table.stdout
+
+
+def test_cli_registers_files_and_lists(registry):
+    _, env = registry
+    code = "91330502MA2B3C4D58"
+    assert cli(env, "registry", "register", code, "--name", "新托育", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502002").returncode == 0
+    filing = ["--mode", "private", "--inclusive", "--fee", "1800", "--township", "330502002", "--address", "示例路 9 号",
+              "--infant", "1/10", "--toddler", "2/30", "--site-proof", "L1", "--hygiene-passed", "--fire-certificate", "XF",
+              "--staff-qualifications", "--staff-health"]
+    r = cli(env, "registry", "submit-filing", code, *filing)
+    assert r.returncode == 0 and "filing-submitted" in r.stdout and "decision due by" in r.stdout, r.stdout + r.stderr
+    r = cli(env, "registry", "file", code, "--output", "json")
+    assert r.returncode == 0, r.stderr
+    assert '"status":"INSTITUTION_STATUS_FILED"' in r.stdout and '"filing_number":"TY-330502-' in r.stdout
+    r = cli(env, "registry", "list", "--region", "330502002", "--status", "filed", "--output", "csv")
+    assert code in r.stdout
+    history = cli(env, "registry", "history", code, "--output", "csv").stdout.splitlines()
+    assert [line.split(",")[1] for line in history[1:]] == ["registered", "filing-submitted", "filed"]
+
+
+@pytest.mark.parametrize("args,status,fragment", [
+    (["get", "91330502MA2B3C4D5E"], "INVALID_ARGUMENT", "credit-code.gb32100"),
+    (["register", "91330502MA2B3C4D6B", "--name", "x", "--legal-nature", "for-profit", "--authority", "y",
+      "--township", "330502999"], "INVALID_ARGUMENT", "region.known-township"),
+    (["get", "91330502MA2B3C4D7E"], "NOT_FOUND", "institution.exists"),
+    (["indicators", "--year", "2025", "--region", "339999"], "INVALID_ARGUMENT", "region.known"),
+    (["reinstate", "91330502MA00000011"], "FAILED_PRECONDITION", "lifecycle.reinstated"),
+])
+def test_cli_errors_are_one_line_with_status_and_rule(registry, args, status, fragment):
+    _, env = registry
+    r = cli(env, "registry", *args)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {status}: ") and fragment in lines[0], r.stderr
+
+
+def test_cli_without_token_and_with_bad_flags(registry):
+    _, env = registry
+    r = cli(env, "registry", "list", token_env=False)
+    assert r.returncode == 1 and r.stderr.startswith("error: UNAUTHENTICATED"), r.stderr
+    # The public listing needs no token.
+    r = cli(env, "registry", "public", "--region", "330521", token_env=False)
+    assert r.returncode == 0 and "HZ330521-2024-01" in r.stdout
+    r = cli(env, "registry", "submit-filing", "91330502MA00000011", "--fee", "12.345")
+    assert r.returncode == 64 and "--fee" in r.stderr
+
+
+def test_cli_import_reports_bad_rows_and_keeps_good_ones(registry, tmp_path):
+    _, env = registry
+    header = open(ROOT / "deploy/demo/institutions.csv", encoding="utf-8").readline().strip()
+    good = "91330523MA2B0000X0"  # check character fixed below
+    a = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    w = [pow(3, i, 31) for i in range(17)]
+    good = good[:17] + a[(31 - sum(a.index(c) * w[i] for i, c in enumerate(good[:17])) % 31) % 31]
+    rows = [
+        header,
+        f"{good},导入好行,for-profit,安吉县市场监督管理局,private,full-day,no,3000,330523001,示例路,,1/8,,,,,,,no,,2025-03-01",
+        "91330523MA2B0000YI,坏的信用代码,for-profit,x,private,full-day,no,3000,330523001,示例路,,1/8,,,,,,,no,,",
+        "91330523MA2B0000Z2,列数不对,for-profit",
+        f"{good[:-1]}Q,费用不是数字,for-profit,x,private,full-day,no,abc,330523001,示例路,,1/8,,,,,,,no,,",
+        f"{good},重复,for-profit,x,private,full-day,no,3000,330523001,示例路,,1/8,,,,,,,no,,",
+    ]
+    f = tmp_path / "import.csv"
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = cli(env, "registry", "import", "--quiet", str(f), "--output", "csv")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "imported 1 of 5 rows" in r.stdout
+    failures = {int(x["ROW"]): x for x in csv.DictReader(r.stdout.splitlines()[1:])}
+    assert sorted(failures) == [3, 4, 5, 6]
+    assert failures[3]["STATUS"] == "INVALID_ARGUMENT" and failures[3]["RULE"] == "credit-code.gb32100"
+    assert failures[4]["RULE"] == "csv.row" and failures[5]["RULE"] == "csv.row"
+    assert failures[6]["STATUS"] == "ALREADY_EXISTS"
+    assert cli(env, "registry", "get", good).returncode == 0
+
+
+def test_grpcio_calls_and_error_details(registry):
+    server, env = registry
+    md = (("authorization", f"Bearer {env['TUOYU_TOKEN']}"),)
+    with grpc.insecure_channel(server.target) as ch:
+        stub = registry_pb2_grpc.RegistryStub(ch)
+        ind = stub.GetIndicators(registry_pb2.GetIndicatorsRequest(year=2025), metadata=md, timeout=10)
+        assert ind.regions[0].region_code == "330500" and ind.as_of.month == 12
+        assert ind.regions[0].seats == expected_indicators(2025)["330500"]["seats"]
+        pub = stub.ListPublicInstitutions(registry_pb2.ListPublicInstitutionsRequest(page_size=5), timeout=10)
+        assert len(pub.institutions) == 5 and pub.next_page_token
+        page2 = stub.ListPublicInstitutions(
+            registry_pb2.ListPublicInstitutionsRequest(page_size=5, page_token=pub.next_page_token), timeout=10)
+        assert not {p.filing_number for p in page2.institutions} & {p.filing_number for p in pub.institutions}
+        # A refused filing: FAILED_PRECONDITION whose details list every violated rule.
+        with pytest.raises(grpc.RpcError) as info:
+            stub.SubmitFiling(registry_pb2.SubmitFilingRequest(
+                request_id="py-1", credit_code="91330502MA00000011",
+                facts=registry_pb2.FilingFacts(mode=registry_pb2.SERVICE_MODE_PRIVATE_CENTRE)), metadata=md, timeout=10)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # filed already: the lifecycle refuses
+        with pytest.raises(grpc.RpcError) as info:
+            stub.RegisterInstitution(registry_pb2.RegisterInstitutionRequest(request_id="py-2", credit_code="bad"),
+                                     metadata=md, timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = dict(info.value.trailing_metadata())["grpc-status-details-bin"]
+        status = status_pb2.Status.FromString(details)
+        bad = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(bad)
+        fields = {v.field for v in bad.field_violations}
+        assert {"credit_code", "display_name", "legal_nature", "registration_authority"} <= fields

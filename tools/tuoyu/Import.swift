@@ -1,0 +1,153 @@
+import API
+import ArgumentParser
+import Foundation
+import RPC
+
+/// `tuoyu registry import FILE.csv`: streams the rows to ImportInstitutions and reports, per
+/// row, what failed and why. Per row, not all-or-nothing: good rows land, bad rows are listed
+/// (rows the CLI cannot even read are listed too, and never sent). Exit 2 when any row failed.
+struct Import: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Import institutions from CSV (registered, or filed when filing_number is given).",
+    discussion: """
+      Columns by header name. Required: credit_code, name, legal_nature (non-profit|for-profit),
+      authority, township. Optional: mode, care_types (e.g. full-day;half-day), inclusive (yes|no),
+      monthly_fee_yuan, address, phone, infant, toddler, older_toddler, mixed (CLASSES/SEATS),
+      family_seats, carers, tenure_years, serves_meals (yes|no), filing_number, effective_date.
+      """)
+  @OptionGroup var options: GlobalOptions
+  @Argument var file: String
+  @Flag(help: "No progress bar.") var quiet = false
+
+  static let required = ["credit_code", "name", "legal_nature", "authority", "township"]
+  static let known = Set(required + [
+    "mode", "care_types", "inclusive", "monthly_fee_yuan", "address", "phone", "infant", "toddler", "older_toddler",
+    "mixed", "family_seats", "carers", "tenure_years", "serves_meals", "filing_number", "effective_date",
+  ])
+
+  /// One CSV record as a row to send, or why it cannot be read.
+  static func row(_ line: Int, _ fields: [String], _ header: [String]) -> Result<Tuoyu_Registry_V1_ImportRow, CLIError> {
+    guard fields.count == header.count else {
+      return .failure(CLIError("\(header.count) columns expected, got \(fields.count)"))
+    }
+    var v: [String: String] = [:]
+    for (h, f) in zip(header, fields) { v[h] = f.trimmingCharacters(in: .whitespaces) }
+    func yes(_ k: String) throws -> Bool {
+      switch v[k, default: ""].lowercased() {
+      case "", "no", "false", "0", "否": return false
+      case "yes", "true", "1", "是": return true
+      default: throw CLIError("\(k) must be yes or no, got \(v[k]!)")
+      }
+    }
+    func int(_ k: String) throws -> Int32 {
+      guard let s = v[k], !s.isEmpty else { return 0 }
+      guard let n = Int32(s) else { throw CLIError("\(k) must be a whole number, got \(s)") }
+      return n
+    }
+    do {
+      var r = Tuoyu_Registry_V1_ImportRow()
+      r.row = Int32(line)
+      r.creditCode = v["credit_code", default: ""]
+      r.displayName = v["name", default: ""]
+      r.legalNature = try lookup([("non-profit", .nonProfit), ("for-profit", .forProfit)], v["legal_nature", default: ""], "legal_nature")
+      r.registrationAuthority = v["authority", default: ""]
+      r.facts.townshipCode = v["township", default: ""]
+      if let m = v["mode"], !m.isEmpty { r.facts.mode = try lookup(modeNames, m, "mode") }
+      if let c = v["care_types"], !c.isEmpty {
+        r.facts.careTypes = try c.split(separator: ";").map { try lookup(careNames, String($0), "care_types") }
+      }
+      r.facts.inclusive = try yes("inclusive")
+      if let fee = v["monthly_fee_yuan"], !fee.isEmpty {
+        guard let fen = Yuan.fen(fee) else { throw CLIError("monthly_fee_yuan must be yuan like 1800.50, got \(fee)") }
+        r.facts.monthlyFee.fen = fen
+      }
+      r.facts.address = v["address", default: ""]
+      r.facts.contactPhone = v["phone", default: ""]
+      r.facts.seats.infant = try classSeats(v["infant"].flatMap { $0.isEmpty ? nil : $0 }, "infant")
+      r.facts.seats.toddler = try classSeats(v["toddler"].flatMap { $0.isEmpty ? nil : $0 }, "toddler")
+      r.facts.seats.olderToddler = try classSeats(v["older_toddler"].flatMap { $0.isEmpty ? nil : $0 }, "older_toddler")
+      r.facts.seats.mixed = try classSeats(v["mixed"].flatMap { $0.isEmpty ? nil : $0 }, "mixed")
+      r.facts.seats.family = try int("family_seats")
+      r.facts.carers = try int("carers")
+      r.facts.premisesTenureYears = try int("tenure_years")
+      r.facts.servesMeals = try yes("serves_meals")
+      r.filingNumber = v["filing_number", default: ""]
+      r.effectiveDate = try date(v["effective_date"].flatMap { $0.isEmpty ? nil : $0 }, "effective_date")
+      return .success(r)
+    } catch let e as CLIError {
+      return .failure(e)
+    } catch {
+      return .failure(CLIError("\(error)"))
+    }
+  }
+
+  func run() async throws {
+    var rows: [Tuoyu_Registry_V1_ImportRow] = []
+    var local: [Tuoyu_Registry_V1_ImportFailure] = []
+    do {
+      let records = try CSV.parse(try String(contentsOfFile: file, encoding: .utf8))
+      guard let header = records.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) else {
+        throw CLIError("\(file) is empty")
+      }
+      let missing = Self.required.filter { !header.contains($0) }
+      guard missing.isEmpty else { throw CLIError("\(file): missing columns \(missing.joined(separator: ", "))") }
+      if let unknown = header.first(where: { !Self.known.contains($0) }) {
+        throw CLIError("\(file): unknown column \(unknown.debugDescription); see `tuoyu registry import --help`")
+      }
+      for (line, fields) in records.dropFirst() {
+        switch Self.row(line, fields, header) {
+        case .success(let r): rows.append(r)
+        case .failure(let e):
+          local.append(.with {
+            $0.row = Int32(line)
+            $0.creditCode = fields.first ?? ""
+            $0.code = "INVALID_ARGUMENT"
+            $0.message = e.message
+            $0.rule = "csv.row"
+          })
+        }
+      }
+    } catch let e as CSV.ParseError {
+      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)"))
+    } catch { Tuoyu.fail(error) }
+
+    let total = rows.count
+    let bar = !quiet && isatty(2) != 0
+    let response = await withClient(options, "registry") { c in
+      var callOptions = options.callOptions
+      callOptions.timeout = .seconds(max(options.timeout, 600))
+      let call = try await R.Client(c).importInstitutions(options: callOptions)
+      for (i, r) in rows.enumerated() {
+        try await call.send(r)
+        if bar && (i % 25 == 0 || i == total - 1) { progress(i + 1, total) }
+      }
+      try await call.end()
+      guard let response = try await call.receive() else {
+        throw await call.error() ?? RPCError(code: .internal, message: "no response")
+      }
+      return response
+    }
+    if bar { FileHandle.standardError.write(Data("\n".utf8)) }
+    var failures = local + response.failures
+    failures.sort { $0.row < $1.row }
+    var t = Table(["ROW", "CREDIT CODE", "STATUS", "RULE", "MESSAGE"])
+    for f in failures { t.add([String(f.row), f.creditCode, f.code, f.rule, f.message]) }
+    if options.output == .json {
+      var all = response
+      all.failures = failures
+      all.received += Int32(local.count)
+      printOutput(options, t, json: [all])
+    } else {
+      print("imported \(response.imported) of \(Int(response.received) + local.count) rows from \(file); \(failures.count) failed")
+      if !failures.isEmpty { print(t.render(options.output) { "" }) }
+    }
+    if !failures.isEmpty { throw ExitCode(2) }
+  }
+
+  func progress(_ done: Int, _ total: Int) {
+    let width = 30
+    let filled = total == 0 ? width : done * width / total
+    let line = "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) rows"
+    FileHandle.standardError.write(Data(line.utf8))
+  }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import SwiftProtobuf
+
+/// Rows to show: as an aligned table (CJK counted double-width), CSV (RFC 4180), or — for
+/// `--output json` — the response message itself in protobuf's JSON mapping.
+struct Table {
+  var headers: [String]
+  var rows: [[String]] = []
+
+  init(_ headers: [String]) { self.headers = headers }
+
+  mutating func add(_ row: [String]) { rows.append(row) }
+
+  func render(_ format: OutputFormat, json: () -> String) -> String {
+    switch format {
+    case .json: return json()
+    case .csv: return ([headers] + rows).map { $0.map(CSV.quote).joined(separator: ",") }.joined(separator: "\n")
+    case .table:
+      var widths = headers.map(displayWidth)
+      for row in rows {
+        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(cell)) }
+      }
+      func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in
+          i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - displayWidth(c))
+        }.joined(separator: "  ")
+      }
+      return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+    }
+  }
+}
+
+/// Terminal columns of `s`: East Asian wide characters take two.
+func displayWidth(_ s: String) -> Int {
+  s.unicodeScalars.reduce(0) { w, u in
+    let v = u.value
+    let wide = (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+      || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+      || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
+    return w + (wide ? 2 : 1)
+  }
+}
+
+func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any SwiftProtobuf.Message]) {
+  print(table.render(options.output) {
+    var opts = JSONEncodingOptions()
+    opts.preserveProtoFieldNames = true
+    return messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }.joined(separator: "\n")
+  })
+}
+
+/// Money given and shown in yuan, exchanged in fen: "1800", "1800.5", "1800.50" → 180050 fen.
+enum Yuan {
+  static func fen(_ text: String) -> Int64? {
+    let t = text.trimmingCharacters(in: .whitespaces)
+    let negative = t.hasPrefix("-")
+    let body = negative ? String(t.dropFirst()) : t
+    let parts = body.split(separator: ".", omittingEmptySubsequences: false)
+    guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].allSatisfy(\.isASCIIDigit),
+      let whole = Int64(parts[0]), whole <= Int64.max / 100 - 1
+    else { return nil }
+    var cents: Int64 = 0
+    if parts.count == 2 {
+      let f = parts[1]
+      guard (1...2).contains(f.count), f.allSatisfy(\.isASCIIDigit) else { return nil }
+      cents = Int64(f)! * (f.count == 1 ? 10 : 1)
+    }
+    let v = whole * 100 + cents
+    return negative ? -v : v
+  }
+
+  static func show(_ fen: Int64) -> String {
+    let a = fen.magnitude
+    return "\(fen < 0 ? "-" : "")\(a / 100).\(a % 100 < 10 ? "0" : "")\(a % 100)"
+  }
+}
+
+extension Character {
+  var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+/// RFC 4180 CSV: quoted fields with doubled quotes, commas and newlines inside quotes.
+enum CSV {
+  static func quote(_ s: String) -> String {
+    s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+      ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+  }
+
+  struct ParseError: Error {
+    let line: Int
+    let message: String
+  }
+
+  /// Records with the line each starts on; an unterminated quote is an error.
+  static func parse(_ text: String) throws -> [(line: Int, fields: [String])] {
+    var records: [(Int, [String])] = []
+    var fields: [String] = []
+    var field = ""
+    var inQuotes = false
+    var line = 1
+    var start = 1
+    var chars = Array(text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text)[...]
+    var sawAny = false
+    while let c = chars.popFirst() {
+      sawAny = true
+      if inQuotes {
+        if c == "\"" {
+          if chars.first == "\"" {
+            field.append("\"")
+            chars.removeFirst()
+          } else {
+            inQuotes = false
+          }
+        } else {
+          if c == "\n" || c == "\r\n" { line += 1 }
+          field.append(c)
+        }
+        continue
+      }
+      switch c {
+      case "\"" where field.isEmpty: inQuotes = true
+      case ",":
+        fields.append(field)
+        field = ""
+      case "\n", "\r\n", "\r":
+        fields.append(field)
+        if !(fields.count == 1 && fields[0].isEmpty) { records.append((start, fields)) }
+        fields = []
+        field = ""
+        line += 1
+        start = line
+      default: field.append(c)
+      }
+    }
+    if inQuotes { throw ParseError(line: start, message: "a quoted field is not closed") }
+    if sawAny && (!field.isEmpty || !fields.isEmpty) {
+      fields.append(field)
+      records.append((start, fields))
+    }
+    return records
+  }
+}

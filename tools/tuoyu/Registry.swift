@@ -1,0 +1,655 @@
+import API
+import ArgumentParser
+import Foundation
+import RPC
+
+typealias R = Tuoyu_Registry_V1_Registry
+
+struct RegistryCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "registry", abstract: "Institutions, filing, regions and indicators (tuoyu-registry).",
+    subcommands: [
+      Regions.self, Region.self, PutRegion.self, ImportRegions.self,
+      Register.self, SubmitFiling.self, File.self, Refuse.self, ChangeFiling.self,
+      Suspend.self, Reinstate.self, Revoke.self, Close.self,
+      Get.self, List.self, History.self, Public.self,
+      Rules.self, PutRule.self, Indicators.self, Import.self,
+    ])
+}
+
+// MARK: Parsing helpers
+
+func date(_ text: String?, _ flag: String) throws -> Tuoyu_Common_V1_Date {
+  guard let text else { return .init() }
+  let p = text.split(separator: "-")
+  guard p.count == 3, let y = Int32(p[0]), let m = Int32(p[1]), let d = Int32(p[2]) else {
+    throw CLIError("\(flag) must be YYYY-MM-DD, got \(text)")
+  }
+  return .with {
+    $0.year = y
+    $0.month = m
+    $0.day = d
+  }
+}
+
+func show(_ d: Tuoyu_Common_V1_Date) -> String {
+  d.year == 0 ? "" : String(format: "%04d-%02d-%02d", d.year, d.month, d.day)
+}
+
+func requestID(_ given: String?) -> String { given ?? UUID().uuidString.lowercased() }
+
+let modeNames: [(String, Tuoyu_Registry_V1_ServiceMode)] = [
+  ("family", .familyCarePoint), ("community", .community), ("private", .privateCentre),
+  ("kindergarten", .kindergartenClass), ("employer", .employer), ("medical", .medicalCare),
+]
+let careNames: [(String, Tuoyu_Registry_V1_CareType)] = [
+  ("full-day", .fullDay), ("half-day", .halfDay), ("hourly", .hourly), ("temporary", .temporary),
+]
+let statusNames: [(String, Tuoyu_Registry_V1_InstitutionStatus)] = [
+  ("registered", .registered), ("filing-submitted", .filingSubmitted), ("filed", .filed),
+  ("filing-refused", .filingRefused), ("suspended", .suspended), ("revoked", .revoked), ("closed", .closed),
+]
+
+func lookup<T: Equatable>(_ table: [(String, T)], _ name: String, _ flag: String) throws -> T {
+  guard let v = table.first(where: { $0.0 == name })?.1 else {
+    throw CLIError("\(flag): unknown \(name.debugDescription); one of \(table.map(\.0).joined(separator: ", "))")
+  }
+  return v
+}
+
+func name<T: Equatable>(_ table: [(String, T)], _ v: T) -> String { table.first { $0.1 == v }?.0 ?? "-" }
+
+/// "CLASSES/SEATS", e.g. "2/30".
+func classSeats(_ text: String?, _ flag: String) throws -> Tuoyu_Registry_V1_ClassSeats {
+  guard let text else { return .init() }
+  let p = text.split(separator: "/")
+  guard p.count == 2, let c = Int32(p[0]), let s = Int32(p[1]) else {
+    throw CLIError("\(flag) must be CLASSES/SEATS, e.g. 2/30; got \(text)")
+  }
+  return .with {
+    $0.classes = c
+    $0.seats = s
+  }
+}
+
+/// What a filing declares, from flags.
+struct FactsOptions: ParsableArguments {
+  @Option(help: "family, community, private, kindergarten, employer or medical.") var mode: String?
+  @Option(help: "Comma-separated: full-day, half-day, hourly, temporary.") var care: String = "full-day"
+  @Flag(help: "普惠 (inclusive, affordable).") var inclusive = false
+  @Option(help: "Monthly fee in yuan, e.g. 1800 or 1800.50.") var fee: String?
+  @Option(help: "9-digit township code.") var township: String?
+  @Option(help: "Address.") var address: String?
+  @Option(help: "Contact phone.") var phone: String?
+  @Option(help: "乳儿班 CLASSES/SEATS.") var infant: String?
+  @Option(help: "托小班 CLASSES/SEATS.") var toddler: String?
+  @Option(help: "托大班 CLASSES/SEATS.") var olderToddler: String?
+  @Option(help: "混合班 CLASSES/SEATS.") var mixed: String?
+  @Option(help: "Family care point: children.") var family: Int32?
+  @Option(help: "Family care point: carers.") var carers: Int32?
+  @Option(help: "Family care point: years the home is owned or leased for.") var tenure: Int32?
+  @Flag(help: "Meals are served.") var meals = false
+
+  func facts() throws -> FilingFacts {
+    var f = FilingFacts()
+    if let mode { f.mode = try lookup(modeNames, mode, "--mode") }
+    f.careTypes = try care.split(separator: ",").map { try lookup(careNames, String($0), "--care") }
+    f.inclusive = inclusive
+    if let fee {
+      guard let fen = Yuan.fen(fee) else { throw CLIError("--fee must be yuan like 1800 or 1800.50, got \(fee)") }
+      f.monthlyFee.fen = fen
+    }
+    f.townshipCode = township ?? ""
+    f.address = address ?? ""
+    f.contactPhone = phone ?? ""
+    f.seats.infant = try classSeats(infant, "--infant")
+    f.seats.toddler = try classSeats(toddler, "--toddler")
+    f.seats.olderToddler = try classSeats(olderToddler, "--older-toddler")
+    f.seats.mixed = try classSeats(mixed, "--mixed")
+    f.seats.family = family ?? 0
+    f.carers = carers ?? 0
+    f.premisesTenureYears = tenure ?? 0
+    f.servesMeals = meals
+    return f
+  }
+}
+
+typealias FilingFacts = Tuoyu_Registry_V1_FilingFacts
+typealias Institution = Tuoyu_Registry_V1_Institution
+
+func institutionTable(_ list: [Institution]) -> Table {
+  var t = Table(["CREDIT CODE", "NAME", "STATUS", "FILING NO.", "MODE", "普惠", "FEE", "SEATS", "TOWNSHIP", "SINCE"])
+  for i in list {
+    t.add([
+      i.creditCode, i.displayName, name(statusNames, i.status), i.filingNumber, name(modeNames, i.facts.mode),
+      i.facts.inclusive ? "yes" : "no", i.facts.monthlyFee.fen == 0 ? "" : Yuan.show(i.facts.monthlyFee.fen),
+      String(i.facts.seats.total), i.facts.townshipCode, show(i.effectiveDate),
+    ])
+  }
+  return t
+}
+
+func printInstitution(_ o: GlobalOptions, _ i: Institution) {
+  printOutput(o, institutionTable([i]), json: [i])
+  if o.output == .table {
+    if !i.reasons.isEmpty { print("reasons: \(i.reasons.joined(separator: "; "))") }
+    if i.decisionDue.year != 0 { print("decision due by \(show(i.decisionDue))") }
+  }
+}
+
+/// Flags of a change to one institution.
+struct Target: ParsableArguments {
+  @Argument(help: "The institution's unified social credit code.") var creditCode: String
+  @Option(help: "Effective date YYYY-MM-DD (default today).") var date: String?
+  @Option(help: "Idempotency key (default: a new UUID); repeat it to retry safely.") var requestId: String?
+}
+
+// MARK: Regions
+
+struct Regions: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "List regions (a subtree with --root).")
+  @OptionGroup var options: GlobalOptions
+  @Option(help: "Root region code.") var root: String?
+  @Option(help: "Year of the figures to show (default: latest).") var year: Int32?
+
+  func run() async throws {
+    let regions = await withClient(options, "registry") { c in
+      var all: [Tuoyu_Registry_V1_Region] = []
+      var token = ""
+      repeat {
+        let page = try await R.Client(c).listRegions(.with {
+          $0.rootCode = root ?? ""
+          $0.pageToken = token
+        }, options: options.callOptions)
+        all += page.regions
+        token = page.nextPageToken
+      } while !token.isEmpty
+      return all
+    }
+    var t = Table(["CODE", "NAME", "LEVEL", "PARENT", "YEAR", "POPULATION", "SEAT TARGET", "AVG FEE"])
+    for r in regions {
+      let y = year.flatMap { y in r.years.first { $0.year == y } } ?? r.years.last
+      t.add([
+        r.code, r.displayName, ["", "city", "county", "township"][min(r.level.rawValue, 3)], r.parentCode,
+        y.map { String($0.year) } ?? "", y.map { String($0.population) } ?? "", y.map { String($0.seatTarget) } ?? "",
+        y.map { $0.averageMonthlyFee.fen == 0 ? "" : Yuan.show($0.averageMonthlyFee.fen) } ?? "",
+      ])
+    }
+    printOutput(options, t, json: regions)
+  }
+}
+
+struct Region: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Show one region with its yearly figures.")
+  @OptionGroup var options: GlobalOptions
+  @Argument var code: String
+
+  func run() async throws {
+    let r = await withClient(options, "registry") { try await R.Client($0).getRegion(.with { $0.code = code }, options: options.callOptions) }
+    var t = Table(["CODE", "NAME", "YEAR", "POPULATION", "SEAT TARGET", "AVG FEE"])
+    for y in r.years {
+      t.add([r.code, r.displayName, String(y.year), String(y.population), String(y.seatTarget), Yuan.show(y.averageMonthlyFee.fen)])
+    }
+    if r.years.isEmpty { t.add([r.code, r.displayName, "", "", "", ""]) }
+    printOutput(options, t, json: [r])
+  }
+}
+
+struct PutRegion: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Create or rename a region and set a year's figures.")
+  @OptionGroup var options: GlobalOptions
+  @Option var code: String
+  @Option var name: String
+  @Option(help: "city, county or township.") var level: String
+  @Option var parent: String?
+  @Option var year: Int32?
+  @Option var population: Int64?
+  @Option var seatTarget: Int64?
+  @Option(help: "Average monthly fee in yuan (counties).") var averageFee: String?
+  @Option var requestId: String?
+
+  func run() async throws {
+    let levels: [(String, Tuoyu_Registry_V1_RegionLevel)] = [("city", .city), ("county", .county), ("township", .township)]
+    var req = Tuoyu_Registry_V1_PutRegionRequest()
+    do {
+      req.requestID = requestID(requestId)
+      req.code = code
+      req.displayName = name
+      req.level = try lookup(levels, level, "--level")
+      req.parentCode = parent ?? ""
+      if let year {
+        var y = Tuoyu_Registry_V1_RegionYear()
+        y.year = year
+        y.population = population ?? 0
+        y.seatTarget = seatTarget ?? 0
+        if let averageFee {
+          guard let fen = Yuan.fen(averageFee) else { throw CLIError("--average-fee must be yuan, got \(averageFee)") }
+          y.averageMonthlyFee.fen = fen
+        }
+        req.years = [y]
+      }
+    } catch { Tuoyu.fail(error) }
+    let r = await withClient(options, "registry") { try await R.Client($0).putRegion(req, options: options.callOptions) }
+    printOutput(options, { var t = Table(["CODE", "NAME", "YEARS"]); t.add([r.code, r.displayName, String(r.years.count)]); return t }(), json: [r])
+  }
+}
+
+/// CSV: code,name,level,parent,year,population,seat_target,average_fee_yuan — one line per region
+/// and year (a region without figures leaves the last four empty).
+struct ImportRegions: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "import-regions", abstract: "Load regions and their yearly figures from CSV.")
+  @OptionGroup var options: GlobalOptions
+  @Argument var file: String
+
+  func run() async throws {
+    let levels: [(String, Tuoyu_Registry_V1_RegionLevel)] = [("city", .city), ("county", .county), ("township", .township)]
+    var requests: [String: Tuoyu_Registry_V1_PutRegionRequest] = [:]
+    var order: [String] = []
+    do {
+      let text = try String(contentsOfFile: file, encoding: .utf8)
+      for (line, f) in try CSV.parse(text).dropFirst() {
+        guard f.count == 8 else { throw CLIError("\(file):\(line): 8 columns expected, got \(f.count)") }
+        if requests[f[0]] == nil {
+          order.append(f[0])
+          requests[f[0]] = .with {
+            $0.code = f[0]
+            $0.displayName = f[1]
+            $0.parentCode = f[3]
+          }
+          requests[f[0]]!.level = try lookup(levels, f[2], "\(file):\(line) level")
+        }
+        if !f[4].isEmpty {
+          guard let y = Int32(f[4]), let p = Int64(f[5].isEmpty ? "0" : f[5]), let t = Int64(f[6].isEmpty ? "0" : f[6]),
+            let fee = f[7].isEmpty ? 0 : Yuan.fen(f[7])
+          else { throw CLIError("\(file):\(line): year, population, seat target and fee must be numbers") }
+          requests[f[0]]!.years.append(.with {
+            $0.year = y
+            $0.population = p
+            $0.seatTarget = t
+            $0.averageMonthlyFee.fen = fee
+          })
+        }
+      }
+    } catch let e as CSV.ParseError {
+      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)"))
+    } catch { Tuoyu.fail(error) }
+    await withClient(options, "registry") { c in
+      for code in order {
+        var req = requests[code]!
+        // The same file loaded twice is the same request: a retry, not a second change.
+        req.requestID = "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: ","))"
+        _ = try await R.Client(c).putRegion(req, options: options.callOptions)
+      }
+    }
+    print("\(order.count) regions loaded from \(file)")
+  }
+}
+
+// MARK: Lifecycle
+
+struct Register: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Register an institution (registration authority).")
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @Option var name: String
+  @Option(help: "non-profit or for-profit.") var legalNature: String
+  @Option(help: "The registration authority, e.g. 湖州市吴兴区民政局.") var authority: String
+  @Option(help: "9-digit township code.") var township: String
+  @Option var address: String?
+
+  func run() async throws {
+    var req = Tuoyu_Registry_V1_RegisterInstitutionRequest()
+    do {
+      req.requestID = requestID(target.requestId)
+      req.creditCode = target.creditCode
+      req.displayName = name
+      req.legalNature = try lookup([("non-profit", .nonProfit), ("for-profit", .forProfit)], legalNature, "--legal-nature")
+      req.registrationAuthority = authority
+      req.facts.townshipCode = township
+      req.facts.address = address ?? ""
+      req.effectiveDate = try date(target.date, "--date")
+    } catch { Tuoyu.fail(error) }
+    let i = await withClient(options, "registry") { try await R.Client($0).registerInstitution(req, options: options.callOptions) }
+    printInstitution(options, i)
+  }
+}
+
+struct SubmitFiling: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Submit a filing (备案) with its materials.")
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @OptionGroup var facts: FactsOptions
+  @Option(help: "Site proof reference (ownership or lease).") var siteProof: String?
+  @Flag(help: "The hygiene evaluation (卫生评价) passed.") var hygienePassed = false
+  @Option(help: "Fire-safety certificate number.") var fireCertificate: String?
+  @Option(help: "Food licence number (when meals are served).") var foodLicence: String?
+  @Flag(help: "Staff qualification certificates attached.") var staffQualifications = false
+  @Flag(help: "Staff health certificates attached.") var staffHealth = false
+
+  func run() async throws {
+    var req = Tuoyu_Registry_V1_SubmitFilingRequest()
+    do {
+      req.requestID = requestID(target.requestId)
+      req.creditCode = target.creditCode
+      req.facts = try facts.facts()
+      req.materials = .with {
+        $0.siteProof = siteProof ?? ""
+        $0.hygieneEvaluationPassed = hygienePassed
+        $0.fireSafetyCertificate = fireCertificate ?? ""
+        $0.foodLicence = foodLicence ?? ""
+        $0.staffQualificationsAttached = staffQualifications
+        $0.staffHealthCertificatesAttached = staffHealth
+      }
+      req.effectiveDate = try date(target.date, "--date")
+    } catch { Tuoyu.fail(error) }
+    let i = await withClient(options, "registry") { try await R.Client($0).submitFiling(req, options: options.callOptions) }
+    printInstitution(options, i)
+  }
+}
+
+struct ChangeFiling: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "change-filing", abstract: "Record a filing change (变更备案): the full new facts.")
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @OptionGroup var facts: FactsOptions
+  @Option var reason: String?
+
+  func run() async throws {
+    var req = Tuoyu_Registry_V1_ChangeFilingRequest()
+    do {
+      req.requestID = requestID(target.requestId)
+      req.creditCode = target.creditCode
+      req.facts = try facts.facts()
+      req.reason = reason ?? ""
+      req.effectiveDate = try date(target.date, "--date")
+    } catch { Tuoyu.fail(error) }
+    let i = await withClient(options, "registry") { try await R.Client($0).changeFiling(req, options: options.callOptions) }
+    printInstitution(options, i)
+  }
+}
+
+struct File: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "File a submitted filing: checks pass, a receipt number is issued.")
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+
+  func run() async throws {
+    let req: Tuoyu_Registry_V1_FileInstitutionRequest
+    do {
+      let d = try date(target.date, "--date")
+      req = .with {
+        $0.requestID = requestID(target.requestId)
+        $0.creditCode = target.creditCode
+        $0.effectiveDate = d
+      }
+    } catch { Tuoyu.fail(error) }
+    let i = await withClient(options, "registry") { try await R.Client($0).fileInstitution(req, options: options.callOptions) }
+    printInstitution(options, i)
+  }
+}
+
+struct Refuse: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Refuse a submitted filing, with reasons.")
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @Option(help: "A reason (repeat for several).") var reason: [String] = []
+
+  func run() async throws {
+    let req: Tuoyu_Registry_V1_RefuseFilingRequest
+    do {
+      let d = try date(target.date, "--date")
+      req = .with {
+        $0.requestID = requestID(target.requestId)
+        $0.creditCode = target.creditCode
+        $0.reasons = reason
+        $0.effectiveDate = d
+      }
+    } catch { Tuoyu.fail(error) }
+    let i = await withClient(options, "registry") { try await R.Client($0).refuseFiling(req, options: options.callOptions) }
+    printInstitution(options, i)
+  }
+}
+
+/// Suspend, reinstate, revoke, close.
+protocol ActionCommand: AsyncParsableCommand {
+  var options: GlobalOptions { get }
+  var target: Target { get }
+  var reason: String? { get }
+  static var method: MethodDescriptor { get }
+}
+
+extension ActionCommand {
+  func run() async throws {
+    let req: Tuoyu_Registry_V1_InstitutionActionRequest
+    do {
+      let d = try date(target.date, "--date")
+      req = .with {
+        $0.requestID = requestID(target.requestId)
+        $0.creditCode = target.creditCode
+        $0.reason = reason ?? ""
+        $0.effectiveDate = d
+      }
+    } catch { Tuoyu.fail(error) }
+    let i: Institution = await withClient(options, "registry") {
+      try await $0.unary(Self.method, request: req, options: options.callOptions).message
+    }
+    printInstitution(options, i)
+  }
+}
+
+struct Suspend: ActionCommand {
+  static let configuration = CommandConfiguration(abstract: "Suspend a filed institution.")
+  static var method: MethodDescriptor { R.Method.suspendInstitution }
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @Option var reason: String?
+}
+
+struct Reinstate: ActionCommand {
+  static let configuration = CommandConfiguration(abstract: "Reinstate a suspended institution.")
+  static var method: MethodDescriptor { R.Method.reinstateInstitution }
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @Option var reason: String?
+}
+
+struct Revoke: ActionCommand {
+  static let configuration = CommandConfiguration(abstract: "Revoke a filing (terminal).")
+  static var method: MethodDescriptor { R.Method.revokeInstitution }
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @Option var reason: String?
+}
+
+struct Close: ActionCommand {
+  static let configuration = CommandConfiguration(abstract: "Record that an institution closed (terminal).")
+  static var method: MethodDescriptor { R.Method.closeInstitution }
+  @OptionGroup var options: GlobalOptions
+  @OptionGroup var target: Target
+  @Option var reason: String?
+}
+
+// MARK: Queries
+
+struct Get: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Show an institution (as of a past day with --as-of).")
+  @OptionGroup var options: GlobalOptions
+  @Argument var creditCode: String
+  @Option(help: "YYYY-MM-DD.") var asOf: String?
+
+  func run() async throws {
+    let req: Tuoyu_Registry_V1_GetInstitutionRequest
+    do {
+      let d = try date(asOf, "--as-of")
+      req = .with {
+        $0.creditCode = creditCode
+        $0.asOf = d
+      }
+    } catch { Tuoyu.fail(error) }
+    let i = await withClient(options, "registry") { try await R.Client($0).getInstitution(req, options: options.callOptions) }
+    printInstitution(options, i)
+  }
+}
+
+struct List: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "List institutions (every page unless --page-size).")
+  @OptionGroup var options: GlobalOptions
+  @Option(help: "Region subtree: city, county or township code.") var region: String?
+  @Option var mode: String?
+  @Option var status: String?
+  @Flag(help: "Only 普惠.") var inclusive = false
+  @Option(help: "YYYY-MM-DD.") var asOf: String?
+  @Option(help: "One page of this size (then prints the next page token).") var pageSize: Int32?
+  @Option var pageToken: String?
+
+  func run() async throws {
+    var req = Tuoyu_Registry_V1_ListInstitutionsRequest()
+    do {
+      req.regionCode = region ?? ""
+      if let mode { req.mode = try lookup(modeNames, mode, "--mode") }
+      if let status { req.status = try lookup(statusNames, status, "--status") }
+      req.inclusiveOnly = inclusive
+      req.asOf = try date(asOf, "--as-of")
+      req.pageSize = pageSize ?? 500
+      req.pageToken = pageToken ?? ""
+    } catch { Tuoyu.fail(error) }
+    let (all, next) = await withClient(options, "registry") { c in
+      var all: [Institution] = []
+      var r = req
+      while true {
+        let page = try await R.Client(c).listInstitutions(r, options: options.callOptions)
+        all += page.institutions
+        if pageSize != nil || page.nextPageToken.isEmpty { return (all, page.nextPageToken) }
+        r.pageToken = page.nextPageToken
+      }
+    }
+    printOutput(options, institutionTable(all), json: all)
+    if !next.isEmpty { FileHandle.standardError.write(Data("next page: --page-token \(next)\n".utf8)) }
+  }
+}
+
+struct History: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "An institution's history, oldest first.")
+  @OptionGroup var options: GlobalOptions
+  @Argument var creditCode: String
+
+  func run() async throws {
+    let h = await withClient(options, "registry") {
+      try await R.Client($0).listInstitutionHistory(.with { $0.creditCode = creditCode }, options: options.callOptions)
+    }
+    var t = Table(["VERSION", "EVENT", "EFFECTIVE", "RECORDED", "BY", "STATUS", "SEATS", "普惠", "FEE", "REASONS"])
+    for v in h.versions {
+      let i = v.institution
+      t.add([
+        String(v.version), v.event, show(v.effectiveDate), v.recordedAt, v.recordedBy, name(statusNames, i.status),
+        String(i.facts.seats.total), i.facts.inclusive ? "yes" : "no",
+        i.facts.monthlyFee.fen == 0 ? "" : Yuan.show(i.facts.monthlyFee.fen), i.reasons.joined(separator: "; "),
+      ])
+    }
+    printOutput(options, t, json: [h])
+  }
+}
+
+struct Public: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "The public disclosure listing (no token needed).")
+  @OptionGroup var options: GlobalOptions
+  @Option var region: String?
+
+  func run() async throws {
+    let all = await withClient(options, "registry") { c in
+      var all: [Tuoyu_Registry_V1_PublicInstitution] = []
+      var token = ""
+      repeat {
+        let page = try await R.Client(c).listPublicInstitutions(.with {
+          $0.regionCode = region ?? ""
+          $0.pageToken = token
+          $0.pageSize = 500
+        }, options: options.callOptions)
+        all += page.institutions
+        token = page.nextPageToken
+      } while !token.isEmpty
+      return all
+    }
+    var t = Table(["NAME", "FILING NO.", "ADDRESS", "MODE", "普惠", "SEATS", "FEE BAND"])
+    for p in all {
+      t.add([p.displayName, p.filingNumber, p.address, name(modeNames, p.mode), p.inclusive ? "yes" : "no", String(p.seats), p.feeBand])
+    }
+    printOutput(options, t, json: all)
+  }
+}
+
+struct Rules: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "The rule pack: values with their effective dates.")
+  @OptionGroup var options: GlobalOptions
+
+  func run() async throws {
+    let r = await withClient(options, "registry") { try await R.Client($0).listRuleValues(.init(), options: options.callOptions) }
+    var t = Table(["KEY", "REGION", "FROM", "VALUE", "SOURCE"])
+    for v in r.values { t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value), v.source]) }
+    printOutput(options, t, json: [r])
+  }
+}
+
+struct PutRule: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Set a rule value from a date (a local one with --region).")
+  @OptionGroup var options: GlobalOptions
+  @Option var key: String
+  @Option var region: String?
+  @Option(help: "YYYY-MM-DD.") var from: String
+  @Option var value: Int32
+  @Option var source: String?
+  @Option var requestId: String?
+
+  func run() async throws {
+    let req: Tuoyu_Registry_V1_PutRuleValueRequest
+    do {
+      let d = try date(from, "--from")
+      req = .with {
+        $0.requestID = requestID(requestId)
+        $0.value = .with {
+          $0.key = key
+          $0.regionCode = region ?? ""
+          $0.effectiveFrom = d
+          $0.value = value
+          $0.source = source ?? ""
+        }
+      }
+    } catch { Tuoyu.fail(error) }
+    let v = await withClient(options, "registry") { try await R.Client($0).putRuleValue(req, options: options.callOptions) }
+    var t = Table(["KEY", "REGION", "FROM", "VALUE"])
+    t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value)])
+    printOutput(options, t, json: [v])
+  }
+}
+
+struct Indicators: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Year-end indicators per city and county.")
+  @OptionGroup var options: GlobalOptions
+  @Option var year: Int32
+  @Option(help: "City or county code (default: the city).") var region: String?
+
+  func run() async throws {
+    let r = await withClient(options, "registry") {
+      try await R.Client($0).getIndicators(.with {
+        $0.year = year
+        $0.regionCode = region ?? ""
+      }, options: options.callOptions)
+    }
+    var t = Table([
+      "REGION", "NAME", "POPULATION", "INSTITUTIONS", "SEATS", "PER 1000", "普惠 SEATS", "普惠 SHARE", "TOWNSHIPS",
+      "COVERED", "普惠 COVERED", "TARGET", "PROGRESS",
+    ])
+    for x in r.regions {
+      t.add([
+        x.regionCode, x.regionName, String(x.population), String(x.institutions), String(x.seats),
+        String(format: "%.2f", x.seatsPerThousand), String(x.inclusiveSeats), String(format: "%.1f%%", x.inclusiveShare * 100),
+        String(x.townships), String(x.townshipsCovered), String(x.townshipsInclusiveCovered), String(x.seatTarget),
+        x.seatTarget == 0 ? "" : String(format: "%.1f%%", x.targetProgress * 100),
+      ])
+    }
+    if options.output == .table { print("indicators for \(year), as of \(show(r.asOf))") }
+    printOutput(options, t, json: [r])
+  }
+}
