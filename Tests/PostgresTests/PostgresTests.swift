@@ -18,12 +18,21 @@ enum TestDatabase {
       url: url!, maxConnections: max, acquireTimeout: acquireTimeout, statementTimeout: statementTimeout))
   }
 
-  /// Runs scripts/pg with `command` on the test cluster.
-  static func pg(_ command: String) throws {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    let status = system("'\(root.path)/scripts/pg' \(command) '\(dir!)' < /dev/null > /dev/null 2>&1")
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  /// Runs scripts/pg with `command` on the cluster in `directory` and returns what it printed.
+  @discardableResult
+  static func pg(_ command: String, _ directory: String? = nil) throws -> String {
+    guard let pipe = popen("'\(root.path)/scripts/pg' \(command) '\(directory ?? dir!)' < /dev/null 2>/dev/null", "r") else {
+      throw PostgresError(.other, "cannot run scripts/pg")
+    }
+    var output = ""
+    var buffer = [CChar](repeating: 0, count: 4096)
+    while fgets(&buffer, Int32(buffer.count), pipe) != nil { output += String(cString: buffer) }
+    let status = pclose(pipe)
     guard status == 0 else { throw PostgresError(.other, "scripts/pg \(command) failed: \(status)") }
+    return output.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 }
 
@@ -248,10 +257,17 @@ struct PostgresTests {
     await pool.close()
   }
 
+  /// On a cluster of its own: restarting the shared one would break the suites running beside it.
   @Test func poolRecoversAfterServerRestart() async throws {
-    let pool = TestDatabase.pool(max: 2)
+    let dir = TestDatabase.root.appendingPathComponent(".run/test-pg-restart-\(UUID().uuidString.prefix(8))").path
+    let url = try TestDatabase.pg("start", dir)
+    defer {
+      _ = try? TestDatabase.pg("stop", dir)
+      try? FileManager.default.removeItem(atPath: dir)
+    }
+    let pool = PostgresPool(configuration: .init(url: url, maxConnections: 2))
     #expect(try await pool.query("SELECT 1")[0].decode(Int.self, at: 0) == 1)
-    try TestDatabase.pg("restart")
+    try TestDatabase.pg("restart", dir)
     #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2)
     let three = try await pool.withTransaction { tx in
       try await tx.query("SELECT 3")[0].decode(Int.self, at: 0)

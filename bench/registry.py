@@ -1,0 +1,209 @@
+"""Registry benchmark (a benchmark, not a test; run through bench/registry.sh).
+
+Seeds a registry of 10,000 filed institutions over 100 townships through the CLI's CSV import
+(timed), then measures, in one run on one database:
+  - GetInstitution and ListInstitutions (page of 50) with h2load: req/s, mean and p99 latency,
+    server CPU per call; every call is checked to have answered grpc-status OK (from /metrics);
+  - GetIndicators for the city (10,000 institutions): latency over repeated calls (grpcio);
+  - pgbench's select-only TPS on the same server as the reference ceiling,
+and prints them side by side with ratios.
+"""
+import argparse
+import csv
+import os
+import pathlib
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from wire import cpu_seconds, free_port, latencies_us, wait_port  # noqa: E402
+
+A = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+W = [pow(3, i, 31) for i in range(17)]
+
+
+def credit_code(n):
+    body = f"91330{n // 10000 % 10}00MA{n:07d}"[:17]
+    return body + A[(31 - sum(A.index(c) * W[i] for i, c in enumerate(body)) % 31) % 31]
+
+
+def seed_files(tmp, institutions=10_000, townships=100):
+    counties = [f"3305{c:02d}" for c in (2, 3, 21, 22, 23)]
+    regions = tmp / "regions.csv"
+    with open(regions, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["code", "name", "level", "parent", "year", "population", "seat_target", "average_fee_yuan"])
+        w.writerow(["330500", "湖州市", "city", "", "2025", "", "15100", ""])
+        for c in counties:
+            w.writerow([c, f"县{c}", "county", "330500", "2025", "600000", "3000", "2600"])
+        towns = []
+        for i in range(townships):
+            c = counties[i % len(counties)]
+            t = f"{c}{i // len(counties) + 1:03d}"
+            towns.append(t)
+            w.writerow([t, f"镇{t}", "township", c, "", "", "", ""])
+    rng = random.Random(7)
+    inst = tmp / "institutions.csv"
+    with open(inst, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["credit_code", "name", "legal_nature", "authority", "mode", "care_types", "inclusive",
+                    "monthly_fee_yuan", "township", "address", "infant", "toddler", "older_toddler", "filing_number",
+                    "effective_date"])
+        for n in range(institutions):
+            inclusive = rng.random() < 0.8
+            w.writerow([credit_code(n), f"机构{n}", "for-profit", "市场监督管理局", "private", "full-day",
+                        "yes" if inclusive else "no", rng.randint(1200, 2500) if inclusive else rng.randint(2700, 6000),
+                        towns[n % townships], f"示例路{n}号", f"1/{rng.randint(5, 10)}", f"2/{rng.randint(15, 30)}",
+                        f"2/{rng.randint(20, 40)}", f"OLD-{n:06d}", f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"])
+    return regions, inst
+
+
+def grpc_frame(message_bytes):
+    return b"\x00" + len(message_bytes).to_bytes(4, "big") + message_bytes
+
+
+def h2load(port, path, body_file, token, clients, streams, duration, log_file=None):
+    cmd = ["h2load", "-t", "1", "-c", str(clients), "-m", str(streams), "-D", str(duration), "-d", body_file,
+           "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", f"authorization: Bearer {token}"]
+    if log_file:
+        cmd += ["--log-file", log_file]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out).group(2))
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    return done, rps
+
+
+def ok_count(metrics_port, method):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    ok = other = 0
+    for line in text.splitlines():
+        if line.startswith("tuoyu_rpc_server_requests_total{") and f'method="{method}"' in line:
+            value = float(line.rsplit(" ", 1)[1])
+            if 'code="OK"' in line:
+                ok += value
+            else:
+                other += value
+    return ok, other
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--db", required=True, help="admin URL of the throwaway cluster")
+    p.add_argument("--keys", required=True)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--institutions", type=int, default=10_000)
+    args = p.parse_args()
+    bin_ = pathlib.Path(args.bin)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="tuoyu-bench-registry-"))
+
+    token = subprocess.run([str(bin_ / "tuoyu-token"), "issue", "--key", f"{args.keys}/private.pem", "--subject", "bench",
+                            "--department", "health", "--roles", "registry.admin,leader", "--ttl=86400"],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    port, mport = free_port(), free_port()
+    proc = subprocess.Popen([str(bin_ / "tuoyu-registry"), "--listen", f"127.0.0.1:{port}",
+                             "--metrics-listen", f"127.0.0.1:{mport}", "--max-connections", "16",
+                             "--database-url", args.db.replace("postgres@", "tuoyu_registry@"),
+                             "--token-public-key", f"{args.keys}/public.pem"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        env = dict(os.environ, TUOYU_REGISTRY_ADDR=f"127.0.0.1:{port}", TUOYU_TOKEN=token)
+        for _ in range(100):
+            if subprocess.run([str(bin_ / "tuoyu"), "registry", "rules"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        regions, inst = seed_files(tmp, args.institutions)
+        subprocess.run([str(bin_ / "tuoyu"), "registry", "import-regions", str(regions)], env=env, check=True,
+                       capture_output=True)
+        t0 = time.monotonic()
+        r = subprocess.run([str(bin_ / "tuoyu"), "registry", "import", "--quiet", str(inst)], env=env,
+                           capture_output=True, text=True)
+        import_s = time.monotonic() - t0
+        assert r.returncode == 0, r.stdout + r.stderr
+        subprocess.run(["psql", args.db, "-qc", "VACUUM ANALYZE"], check=True)
+
+        sys.path.insert(0, str(tmp))
+        from grpc_tools import protoc
+        include = pathlib.Path(protoc.__file__).parent / "_proto"
+        assert protoc.main(["protoc", f"-I{ROOT / 'protos'}", f"-I{include}", f"--python_out={tmp}",
+                            f"--grpc_python_out={tmp}", str(ROOT / "protos/tuoyu/common/v1/common.proto"),
+                            str(ROOT / "protos/tuoyu/registry/v1/registry.proto")]) == 0
+        import grpc
+        from tuoyu.registry.v1 import registry_pb2, registry_pb2_grpc
+
+        bodies = {
+            "GetInstitution": registry_pb2.GetInstitutionRequest(credit_code=credit_code(4242)),
+            "ListInstitutions": registry_pb2.ListInstitutionsRequest(region_code="330502", page_size=50),
+        }
+        md = (("authorization", f"Bearer {token}"),)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = registry_pb2_grpc.RegistryStub(ch)
+            assert stub.GetInstitution(bodies["GetInstitution"], metadata=md, timeout=10).filing_number == "OLD-004242"
+            assert len(stub.ListInstitutions(bodies["ListInstitutions"], metadata=md, timeout=10).institutions) == 50
+            ind_ms = []
+            for _ in range(20):
+                t = time.monotonic()
+                ind = stub.GetIndicators(registry_pb2.GetIndicatorsRequest(year=2025), metadata=md, timeout=60)
+                ind_ms.append((time.monotonic() - t) * 1000)
+            assert ind.regions[0].institutions == args.institutions
+
+        rows = []
+        for name, msg in bodies.items():
+            body_file = tmp / f"{name}.bin"
+            body_file.write_bytes(grpc_frame(msg.SerializeToString()))
+            path = f"/tuoyu.registry.v1.Registry/{name}"
+            for clients, streams in ((1, 1), (16, 1), (16, 8)):
+                h2load(port, path, str(body_file), token, clients, streams, 1)  # warm-up
+                log = str(tmp / f"{name}-{clients}x{streams}.log")
+                ok0, bad0 = ok_count(mport, path)
+                before = cpu_seconds(proc.pid)
+                done, rps = h2load(port, path, str(body_file), token, clients, streams, args.duration, log)
+                cpu = cpu_seconds(proc.pid) - before
+                ok1, bad1 = ok_count(mport, path)
+                mean, p99 = latencies_us(log)
+                rows.append(dict(rpc=name, shape=f"{clients}x{streams}", rps=rps, mean=mean, p99=p99,
+                                 cpu=cpu / max(done, 1) * 1e6, ok=ok1 - ok0, bad=bad1 - bad0, done=done))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+    # The reference ceiling: pgbench select-only on the same server, its own database.
+    subprocess.run(["psql", args.db, "-qc", "DROP DATABASE IF EXISTS pgbench"], check=True)
+    subprocess.run(["psql", args.db, "-qc", "CREATE DATABASE pgbench"], check=True)
+    pg_url = args.db.rsplit("/", 1)[0] + "/pgbench"
+    subprocess.run(["pgbench", "-q", "-i", "-s", "10", pg_url], check=True, capture_output=True)
+    pgb = {}
+    for clients in (1, 16):
+        out = subprocess.run(["pgbench", "-S", "-M", "prepared", "-c", str(clients), "-j", "1", "-T", str(args.duration),
+                              pg_url], check=True, capture_output=True, text=True).stdout
+        pgb[clients] = float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+    print(f"\nRegistry of {args.institutions} filed institutions over 100 townships; h2load -D {args.duration}s; "
+          f"one Postgres 15, one tuoyu-registry (pool of 16), all on this machine's 2 cores.\n")
+    print(f"seeding: CSV import of {args.institutions} rows through `tuoyu registry import` in {import_s:.1f} s "
+          f"({args.institutions / import_s:.0f} rows/s, each registered + filed in its own transaction)")
+    print(f"GetIndicators (city, year 2025) over 20 calls: median {statistics.median(ind_ms):.1f} ms, "
+          f"max {max(ind_ms):.1f} ms\n")
+    print(f"{'rpc':<17} {'conn x streams':>14} {'req/s':>9} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} "
+          f"{'grpc OK':>8} {'not OK':>7}")
+    for r in rows:
+        print(f"{r['rpc']:<17} {r['shape']:>14} {r['rps']:>9.0f} {r['mean']:>9.0f} {r['p99']:>9.0f} {r['cpu']:>12.1f} "
+              f"{r['ok']:>8.0f} {r['bad']:>7.0f}")
+    print(f"\npgbench -S -M prepared (select-only), same server: 1 client {pgb[1]:.0f} TPS, 16 clients {pgb[16]:.0f} TPS")
+    for r in rows:
+        ref = pgb[1] if r["shape"] == "1x1" else pgb[16]
+        print(f"{r['rpc']:<17} {r['shape']:>6}: {r['rps'] / ref:.2f} x pgbench select-only TPS "
+              f"({'1' if r['shape'] == '1x1' else '16'} clients)")
+
+
+if __name__ == "__main__":
+    main()
