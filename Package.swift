@@ -86,6 +86,7 @@ let package = Package(
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       ],
       path: "Shared/ServiceKit", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     // Layer 7: the services.

@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import NIOConcurrencyHelpers
 import RPC
 
 /// An authenticated caller: the token's subject, department and roles.
@@ -58,17 +59,32 @@ public struct TokenIssuer: Sendable {
 }
 
 /// Verifies tokens with the city's public key (all services hold is the public key).
+///
+/// A token that verified is remembered until it expires, so a caller's later calls skip the
+/// signature check (the cost that dominates a small call): same token string, same principal.
+/// The cache is bounded; when full it starts over.
 public struct TokenVerifier: Sendable {
   let keys: JWTKeyCollection
+  private let cache = NIOLockedValueBox([String: (principal: Principal, expires: Date)]())
+  static let cacheLimit = 10_000
 
   public init(publicKeyPEM: String) async throws {
     keys = JWTKeyCollection()
     await keys.add(eddsa: try EdDSA.PublicKey(pem: publicKeyPEM))
   }
 
-  public func verify(_ token: String) async throws -> Principal {
+  public func verify(_ token: String, now: Date = Date()) async throws -> Principal {
+    if let hit = cache.withLockedValue({ $0[token] }) {
+      if hit.expires > now { return hit.principal }
+      _ = cache.withLockedValue { $0.removeValue(forKey: token) }
+    }
     let claims = try await keys.verify(token, as: TokenClaims.self)
-    return Principal(subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles))
+    let principal = Principal(subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles))
+    cache.withLockedValue {
+      if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+      $0[token] = (principal, claims.exp.value)
+    }
+    return principal
   }
 }
 

@@ -14,14 +14,12 @@ public struct JSONLogHandler: LogHandler {
     set { metadata[key] = newValue }
   }
 
-  public func log(
-    level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-    source: String, file: String, function: String, line: UInt
-  ) {
+  public func log(event: LogEvent) {
     var object: [String: String] = [
-      "ts": Date().postgresISO, "level": level.rawValue, "logger": label, "msg": message.description,
+      "ts": Date().postgresISO, "level": event.level.rawValue, "logger": label, "msg": event.message.description,
     ]
-    for (k, v) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) { object[k] = "\(v)" }
+    for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = "\(v)" }
+    if let error = event.error { object["error"] = "\(error)" }
     guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
     FileHandle.standardError.write(data + Data("\n".utf8))
   }

@@ -39,18 +39,21 @@ public enum Mutation {
     let caller = Caller.of(context)
     let method = context.descriptor.path
     let bytes = PostgresBytes(try request.serializedBytes())
+    // Request ids are the caller's own: another principal reusing one neither reads the first
+    // result nor is refused because of it.
+    let key = "\(caller.principal)\u{1F}\(requestID)"
     do {
       return try await pool.withTransaction { tx in
         let claimed = try await tx.query("""
           INSERT INTO idempotency (request_id, method, request_digest, response)
-          VALUES (\(requestID), \(method), md5(\(bytes)), '\\x') ON CONFLICT (request_id) DO NOTHING
+          VALUES (\(key), \(method), md5(\(bytes)), '\\x') ON CONFLICT (request_id) DO NOTHING
           RETURNING request_digest
           """)
         guard let digest = try claimed.first?.decode(String.self, at: 0) else {
           // Seen before (or committed meanwhile by a concurrent call with the same id).
           let row = try await tx.query("""
             SELECT method = \(method) AND request_digest = md5(\(bytes)), response
-            FROM idempotency WHERE request_id = \(requestID)
+            FROM idempotency WHERE request_id = \(key)
             """)[0]
           guard try row.decode(Bool.self, at: 0) else {
             throw RPCError(
@@ -62,7 +65,7 @@ public enum Mutation {
         let response = try await body(tx)
         try await tx.query("""
           UPDATE idempotency SET response = \(PostgresBytes(try response.serializedBytes()))
-          WHERE request_id = \(requestID)
+          WHERE request_id = \(key)
           """)
         try await audit(tx, caller, method, target, requestID, digest, outcome: "OK")
         return response

@@ -100,7 +100,9 @@ public struct ServiceRunner: Sendable {
       throw ConfigurationError("--token-public-key is required")
     }
     let verifier = try await TokenVerifier(publicKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
-    server.interceptors = [MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy)]
+    server.interceptors = [
+      MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy), DatabaseErrorInterceptor(),
+    ]
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },

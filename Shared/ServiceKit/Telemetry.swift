@@ -1,4 +1,5 @@
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -33,17 +34,38 @@ public enum Telemetry {
 /// `tuoyu_rpc_server_requests_total{method,code}` and `tuoyu_rpc_server_duration_seconds{method}`.
 /// Placed first, so refusals by later interceptors (authentication) are counted too.
 public struct MetricsInterceptor: ServerInterceptor {
+  /// The metric handles per method (and code), made once: a call only looks them up.
+  private let counters = NIOLockedValueBox([String: Metrics.Counter]())
+  private let timers = NIOLockedValueBox([String: Metrics.Timer]())
+
   public init() { Telemetry.bootstrap() }
+
+  func counter(_ method: String, _ code: Status.Code) -> Metrics.Counter {
+    let key = "\(method) \(code.rawValue)"
+    return counters.withLockedValue { c in
+      if let hit = c[key] { return hit }
+      let made = Metrics.Counter(label: "tuoyu_rpc_server_requests_total", dimensions: [("method", method), ("code", "\(code)")])
+      c[key] = made
+      return made
+    }
+  }
+
+  func timer(_ method: String) -> Metrics.Timer {
+    timers.withLockedValue { t in
+      if let hit = t[method] { return hit }
+      let made = Metrics.Timer(label: "tuoyu_rpc_server_duration_seconds", dimensions: [("method", method)])
+      t[method] = made
+      return made
+    }
+  }
 
   public func intercept(context: ServerContext, next: (ServerContext) async throws -> Void) async throws {
     let start = ContinuousClock.now
     let method = context.descriptor.path
     var code = Status.Code.ok
     defer {
-      Counter(label: "tuoyu_rpc_server_requests_total", dimensions: [("method", method), ("code", "\(code)")])
-        .increment()
-      Metrics.Timer(label: "tuoyu_rpc_server_duration_seconds", dimensions: [("method", method)])
-        .recordInterval(since: start)
+      counter(method, code).increment()
+      timer(method).recordInterval(since: start)
     }
     do {
       try await next(context)
@@ -131,8 +153,9 @@ private final class MetricsHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
       }
       let keepAlive = head.isKeepAlive
+      let channel = context.channel
       context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-        if !keepAlive { context.close(promise: nil) }
+        if !keepAlive { channel.close(promise: nil) }
       }
     }
   }

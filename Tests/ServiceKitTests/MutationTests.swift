@@ -13,15 +13,17 @@ typealias Resp = Tuoyu_Feed_V1_Event
 struct MutationTests {
   static let method = MethodDescriptor(service: "tuoyu.test.v1.Things", method: "CreateThing", kind: .unary)
 
-  func context() -> ServerContext {
+  func context(_ principal: String = "officer-7") -> ServerContext {
     let c = ServerContext(descriptor: Self.method, requestMetadata: Metadata(), deadline: nil, peer: "test")
-    c.values[Caller.contextKey] = Caller(principal: "officer-7", department: "health")
+    c.values[Caller.contextKey] = Caller(principal: principal, department: "health")
     return c
   }
 
-  func create(_ pool: PostgresPool, id: String, n: Int64, fail: Bool = false) async throws -> Resp {
+  func create(_ pool: PostgresPool, id: String, n: Int64, fail: Bool = false, as principal: String = "officer-7")
+    async throws -> Resp
+  {
     try await Mutation.run(
-      pool, context: context(), requestID: id, request: Req.with { $0.afterCursor = n }, target: "things/\(n)"
+      pool, context: context(principal), requestID: id, request: Req.with { $0.afterCursor = n }, target: "things/\(n)"
     ) { tx in
       let cursor = try await Outbox.append(tx, eventType: "thing.created", subject: "things/\(n)")
       try await tx.query("INSERT INTO effects (cursor, subject) VALUES (\(cursor), \("things/\(n)"))")
@@ -49,6 +51,17 @@ struct MutationTests {
     let (who, dept, method, target, outcome) = try audit[0].decode((String, String, String, String, String).self)
     #expect(who == "officer-7" && dept == "health" && method == Self.method.path)
     #expect(target == "things/1" && outcome == "OK")
+    await pool.close()
+  }
+
+  @Test func requestIDsBelongToTheirCaller() async throws {
+    let (_, pool) = try await TestDB.schema("mut")
+    let mine = try await create(pool, id: "req-x", n: 1)
+    // Another officer choosing the same id is a different request: it acts, and does not
+    // receive the first officer's result.
+    let theirs = try await create(pool, id: "req-x", n: 1, as: "officer-8")
+    #expect(mine.cursor != theirs.cursor)
+    #expect(try await count(pool, "SELECT count(*) FROM effects") == 2)
     await pool.close()
   }
 

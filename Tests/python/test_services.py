@@ -89,6 +89,12 @@ def test_health_follows_the_database():
         subprocess.run([str(ROOT / "scripts/pg"), "stop", PG_DIR], check=True)
         try:
             assert wait_status(server.port, NOT_SERVING) == NOT_SERVING
+            # A call that needs the database says so: UNAVAILABLE (retry), not an internal error.
+            with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+                with pytest.raises(grpc.RpcError) as info:
+                    ch.unary_unary("/tuoyu.audit.v1.AuditTrail/ListAuditEntries")(
+                        b"", timeout=30, metadata=(("authorization", f"Bearer {token('auditor')}"),))
+                assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value.details()
         finally:
             subprocess.run([str(ROOT / "scripts/pg"), "start", PG_DIR], check=True, capture_output=True)
         assert wait_status(server.port, SERVING) == SERVING

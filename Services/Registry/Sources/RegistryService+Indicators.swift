@@ -139,6 +139,7 @@ extension RegistryService {
         }
       } catch {
         let rpc = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError
+          ?? (error as? PostgresError).flatMap(DatabaseErrorInterceptor.map)
           ?? RPCError(code: .internal, message: "\(type(of: error))")
         var failure = Tuoyu_Registry_V1_ImportFailure()
         failure.row = row.row

@@ -65,20 +65,36 @@ extension RegistryService {
   func institutions(
     regionCode: String, mode: Int32, status: String, inclusiveOnly: Bool, day: LocalDate?, after: String, limit: Int
   ) async throws -> [Institution] {
-    let asOf = day?.description ?? RegistryStore.endOfTime
-    let rows = try await pool.query("""
-      WITH v AS (
-        SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
-        FROM institution_version
-        WHERE credit_code > \(after) AND effective_date <= \(asOf)::date
-        ORDER BY credit_code, version DESC)
-      SELECT body FROM v
-      WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
-        AND (NOT \(inclusiveOnly) OR inclusive)
-        AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
-             OR county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
-      ORDER BY credit_code LIMIT \(limit)
-      """)
+    let rows: PostgresRows
+    if let day {
+      // As of a day: each institution's latest version on or before it (an index scan in
+      // (credit_code, version DESC) order that stops at the page's end).
+      rows = try await pool.query("""
+        WITH v AS (
+          SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
+          FROM institution_version
+          WHERE credit_code > \(after) AND effective_date <= \(day.description)::date
+          ORDER BY credit_code, version DESC)
+        SELECT body FROM v
+        WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
+          AND (NOT \(inclusiveOnly) OR inclusive)
+          AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
+               OR county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+        ORDER BY credit_code LIMIT \(limit)
+        """)
+    } else {
+      // Now: the current version of each, walked in credit-code order from the page token.
+      rows = try await pool.query("""
+        SELECT v.body FROM institution i
+        JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+        WHERE i.credit_code > \(after)
+          AND (\(mode) = 0 OR v.mode = \(mode)) AND (\(status) = '' OR v.status = \(status))
+          AND (NOT \(inclusiveOnly) OR v.inclusive)
+          AND (\(regionCode) = '' OR v.county_code = \(regionCode) OR v.township_code = \(regionCode)
+               OR v.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+        ORDER BY i.credit_code LIMIT \(limit)
+        """)
+    }
     return try rows.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
   }
 

@@ -64,7 +64,8 @@ CREATE TABLE institution_version (
   body            bytea NOT NULL,
   PRIMARY KEY (credit_code, version)
 );
-CREATE INDEX institution_version_asof ON institution_version (effective_date, credit_code, version);
+-- "As of" scans walk institutions in order, newest version first.
+CREATE INDEX institution_version_asof ON institution_version (credit_code, version DESC) INCLUDE (effective_date);
 CREATE INDEX institution_version_county ON institution_version (county_code, credit_code);
 
 -- Filing receipt numbers: TY-<county>-<year>-<n>, n counted per county and year.

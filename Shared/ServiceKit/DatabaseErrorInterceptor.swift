@@ -1,0 +1,35 @@
+import Postgres
+import RPC
+
+/// Turns the database's failures that mean something to a caller into their status codes:
+/// the database down or the pool exhausted → UNAVAILABLE (retry), a serialization failure or
+/// deadlock that outlived the transaction's retries → ABORTED (retry), a unique violation →
+/// ALREADY_EXISTS, a statement timeout → DEADLINE_EXCEEDED. Anything else stays an INTERNAL
+/// error (a bug), logged with a correlation id by the server.
+public struct DatabaseErrorInterceptor: ServerInterceptor {
+  public init() {}
+
+  public func intercept(context: ServerContext, next: (ServerContext) async throws -> Void) async throws {
+    do {
+      try await next(context)
+    } catch let error as PostgresError {
+      if Task.isCancelled { throw error }
+      throw Self.map(error) ?? error
+    }
+  }
+
+  public static func map(_ error: PostgresError) -> RPCError? {
+    switch error.kind {
+    case .connectFailed, .connectionLost, .poolExhausted, .poolClosed:
+      return RPCError(code: .unavailable, message: "the database is unavailable; retry later")
+    case .serializationFailure, .deadlockDetected:
+      return RPCError(code: .aborted, message: "a concurrent change conflicted; retry")
+    case .uniqueViolation:
+      return RPCError(code: .alreadyExists, message: "already exists (\(error.constraint ?? "unique constraint"))")
+    case .queryCanceled:
+      return RPCError(code: .deadlineExceeded, message: "the statement took too long and was cancelled")
+    default:
+      return nil
+    }
+  }
+}
