@@ -1,5 +1,8 @@
 import CNGHTTP2
 import NIOCore
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The thin nghttp2 wrapper: one `nghttp2_session` per connection inside a NIO channel handler.
 ///
@@ -183,6 +186,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// after one round trip, the last stream it accepted; open streams finish, new ones are refused,
   /// and the channel closes once the last stream ends.
   public func goAway(error: H2ErrorCode = .noError) {
+    if getenv("TUOYU_H2_TRACE") != nil {
+      trace("\(role) goAway() called local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)")
+    }
     guard let session, !closed else { return }
     if role == .server && error == .noError {
       nghttp2_submit_shutdown_notice(session)
@@ -209,6 +215,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     guard let context, !closed else { return }
     closed = true
     closeReason = reason
+    if getenv("TUOYU_H2_TRACE") != nil {
+      trace("\(role) close: \(reason) local=\(context.channel.localAddress?.port ?? -1) remote=\(context.channel.remoteAddress?.port ?? -1) streams=\(streams.count)")
+    }
     context.close(promise: nil)
   }
 
@@ -447,7 +456,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   private func connectionLost() {
     guard session != nil || !streams.isEmpty else { return }
-    if !closed { closeReason = "connection closed by the peer" }
+    if !closed {
+      closeReason = "connection closed by the peer"
+      if getenv("TUOYU_H2_TRACE") != nil { trace("\(role) lost: open streams \(streams.count)") }
+    }
     closed = true
     dispatchEvents()
     let open = streams.values
@@ -534,6 +546,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   }
 
   func goAwayReceived(lastStreamID: Int32, code: UInt32) {
+    if getenv("TUOYU_H2_TRACE") != nil {
+      trace("\(role) GOAWAY received last=\(lastStreamID) code=\(code) local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)")
+    }
     events.append(.goAway(lastStreamID, H2ErrorCode(code)))
   }
 
@@ -626,4 +641,9 @@ private func copyUTF8(_ s: String, into bytes: UnsafeMutableRawBufferPointer, at
     }
     return utf8.count
   }
+}
+
+func trace(_ s: String) {
+  let line = "H2TRACE \(s)\n"
+  _ = line.withCString { write(2, $0, strlen($0)) }
 }

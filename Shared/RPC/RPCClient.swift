@@ -232,6 +232,10 @@ public final class RPCClient: Sendable {
     ClientBootstrap(group: loop)
       .connectTimeout(configuration.connectTimeout)
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      // The HTTP/2 handler is in the pipeline before the connection is: the server's SETTINGS
+      // can arrive in the first read, and a frame read before the handler was added would be
+      // dropped (the client then sees the server's first HEADERS without its SETTINGS and
+      // terminates the session with PROTOCOL_ERROR).
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           if let sslContext {
@@ -239,15 +243,20 @@ public final class RPCClient: Sendable {
               context: sslContext, serverHostname: hostname.first?.isNumber == true ? nil : hostname)
             try channel.pipeline.syncOperations.addHandler(tls)
           }
+          let delegate = ClientConnectionDelegate()
+          let h2 = H2Connection(role: .client, settings: settings, delegate: delegate)
+          delegate.h2 = h2
+          try channel.pipeline.syncOperations.addHandler(h2)
+          try channel.pipeline.syncOperations.addHandler(
+            ClientKeepalive(delegate: delegate, interval: keepalive, timeout: keepaliveTimeout))
         }
       }
       .connect(host: configuration.host, port: configuration.port)
       .flatMapThrowing { channel -> ClientConnection in
-        let delegate = ClientConnectionDelegate()
-        let h2 = H2Connection(role: .client, settings: settings, delegate: delegate)
-        try channel.pipeline.syncOperations.addHandler(h2)
-        try channel.pipeline.syncOperations.addHandler(ClientKeepalive(delegate: delegate, interval: keepalive, timeout: keepaliveTimeout))
-        delegate.h2 = h2
+        let h2 = try channel.pipeline.syncOperations.handler(type: H2Connection.self)
+        guard let delegate = h2.delegate as? ClientConnectionDelegate else {
+          throw RPCError(code: .internal, message: "client connection without its delegate")
+        }
         return ClientConnection(
           channel: channel, h2: NIOLoopBound(h2, eventLoop: channel.eventLoop),
           goingAway: delegate.goingAway)
