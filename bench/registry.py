@@ -83,15 +83,12 @@ def h2load(port, path, body_file, token, clients, streams, duration, log_file=No
 
 def ok_count(metrics_port, method):
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    ok = other = 0
+    codes = {}
     for line in text.splitlines():
         if line.startswith("tuoyu_rpc_server_requests_total{") and f'method="{method}"' in line:
-            value = float(line.rsplit(" ", 1)[1])
-            if 'code="OK"' in line:
-                ok += value
-            else:
-                other += value
-    return ok, other
+            code = re.search(r'code="(\w+)"', line).group(1)
+            codes[code] = codes.get(code, 0) + float(line.rsplit(" ", 1)[1])
+    return codes
 
 
 def main():
@@ -164,14 +161,17 @@ def main():
             for clients, streams in ((1, 1), (16, 1), (16, 8)):
                 h2load(port, path, str(body_file), token, clients, streams, 1)  # warm-up
                 log = str(tmp / f"{name}-{clients}x{streams}.log")
-                ok0, bad0 = ok_count(mport, path)
+                c0 = ok_count(mport, path)
                 before = cpu_seconds(proc.pid)
                 done, rps = h2load(port, path, str(body_file), token, clients, streams, args.duration, log)
                 cpu = cpu_seconds(proc.pid) - before
-                ok1, bad1 = ok_count(mport, path)
+                c1 = ok_count(mport, path)
+                delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1}
                 mean, p99 = latencies_us(log)
                 rows.append(dict(rpc=name, shape=f"{clients}x{streams}", rps=rps, mean=mean, p99=p99,
-                                 cpu=cpu / max(done, 1) * 1e6, ok=ok1 - ok0, bad=bad1 - bad0, done=done))
+                                 cpu=cpu / max(done, 1) * 1e6, ok=delta.get("OK", 0),
+                                 cancelled=delta.get("CANCELLED", 0),
+                                 bad=sum(v for k, v in delta.items() if k not in ("OK", "CANCELLED")), done=done))
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -194,10 +194,11 @@ def main():
     print(f"GetIndicators (city, year 2025) over 20 calls: median {statistics.median(ind_ms):.1f} ms, "
           f"max {max(ind_ms):.1f} ms\n")
     print(f"{'rpc':<17} {'conn x streams':>14} {'req/s':>9} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} "
-          f"{'grpc OK':>8} {'not OK':>7}")
+          f"{'grpc OK':>8} {'other':>6} {'cancelled*':>10}")
     for r in rows:
         print(f"{r['rpc']:<17} {r['shape']:>14} {r['rps']:>9.0f} {r['mean']:>9.0f} {r['p99']:>9.0f} {r['cpu']:>12.1f} "
-              f"{r['ok']:>8.0f} {r['bad']:>7.0f}")
+              f"{r['ok']:>8.0f} {r['bad']:>6.0f} {r['cancelled']:>10.0f}")
+    print("* in flight when h2load stopped (it resets them); 'other' counts any other status")
     print(f"\npgbench -S -M prepared (select-only), same server: 1 client {pgb[1]:.0f} TPS, 16 clients {pgb[16]:.0f} TPS")
     for r in rows:
         ref = pgb[1] if r["shape"] == "1x1" else pgb[16]
