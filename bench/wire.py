@@ -67,13 +67,17 @@ def sanity_check(port):
     assert b"tuoyu" in raw and raw.count(b"\x5a") >= 256, raw
 
 
-def h2load(port, body_file, clients, streams, duration, log_file=None):
-    cmd = ["taskset", "-c", "1", "h2load", "-t", "1", "-c", str(clients), "-m", str(streams),
-           "-D", str(duration), "-d", body_file,
-           "-H", "content-type: application/grpc", "-H", "te: trailers"]
+def h2load(port, body_file, clients, streams, duration, log_file=None, path="/bench.Bench/Get", headers=(),
+           cpu="1"):
+    """h2load with a gRPC body; pinned to `cpu` unless None."""
+    cmd = (["taskset", "-c", cpu] if cpu else []) + [
+        "h2load", "-t", "1", "-c", str(clients), "-m", str(streams), "-D", str(duration), "-d", body_file,
+        "-H", "content-type: application/grpc", "-H", "te: trailers"]
+    for h in headers:
+        cmd += ["-H", h]
     if log_file:
         cmd += ["--log-file", log_file]
-    cmd.append(f"http://127.0.0.1:{port}/bench.Bench/Get")
+    cmd.append(f"http://127.0.0.1:{port}{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out).group(2))
     failed = int(re.search(r"(\d+) failed", out).group(1))

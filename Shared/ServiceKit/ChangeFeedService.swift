@@ -2,32 +2,64 @@ import Foundation
 import Postgres
 import RPC
 
-/// `tuoyu.feed.v1.ChangeFeed` over a service's outbox: replays from the cursor, then follows new
-/// events by polling. A row is sent only when no transaction that began before it is still open
-/// (`txid < pg_snapshot_xmin`), so cursors are delivered in order with no gaps even when
+/// `tuoyu.feed.v1.ChangeFeed` over a service's outbox: replays from a position, then follows new
+/// events — woken by `NOTIFY` (an outbox trigger notifies `tuoyu_outbox_<schema>` on commit) when
+/// a listener is given, and by polling every `pollInterval` in any case. Events are served by
+/// feed position (migration 0005), given to a row only once no transaction that could commit
+/// before it is still open, so a reader sees every event exactly once, in one order, even when
 /// transactions commit out of cursor order.
 public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
   public let source: String
   public let pool: PostgresPool
   public let pollInterval: Duration
   public let batchSize: Int
+  public let listener: PostgresListener?
 
-  public init(source: String, pool: PostgresPool, pollInterval: Duration = .milliseconds(200), batchSize: Int = 500) {
+  public init(
+    source: String, pool: PostgresPool, pollInterval: Duration = .milliseconds(200), batchSize: Int = 500,
+    listener: PostgresListener? = nil
+  ) {
     self.source = source
     self.pool = pool
     self.pollInterval = pollInterval
     self.batchSize = batchSize
+    self.listener = listener
   }
 
-  /// The next committed events after `cursor`.
+  /// The notification channel of a schema's outbox (migration 0004's trigger).
+  public static func channel(schema: String) -> String { "tuoyu_outbox_\(schema)" }
+
+  /// Gives positions to the rows whose transactions can no longer be overtaken (migration 0005),
+  /// one assigner per schema at a time. Returns whether rows are left waiting for an older
+  /// transaction to finish.
+  func assignPositions() async throws -> Bool {
+    try await pool.withTransaction { tx in
+      try await tx.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox_position'))")
+      try await tx.query("""
+        UPDATE outbox o SET position = p.position
+        FROM (SELECT cursor, nextval('outbox_position') AS position
+              FROM (SELECT cursor FROM outbox
+                    WHERE position IS NULL AND txid < pg_snapshot_xmin(pg_current_snapshot())
+                    ORDER BY txid, cursor) ready) p
+        WHERE o.cursor = p.cursor
+        """)
+      return try await tx.query("SELECT EXISTS (SELECT 1 FROM outbox WHERE position IS NULL)")[0].decode(Bool.self, at: 0)
+    }
+  }
+
+  /// The next events after feed position `cursor`.
   public func events(after cursor: Int64) async throws -> [Tuoyu_Feed_V1_Event] {
+    try await poll(after: cursor).events
+  }
+
+  func poll(after cursor: Int64) async throws -> (events: [Tuoyu_Feed_V1_Event], pending: Bool) {
+    let pending = try await assignPositions()
     let rows = try await pool.query("""
-      SELECT cursor, event_type, subject, payload::text, created_at FROM outbox
-      WHERE cursor > \(cursor) AND txid < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY cursor LIMIT \(batchSize)
+      SELECT position, event_type, subject, payload::text, created_at FROM outbox
+      WHERE position > \(cursor) ORDER BY position LIMIT \(batchSize)
       """)
     let formatter = ISO8601DateFormatter()
-    return try rows.map { row in
+    let events = try rows.map { row in
       let (cursor, type, subject, payload, at) = try row.decode((Int64, String, String, String, Date).self)
       var e = Tuoyu_Feed_V1_Event()
       e.cursor = cursor
@@ -38,6 +70,7 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
       e.occurredAt = formatter.string(from: at)
       return e
     }
+    return (events, pending)
   }
 
   public func watchEvents(
@@ -49,9 +82,11 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
     }
     var cursor = request.afterCursor
     while !Task.isCancelled {
+      let generation = listener?.generation ?? 0
       let batch: [Tuoyu_Feed_V1_Event]
+      let pending: Bool
       do {
-        batch = try await events(after: cursor)
+        (batch, pending) = try await poll(after: cursor)
       } catch let error as PostgresError {
         throw RPCError(code: .unavailable, message: "the change feed's database is unavailable: \(error.kind)")
       }
@@ -59,7 +94,16 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
         try await responses.write(event)
         cursor = event.cursor
       }
-      if batch.count < batchSize { try await Task.sleep(for: pollInterval) }
+      if batch.count < batchSize {
+        if pending {
+          // Committed rows wait for an older transaction to finish; that sends no notification.
+          try await Task.sleep(for: .milliseconds(50))
+        } else if let listener {
+          await listener.wait(after: generation, timeout: pollInterval)
+        } else {
+          try await Task.sleep(for: pollInterval)
+        }
+      }
     }
     throw CancellationError()
   }

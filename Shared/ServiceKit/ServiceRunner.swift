@@ -56,6 +56,7 @@ public struct ServiceRunner: Sendable {
     public let health: HealthService
     let server: RPCServer
     let pool: PostgresPool
+    let listener: PostgresListener
     let metrics: MetricsHTTPServer?
     let prober: Task<Void, Never>
     let logger: Logger
@@ -69,10 +70,13 @@ public struct ServiceRunner: Sendable {
 
     /// The parts in start order; a `ServiceGroup` shuts them down in reverse.
     var lifecycle: [ServiceGroupConfiguration.ServiceConfiguration] {
-      let (pool, metrics, prober, health, server, logger, grace) =
-        (self.pool, self.metrics, self.prober, self.health, self.server, self.logger, shutdownGrace)
+      let (pool, listener, metrics, prober, health, server, logger, grace) =
+        (self.pool, self.listener, self.metrics, self.prober, self.health, self.server, self.logger, shutdownGrace)
       return [
-        .init(service: StopOnShutdown("database pool") { await pool.close() }),
+        .init(service: StopOnShutdown("database pool") {
+          listener.stop()
+          await pool.close()
+        }),
         .init(service: StopOnShutdown("metrics endpoint") { await metrics?.close() }),
         .init(service: StopOnShutdown("health prober") { prober.cancel() }),
         .init(service: StopOnShutdown("gRPC server") {
@@ -95,6 +99,8 @@ public struct ServiceRunner: Sendable {
     health.setStatus(.notServing)
     health.setStatus(.notServing, for: fullName)
 
+    // Wakes the change feed when an outbox commit notifies (polling stays as the fallback).
+    let listener = PostgresListener(conninfo: configuration.databaseURL, channel: ChangeFeedService.channel(schema: schema))
     var server = RPCServer.Configuration(host: configuration.host, port: configuration.port)
     guard let keyPath = configuration.tokenPublicKey else {
       throw ConfigurationError("--token-public-key is required")
@@ -110,7 +116,11 @@ public struct ServiceRunner: Sendable {
     }
     let rpc = try RPCServer(
       configuration: server,
-      services: [health, ChangeFeedService(source: name, pool: pool), AuditTrailService(pool: pool)]
+      services: [
+        health,
+        ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
+        AuditTrailService(pool: pool),
+      ]
         + makeServices(pool),
       logger: logger)
     let port = try await rpc.start()
@@ -120,6 +130,7 @@ public struct ServiceRunner: Sendable {
         metricsServer = try await MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort)
       } catch {
         await rpc.shutdown()
+        listener.stop()
         throw ConfigurationError("cannot serve metrics on \(configuration.metricsHost):\(metricsPort): \(error)")
       }
     }
@@ -171,7 +182,8 @@ public struct ServiceRunner: Sendable {
       }
     }
     return Running(
-      port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, metrics: metricsServer,
+      port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, listener: listener,
+      metrics: metricsServer,
       prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace)
   }
 }

@@ -244,6 +244,11 @@ struct RegistryServiceTests {
       "registered", "filing-submitted", "filed", "changed", "suspended", "reinstated", "revoked",
     ])
     #expect(history.versions.allSatisfy { $0.recordedBy == "tester" })
+    let history2025 = try await viewer.listInstitutionHistory(.with {
+      $0.creditCode = code(1)
+      $0.asOf = date("2025-12-31")
+    })
+    #expect(history2025.versions.map(\.event) == ["registered", "filing-submitted", "filed"])
 
     // More institutions for the indicators: a non-普惠 one in 330502002, a 普惠 one in 南浔, one
     // filed only in 2026, and one refused.

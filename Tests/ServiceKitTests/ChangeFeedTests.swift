@@ -53,6 +53,47 @@ struct ChangeFeedTests {
     await pool.close()
   }
 
+  /// A transaction with the older xid can insert its row after a younger one did and commit
+  /// first: following cursors would pass the younger's row (smaller cursor, committed later)
+  /// for good. Positions are given in (xid, cursor) order once final, so neither is lost.
+  @Test func anEventWhoseTransactionCommitsLaterIsNotPassedOver() async throws {
+    let (_, pool) = try await TestDB.schema("feed")
+    let feed = ChangeFeedService(source: "test", pool: pool)
+    let xidTaken = AsyncGate(), lateInserted = AsyncGate(), release = AsyncGate()
+    let early = Task {
+      try await pool.withTransaction { tx in
+        try await tx.query("INSERT INTO effects (cursor, subject) VALUES (0, 'takes the older xid')")
+        await xidTaken.open()
+        await lateInserted.wait()
+        try await Outbox.append(tx, eventType: "t", subject: "early")  // cursor 2, older xid
+      }
+    }
+    let late = Task {
+      await xidTaken.wait()
+      try await pool.withTransaction { tx in
+        try await Outbox.append(tx, eventType: "t", subject: "late")  // cursor 1, younger xid
+        await lateInserted.open()
+        await release.wait()
+      }
+    }
+    try await early.value
+    var first: [Tuoyu_Feed_V1_Event] = []
+    for _ in 0..<100 where first.isEmpty {  // other tests' transactions may hold it back a moment
+      first = try await feed.events(after: 0)
+      if first.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+    }
+    #expect(first.map(\.subject) == ["early"])
+    await release.open()
+    try await late.value
+    var rest: [Tuoyu_Feed_V1_Event] = []
+    for _ in 0..<100 where rest.isEmpty {
+      rest = try await feed.events(after: first.last?.cursor ?? 0)
+      if rest.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+    }
+    #expect(rest.map(\.subject) == ["late"])
+    await pool.close()
+  }
+
   @Test func eachEventTakesEffectExactlyOnceAcrossCrashes() async throws {
     let (_, producer) = try await TestDB.schema("prod")
     let (_, consumerPool) = try await TestDB.schema("cons")
@@ -129,5 +170,53 @@ actor AsyncGate {
     isOpen = true
     for w in waiters { w.resume() }
     waiters = []
+  }
+}
+
+@Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))
+struct OutboxNotifyTests {
+  @Test func aCommitNotifiesAndARollbackDoesNot() async throws {
+    let (schema, pool) = try await TestDB.schema("notify")
+    let listener = PostgresListener(conninfo: TestDB.url!, channel: ChangeFeedService.channel(schema: schema))
+    defer { listener.stop() }
+    for _ in 0..<100 where !listener.isListening { try await Task.sleep(for: .milliseconds(50)) }
+    #expect(listener.isListening)
+    let before = listener.generation
+    struct Abort: Error {}
+    _ = try? await pool.withTransaction { tx in
+      try await Outbox.append(tx, eventType: "t", subject: "rolled-back")
+      throw Abort()
+    }
+    try await pool.withTransaction { tx in
+      try await Outbox.append(tx, eventType: "t", subject: "a")
+      try await Outbox.append(tx, eventType: "t", subject: "b")
+    }
+    await listener.wait(after: before, timeout: .seconds(10))
+    try await Task.sleep(for: .milliseconds(300))
+    // One commit, one notification (the rollback sent none; two rows in one transaction fold).
+    #expect(listener.received == 1)
+    await pool.close()
+  }
+
+  @Test func watchEventsWakesOnCommitRatherThanAtItsNextPoll() async throws {
+    let (schema, pool) = try await TestDB.schema("notify")
+    let listener = PostgresListener(conninfo: TestDB.url!, channel: ChangeFeedService.channel(schema: schema))
+    defer { listener.stop() }
+    for _ in 0..<100 where !listener.isListening { try await Task.sleep(for: .milliseconds(50)) }
+    // Polling alone would next look after a minute; the test waits 10 s at most.
+    let feed = ChangeFeedService(source: "notify", pool: pool, pollInterval: .seconds(60), listener: listener)
+    let server = try RPCServer(configuration: .init(host: "127.0.0.1", port: 0), services: [feed])
+    let port = try await server.start()
+    let client = try RPCClient(host: "127.0.0.1", port: port)
+    let stream = try await Tuoyu_Feed_V1_ChangeFeed.Client(client).watchEvents(
+      .with { $0.afterCursor = 0 }, options: CallOptions(timeout: .seconds(10)))
+    try await Task.sleep(for: .milliseconds(300))  // the feed has looked once and is waiting
+    try await pool.withTransaction { tx in try await Outbox.append(tx, eventType: "t", subject: "woken") }
+    let event = try await stream.receive()
+    #expect(event?.subject == "woken")
+    stream.cancel()
+    await client.close()
+    await server.shutdown()
+    await pool.close()
   }
 }

@@ -534,10 +534,19 @@ struct History: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "An institution's history, oldest first.")
   @OptionGroup var options: GlobalOptions
   @Argument var creditCode: String
+  @Option(help: "Only what was in effect by this day, YYYY-MM-DD.") var asOf: String?
 
   func run() async throws {
+    let req: Tuoyu_Registry_V1_ListInstitutionHistoryRequest
+    do {
+      let d = try date(asOf, "--as-of")
+      req = .with {
+        $0.creditCode = creditCode
+        $0.asOf = d
+      }
+    } catch { Tuoyu.fail(error) }
     let h = await withClient(options, "registry") {
-      try await R.Client($0).listInstitutionHistory(.with { $0.creditCode = creditCode }, options: options.callOptions)
+      try await R.Client($0).listInstitutionHistory(req, options: options.callOptions)
     }
     var t = Table(["VERSION", "EVENT", "EFFECTIVE", "RECORDED", "BY", "STATUS", "SEATS", "普惠", "FEE", "REASONS"])
     for v in h.versions {

@@ -159,19 +159,8 @@ extension RegistryService {
 
   func importRow(_ row: Tuoyu_Registry_V1_ImportRow, caller: Caller) async throws {
     let day = try effectiveDate(row.effectiveDate)
-    var problems: [Refusal] = []
-    if let p = CreditCode.problem(row.creditCode) {
-      problems.append(.invalid("credit_code", rule: "credit-code.gb32100", "\(row.creditCode.debugDescription): \(p)"))
-    }
-    if row.displayName.trimmingCharacters(in: .whitespaces).isEmpty {
-      problems.append(.invalid("display_name", rule: "institution.name", "a name is required"))
-    }
-    if !(1...2).contains(row.legalNature.rawValue) {
-      problems.append(.invalid("legal_nature", rule: "institution.legal-nature", "non-profit or for-profit"))
-    }
-    if row.registrationAuthority.trimmingCharacters(in: .whitespaces).isEmpty {
-      problems.append(.invalid("registration_authority", rule: "institution.registration-authority", "the registration authority is required"))
-    }
+    let problems = Self.registration(
+      creditCode: row.creditCode, name: row.displayName, nature: row.legalNature, authority: row.registrationAuthority)
     try await pool.withTransaction { tx in
       let ctx = try await RegistryStore.filingContext(tx, township: row.facts.townshipCode, date: day)
       let filed = !row.filingNumber.isEmpty

@@ -128,9 +128,10 @@ extension RegistryService {
     request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ListInstitutionHistoryResponse {
     try Self.creditCode(request.creditCode)
+    let asOf = try asOfDay(request.asOf)?.description ?? RegistryStore.endOfTime
     let rows = try await pool.query("""
       SELECT version, event, effective_date::text, recorded_at, recorded_by, body FROM institution_version
-      WHERE credit_code = \(request.creditCode) ORDER BY version
+      WHERE credit_code = \(request.creditCode) AND effective_date <= \(asOf)::date ORDER BY version
       """)
     if rows.isEmpty {
       throw Refusal(.notFound, rule: "institution.exists", field: "credit_code", "no institution with credit code \(request.creditCode)")

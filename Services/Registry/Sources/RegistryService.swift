@@ -59,6 +59,27 @@ public struct RegistryService: Registry.ServiceProtocol {
     return date
   }
 
+  /// What registering an institution needs from the registration authority.
+  static func registration(
+    creditCode: String, name: String, nature: Tuoyu_Registry_V1_LegalNature, authority: String
+  ) -> [Refusal] {
+    var problems: [Refusal] = []
+    if let p = CreditCode.problem(creditCode) {
+      problems.append(.invalid("credit_code", rule: "credit-code.gb32100", "\(creditCode.debugDescription): \(p)"))
+    }
+    if name.trimmingCharacters(in: .whitespaces).isEmpty {
+      problems.append(.invalid("display_name", rule: "institution.name", "a name is required"))
+    }
+    if !(1...2).contains(nature.rawValue) {
+      problems.append(.invalid("legal_nature", rule: "institution.legal-nature", "non-profit or for-profit"))
+    }
+    if authority.trimmingCharacters(in: .whitespaces).isEmpty {
+      problems.append(.invalid("registration_authority", rule: "institution.registration-authority",
+        "the registration authority is required"))
+    }
+    return problems
+  }
+
   static func creditCode(_ code: String) throws(Refusal) {
     if let problem = CreditCode.problem(code) {
       throw Refusal.invalid("credit_code", rule: "credit-code.gb32100", "\(code.debugDescription): \(problem)")
@@ -92,19 +113,9 @@ public struct RegistryService: Registry.ServiceProtocol {
     request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext
   ) async throws -> Institution {
     let day = try effectiveDate(request.effectiveDate)
-    var problems: [Refusal] = []
-    if let p = CreditCode.problem(request.creditCode) {
-      problems.append(.invalid("credit_code", rule: "credit-code.gb32100", "\(request.creditCode.debugDescription): \(p)"))
-    }
-    if request.displayName.trimmingCharacters(in: .whitespaces).isEmpty {
-      problems.append(.invalid("display_name", rule: "institution.name", "a name is required"))
-    }
-    if !(1...2).contains(request.legalNature.rawValue) {
-      problems.append(.invalid("legal_nature", rule: "institution.legal-nature", "non-profit or for-profit"))
-    }
-    if request.registrationAuthority.trimmingCharacters(in: .whitespaces).isEmpty {
-      problems.append(.invalid("registration_authority", rule: "institution.registration-authority", "the registration authority is required"))
-    }
+    let problems = Self.registration(
+      creditCode: request.creditCode, name: request.displayName, nature: request.legalNature,
+      authority: request.registrationAuthority)
     let code = request.creditCode
     return try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "institutions/\(code)"

@@ -1029,9 +1029,21 @@ public nonisolated struct Tuoyu_Registry_V1_ListInstitutionHistoryRequest: Senda
 
   public var creditCode: String = String()
 
+  /// Only the versions in effect by the end of this day; unset for all.
+  public var asOf: Tuoyu_Common_V1_Date {
+    get {_asOf ?? Tuoyu_Common_V1_Date()}
+    set {_asOf = newValue}
+  }
+  /// Returns true if `asOf` has been explicitly set.
+  public var hasAsOf: Bool {self._asOf != nil}
+  /// Clears the value of `asOf`. Subsequent reads from it will return its default value.
+  public mutating func clearAsOf() {self._asOf = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _asOf: Tuoyu_Common_V1_Date? = nil
 }
 
 public nonisolated struct Tuoyu_Registry_V1_ListInstitutionHistoryResponse: Sendable {
@@ -2612,7 +2624,7 @@ nonisolated extension Tuoyu_Registry_V1_InstitutionVersion: SwiftProtobuf.Messag
 
 nonisolated extension Tuoyu_Registry_V1_ListInstitutionHistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListInstitutionHistoryRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0\u{3}as_of\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2621,20 +2633,29 @@ nonisolated extension Tuoyu_Registry_V1_ListInstitutionHistoryRequest: SwiftProt
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._asOf) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.creditCode.isEmpty {
       try visitor.visitSingularStringField(value: self.creditCode, fieldNumber: 1)
     }
+    try { if let v = self._asOf {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, rhs: Tuoyu_Registry_V1_ListInstitutionHistoryRequest) -> Bool {
     if lhs.creditCode != rhs.creditCode {return false}
+    if lhs._asOf != rhs._asOf {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
