@@ -145,7 +145,10 @@ let package = Package(
       path: "bench/BenchServer", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
-      dependencies: ["RegistryCore", "ServiceKit", "API", "Postgres", "RPC"],
+      dependencies: [
+        "RegistryCore", "ServiceKit", "API", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       path: "Tests/RegistryTests", swiftSettings: swiftSettings),
     .testTarget(
       name: "H2Tests",

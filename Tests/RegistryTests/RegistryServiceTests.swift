@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 import RPC
 import RegistryCore
+import SwiftProtobuf
 import ServiceKit
 import Testing
 
@@ -437,6 +438,39 @@ struct RegistryServiceTests {
       _ = try await registration.fileInstitution(.with { $0.requestID = "x" })
     }
     await expectCode(.unauthenticated) { _ = try await (try await f.client(nil)).getIndicators(.with { $0.year = 2025 }) }
+
+    // Every method × every role on the wire: allowed roles get past authorization (whatever the
+    // empty request then earns), the rest get PERMISSION_DENIED.
+    let roles = [
+      "registry.viewer", "registry.officer", "registry.approver", "registry.admin", "registration", "leader",
+      "service", "auditor", "inspection.officer",
+    ]
+    var checked = 0
+    for role in roles {
+      let client = try await f.client([role]).client
+      for m in M.all where m != M.listPublicInstitutions {
+        let allowed = policy.allowed[m.path]?.contains(role) == true
+        var code = Status.Code.ok
+        do {
+          if m.kind == .clientStreaming {
+            let call = try await client.makeCall(
+              m, request: Google_Protobuf_Empty.self, response: Google_Protobuf_Empty.self)
+            try await call.end()
+            _ = try await call.receive()
+            code = await call.status().code
+          } else {
+            let _: UnaryResponse<Google_Protobuf_Empty> = try await client.unary(m, request: Google_Protobuf_Empty())
+          }
+        } catch let e as RPCError {
+          code = e.code
+        }
+        #expect((code != .permissionDenied) == allowed, "\(role) → \(m.method): \(code)")
+        #expect(code != .unauthenticated && code != .internal && code != .unknown, "\(role) → \(m.method): \(code)")
+        checked += 1
+      }
+      await client.close()
+    }
+    #expect(checked == roles.count * (M.all.count - 1))
     #expect(try await f.count("SELECT count(*) FROM institution") == 0)
     await f.stop()
   }
