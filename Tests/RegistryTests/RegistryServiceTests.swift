@@ -199,6 +199,14 @@ struct RegistryServiceTests {
       $0.effectiveDate = date("2026-02-01")
     })
     #expect(changed.facts.seats.total == 55 && changed.version == 4)
+    await expectCode(.failedPrecondition, rule: "filing-change.changes-something") {
+      _ = try await officer.changeFiling(.with {
+        $0.requestID = "chg-same"
+        $0.creditCode = code(1)
+        $0.facts = more
+        $0.effectiveDate = date("2026-02-02")
+      })
+    }
     let then = try await viewer.getInstitution(.with {
       $0.creditCode = code(1)
       $0.asOf = date("2025-12-31")

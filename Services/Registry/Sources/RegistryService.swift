@@ -183,7 +183,9 @@ public struct RegistryService: Registry.ServiceProtocol {
       date: request.effectiveDate, context: context) { inst, tx, day in
       let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
       try Refusals.check(FilingRules.facts(request.facts, ctx))
-      guard request.facts != inst.facts else {
+      var proposed = request.facts
+      proposed.seats.total = FilingRules.totalSeats(proposed.seats)
+      guard proposed != inst.facts else {
         throw Refusal.precondition("filing-change.changes-something", "the change is the same as what is filed")
       }
       inst.facts = request.facts
