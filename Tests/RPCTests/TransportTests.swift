@@ -85,9 +85,12 @@ import Testing
   @Test func deadlineIsEnforcedOnBothSides() async throws {
     let server = try await TestServer.start()
     let client = try server.client()
+    // Connected first, so that on a loaded machine the deadline is not spent before the request
+    // reaches the server (which must then cancel the handler itself).
+    _ = try await Grpc_Testing_TestService.Client(client).emptyCall(Grpc_Testing_Empty())
     do {
       let _: UnaryResponse<Grpc_Testing_Empty> = try await client.unary(
-        Probe.hang, request: Grpc_Testing_Empty(), options: CallOptions(timeout: .milliseconds(200)))
+        Probe.hang, request: Grpc_Testing_Empty(), options: CallOptions(timeout: .milliseconds(300)))
       Issue.record("the call outlived its deadline")
     } catch let error as RPCError {
       #expect(error.code == .deadlineExceeded)
@@ -151,18 +154,25 @@ import Testing
     let server = try await TestServer.start()
     let client = try server.client()
     let test = Grpc_Testing_TestService.Client(client)
-    // A call that takes ~300 ms on the server.
+    // A call in flight on the server: its first message has arrived, its second comes ~300 ms
+    // later. (Waiting a fixed time instead let a loaded machine start the shutdown before the
+    // call had even reached the server.)
+    let (started, signal) = AsyncStream<Void>.makeStream()
     let inFlight = Task {
       let call = try await test.streamingOutputCall(.with {
-        $0.responseParameters = [.with { $0.size = 10; $0.intervalUs = 300_000 }]
+        $0.responseParameters = [.with { $0.size = 10 }, .with { $0.size = 10; $0.intervalUs = 300_000 }]
       })
       var n = 0
-      while try await call.receive() != nil { n += 1 }
+      while try await call.receive() != nil {
+        n += 1
+        if n == 1 { signal.yield() }
+      }
+      signal.finish()
       return n
     }
-    try await Task.sleep(for: .milliseconds(100))
+    for await _ in started { break }
     await server.server.shutdown(gracePeriod: .seconds(10))
-    #expect(try await inFlight.value == 1)
+    #expect(try await inFlight.value == 2)
     await #expect(throws: RPCError.self) { _ = try await test.emptyCall(Grpc_Testing_Empty()) }
     await client.close()
   }
