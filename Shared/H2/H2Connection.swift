@@ -186,7 +186,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// after one round trip, the last stream it accepted; open streams finish, new ones are refused,
   /// and the channel closes once the last stream ends.
   public func goAway(error: H2ErrorCode = .noError) {
-    if getenv("TUOYU_H2_TRACE") != nil {
+    if tracing {
       trace("\(role) goAway() called local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)")
     }
     guard let session, !closed else { return }
@@ -215,7 +215,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     guard let context, !closed else { return }
     closed = true
     closeReason = reason
-    if getenv("TUOYU_H2_TRACE") != nil {
+    if tracing {
       trace("\(role) close: \(reason) local=\(context.channel.localAddress?.port ?? -1) remote=\(context.channel.remoteAddress?.port ?? -1) streams=\(streams.count)")
     }
     context.close(promise: nil)
@@ -458,7 +458,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     guard session != nil || !streams.isEmpty else { return }
     if !closed {
       closeReason = "connection closed by the peer"
-      if getenv("TUOYU_H2_TRACE") != nil { trace("\(role) lost: open streams \(streams.count)") }
+      if tracing { trace("\(role) lost: open streams \(streams.count)") }
     }
     closed = true
     dispatchEvents()
@@ -546,7 +546,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   }
 
   func goAwayReceived(lastStreamID: Int32, code: UInt32) {
-    if getenv("TUOYU_H2_TRACE") != nil {
+    if tracing {
       trace("\(role) GOAWAY received last=\(lastStreamID) code=\(code) local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)")
     }
     events.append(.goAway(lastStreamID, H2ErrorCode(code)))
@@ -642,6 +642,9 @@ private func copyUTF8(_ s: String, into bytes: UnsafeMutableRawBufferPointer, at
     return utf8.count
   }
 }
+
+/// `TUOYU_H2_TRACE=1`: connection closes and GOAWAYs go to stderr (read once, at first use).
+let tracing = getenv("TUOYU_H2_TRACE") != nil
 
 func trace(_ s: String) {
   let line = "H2TRACE \(s)\n"

@@ -33,7 +33,10 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
   /// one assigner per schema at a time. Returns whether rows are left waiting for an older
   /// transaction to finish.
   func assignPositions() async throws -> Bool {
-    try await pool.withTransaction { tx in
+    // The common case — every row already has its position — costs one index probe, no write.
+    let unpositioned = try await pool.query("SELECT EXISTS (SELECT 1 FROM outbox WHERE position IS NULL)")
+    guard try unpositioned[0].decode(Bool.self, at: 0) else { return false }
+    return try await pool.withTransaction { tx in
       try await tx.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox_position'))")
       try await tx.query("""
         UPDATE outbox o SET position = p.position
@@ -88,7 +91,8 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
       do {
         (batch, pending) = try await poll(after: cursor)
       } catch let error as PostgresError {
-        throw RPCError(code: .unavailable, message: "the change feed's database is unavailable: \(error.kind)")
+        // The same mapping the service's interceptor applies, for servers without it.
+        throw DatabaseErrorInterceptor.map(error) ?? error
       }
       for event in batch {
         try await responses.write(event)

@@ -33,3 +33,15 @@ public struct DatabaseErrorInterceptor: ServerInterceptor {
     }
   }
 }
+
+extension RPCError {
+  /// The status `error` answers a call with, when it names one: an `RPCError`, an error that
+  /// converts (refusals), or a database failure that means something to a caller. Nil for
+  /// anything else — a bug, answered INTERNAL.
+  public static func status(of error: any Error) -> RPCError? {
+    if let e = error as? RPCError { return e }
+    if let e = error as? any RPCErrorConvertible { return e.rpcError }
+    if let e = error as? PostgresError { return DatabaseErrorInterceptor.map(e) }
+    return nil
+  }
+}

@@ -71,18 +71,31 @@ public enum Mutation {
         return response
       }
     } catch {
-      let rpc = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError
-      let status = rpc.map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"
       // The change rolled back; the refusal is still on the record.
       _ = try? await pool.withTransaction { tx in
-        let digest = try await tx.query("SELECT md5(\(bytes))")[0].decode(String.self, at: 0)
-        try await audit(tx, caller, method, target, requestID, digest, outcome: status)
+        try await audit(tx, caller, method, target, requestID, request: bytes, outcome: outcome(of: error))
       }
       throw error
     }
   }
 
+  /// What the audit log says of a call that failed with `error`.
+  public static func outcome(of error: any Error) -> String {
+    RPCError.status(of: error).map { "\($0.code): \($0.message)" } ?? "INTERNAL: \(type(of: error))"
+  }
+
+  /// An audit row whose digest is taken from the serialized request.
   public static func audit(
+    _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
+    request: PostgresBytes, outcome: String
+  ) async throws {
+    try await tx.query("""
+      INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
+      VALUES (\(caller.principal), \(caller.department), \(method), \(target), \(requestID), md5(\(request)), \(outcome))
+      """)
+  }
+
+  static func audit(
     _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
     _ digest: String, outcome: String
   ) async throws {

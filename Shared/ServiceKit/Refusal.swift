@@ -53,6 +53,9 @@ public struct Refusals: RPCErrorConvertible, Sendable, CustomStringConvertible {
     if !refusals.isEmpty { throw Refusals(refusals) }
   }
 
+  /// The rule of the first refusal of the kind the call answers with.
+  public var rule: String { all.first { $0.kind == kind }?.rule ?? "" }
+
   /// The kind the call answers with.
   public var kind: Refusal.Kind {
     let order: [Refusal.Kind] = [.permissionDenied, .invalidArgument, .notFound, .alreadyExists, .failedPrecondition]

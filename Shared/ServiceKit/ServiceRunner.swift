@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import NIOSSL
 import Postgres
 import RPC
@@ -64,43 +65,40 @@ public struct ServiceRunner: Sendable {
 
     /// Stops everything now (the same order as a graceful shutdown).
     public func stop() async {
-      for part in lifecycle.reversed() { await (part.service as! StopOnShutdown).stop() }
+      for part in parts.reversed() { await part.stop() }
       logger.info("stopped")
     }
 
-    /// The parts in start order; a `ServiceGroup` shuts them down in reverse.
-    var lifecycle: [ServiceGroupConfiguration.ServiceConfiguration] {
+    /// The parts for a `ServiceGroup`, which shuts them down in reverse.
+    var lifecycle: [ServiceGroupConfiguration.ServiceConfiguration] { parts.map { .init(service: $0) } }
+
+    /// The parts in start order.
+    private var parts: [StopOnShutdown] {
       let (pool, listener, metrics, prober, health, server, logger, grace) =
         (self.pool, self.listener, self.metrics, self.prober, self.health, self.server, self.logger, shutdownGrace)
       return [
-        .init(service: StopOnShutdown("database pool") {
+        StopOnShutdown("database pool") {
           listener.stop()
           await pool.close()
-        }),
-        .init(service: StopOnShutdown("metrics endpoint") { await metrics?.close() }),
-        .init(service: StopOnShutdown("health prober") { prober.cancel() }),
-        .init(service: StopOnShutdown("gRPC server") {
+        },
+        StopOnShutdown("metrics endpoint") { await metrics?.close() },
+        StopOnShutdown("health prober") { prober.cancel() },
+        StopOnShutdown("gRPC server") {
           logger.info("stopping: draining calls")
           for name in health.serviceNames { health.setStatus(.notServing, for: name) }
-          await server.shutdown(
-            gracePeriod: .nanoseconds(grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000))
-        }),
+          await server.shutdown(gracePeriod: TimeAmount(grace))
+        },
       ]
     }
   }
 
   public func start(_ configuration: ServiceConfiguration) async throws -> Running {
     let logger = Logger(label: "tuoyu.\(name)")
-    let pool = PostgresPool(configuration: .init(
-      url: configuration.databaseURL, maxConnections: configuration.maxConnections,
-      statementTimeout: .seconds(30), setup: ["SET search_path = \"\(schema)\""]))
     let health = HealthService()
     let fullName = "tuoyu.\(name).v1"
     health.setStatus(.notServing)
     health.setStatus(.notServing, for: fullName)
 
-    // Wakes the change feed when an outbox commit notifies (polling stays as the fallback).
-    let listener = PostgresListener(conninfo: configuration.databaseURL, channel: ChangeFeedService.channel(schema: schema))
     var server = RPCServer.Configuration(host: configuration.host, port: configuration.port)
     guard let keyPath = configuration.tokenPublicKey else {
       throw ConfigurationError("--token-public-key is required")
@@ -114,25 +112,46 @@ public struct ServiceRunner: Sendable {
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
         privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
     }
-    let rpc = try RPCServer(
-      configuration: server,
-      services: [
-        health,
-        ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
-        AuditTrailService(pool: pool),
-      ]
-        + makeServices(pool),
-      logger: logger)
-    let port = try await rpc.start()
+    // What holds threads, connections and ports starts once the files above have been read, and
+    // is stopped again if a later step fails.
+    let pool = PostgresPool(configuration: .init(
+      url: configuration.databaseURL, maxConnections: configuration.maxConnections,
+      statementTimeout: .seconds(30), setup: ["SET search_path = \"\(schema)\""]))
+    // Wakes the change feed when an outbox commit notifies (polling stays as the fallback).
+    let listener = PostgresListener(conninfo: configuration.databaseURL, channel: ChangeFeedService.channel(schema: schema))
+    let stopEarly: @Sendable () async -> Void = {
+      listener.stop()
+      await pool.close()
+    }
+    let rpc: RPCServer
+    do {
+      rpc = try RPCServer(
+        configuration: server,
+        services: [
+          health,
+          ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
+          AuditTrailService(pool: pool),
+        ] + makeServices(pool),
+        logger: logger)
+    } catch {
+      await stopEarly()
+      throw error
+    }
+    let port: Int
     var metricsServer: MetricsHTTPServer?
-    if let metricsPort = configuration.metricsPort {
-      do {
-        metricsServer = try await MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort)
-      } catch {
-        await rpc.shutdown()
-        listener.stop()
-        throw ConfigurationError("cannot serve metrics on \(configuration.metricsHost):\(metricsPort): \(error)")
+    do {
+      port = try await rpc.start()
+      if let metricsPort = configuration.metricsPort {
+        do {
+          metricsServer = try await MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort)
+        } catch {
+          throw ConfigurationError("cannot serve metrics on \(configuration.metricsHost):\(metricsPort): \(error)")
+        }
       }
+    } catch {
+      await rpc.shutdown()
+      await stopEarly()
+      throw error
     }
     logger.info("listening", metadata: [
       "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",

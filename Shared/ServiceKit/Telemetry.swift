@@ -65,32 +65,18 @@ public struct MetricsInterceptor: ServerInterceptor {
     var code = Status.Code.ok
     defer {
       counter(method, code).increment()
-      timer(method).recordInterval(since: start)
+      timer(method).record(duration: ContinuousClock.now - start)
     }
     do {
       try await next(context)
-    } catch let error as RPCError {
-      code = error.code
-      throw error
-    } catch let error as any RPCErrorConvertible {
-      code = error.rpcError.code
-      throw error
-    } catch is CancellationError {
-      code = context.deadline.map { $0 <= .now() } == true ? .deadlineExceeded : .cancelled
-      throw CancellationError()
     } catch {
-      let late = context.deadline.map { $0 <= .now() } == true
-      code = Task.isCancelled ? (late ? .deadlineExceeded : .cancelled) : .internal
+      if error is CancellationError || Task.isCancelled {
+        code = context.deadline.map { $0 <= .now() } == true ? .deadlineExceeded : .cancelled
+      } else {
+        code = RPCError.status(of: error)?.code ?? .internal
+      }
       throw error
     }
-  }
-}
-
-extension Metrics.Timer {
-  /// Records the time elapsed since `start`.
-  public func recordInterval(since start: ContinuousClock.Instant) {
-    let d = ContinuousClock.now - start
-    recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
   }
 }
 

@@ -413,6 +413,11 @@ struct RegistryServiceTests {
     #expect(result.failures.map(\.row) == [3, 5])
     #expect(result.failures.map(\.code) == ["INVALID_ARGUMENT", "ALREADY_EXISTS"])
     #expect(result.failures[0].rule == "credit-code.gb32100")
+    // Each row is on the audit trail: the imported ones with their change, the refused ones too.
+    #expect(try await f.count("SELECT count(*) FROM audit_log WHERE request_id LIKE 'import:row:%' AND outcome = 'OK'") == 2)
+    #expect(try await f.count("""
+      SELECT count(*) FROM audit_log WHERE request_id IN ('import:row:3', 'import:row:5') AND outcome <> 'OK'
+      """) == 2)
     let imported = try await admin.getInstitution(.with { $0.creditCode = code(20) })
     #expect(imported.status == .filed && imported.filingNumber == "HZ-OLD-1")
     await f.stop()

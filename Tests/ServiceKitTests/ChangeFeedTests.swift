@@ -37,7 +37,7 @@ struct ChangeFeedTests {
       }
     }
     try await Task.sleep(for: .milliseconds(200))
-    try await pool.withTransaction { tx in try await Outbox.append(tx, eventType: "t", subject: "b") }
+    _ = try await pool.withTransaction { tx in try await Outbox.append(tx, eventType: "t", subject: "b") }
     #expect(try await feed.events(after: 0).isEmpty)  // 2 must not overtake 1
     await gate.open()
     try await a.value
@@ -98,7 +98,7 @@ struct ChangeFeedTests {
     let (_, producer) = try await TestDB.schema("prod")
     let (_, consumerPool) = try await TestDB.schema("cons")
     for i in 1...10 {
-      try await producer.withTransaction { tx in
+      _ = try await producer.withTransaction { tx in
         try await Outbox.append(tx, eventType: "thing.changed", subject: "things/\(i)")
       }
     }
@@ -211,7 +211,7 @@ struct OutboxNotifyTests {
     let stream = try await Tuoyu_Feed_V1_ChangeFeed.Client(client).watchEvents(
       .with { $0.afterCursor = 0 }, options: CallOptions(timeout: .seconds(10)))
     try await Task.sleep(for: .milliseconds(300))  // the feed has looked once and is waiting
-    try await pool.withTransaction { tx in try await Outbox.append(tx, eventType: "t", subject: "woken") }
+    _ = try await pool.withTransaction { tx in try await Outbox.append(tx, eventType: "t", subject: "woken") }
     let event = try await stream.receive()
     #expect(event?.subject == "woken")
     stream.cancel()

@@ -57,10 +57,7 @@ struct Import: AsyncParsableCommand {
         r.facts.careTypes = try c.split(separator: ";").map { try lookup(careNames, String($0), "care_types") }
       }
       r.facts.inclusive = try yes("inclusive")
-      if let fee = v["monthly_fee_yuan"], !fee.isEmpty {
-        guard let fen = Yuan.fen(fee) else { throw CLIError("monthly_fee_yuan must be yuan like 1800.50, got \(fee)") }
-        r.facts.monthlyFee.fen = fen
-      }
+      if let fee = v["monthly_fee_yuan"], !fee.isEmpty { r.facts.monthlyFee.fen = try fen(fee, "monthly_fee_yuan") }
       r.facts.address = v["address", default: ""]
       r.facts.contactPhone = v["phone", default: ""]
       r.facts.seats.infant = try classSeats(v["infant"].flatMap { $0.isEmpty ? nil : $0 }, "infant")

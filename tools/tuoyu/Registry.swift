@@ -42,6 +42,7 @@ let modeNames: [(String, Tuoyu_Registry_V1_ServiceMode)] = [
   ("family", .familyCarePoint), ("community", .community), ("private", .privateCentre),
   ("kindergarten", .kindergartenClass), ("employer", .employer), ("medical", .medicalCare),
 ]
+let levelNames: [(String, Tuoyu_Registry_V1_RegionLevel)] = [("city", .city), ("county", .county), ("township", .township)]
 let careNames: [(String, Tuoyu_Registry_V1_CareType)] = [
   ("full-day", .fullDay), ("half-day", .halfDay), ("hourly", .hourly), ("temporary", .temporary),
 ]
@@ -49,6 +50,12 @@ let statusNames: [(String, Tuoyu_Registry_V1_InstitutionStatus)] = [
   ("registered", .registered), ("filing-submitted", .filingSubmitted), ("filed", .filed),
   ("filing-refused", .filingRefused), ("suspended", .suspended), ("revoked", .revoked), ("closed", .closed),
 ]
+
+/// Yuan as given on the command line or in a CSV cell, in fen.
+func fen(_ text: String, _ flag: String) throws -> Int64 {
+  guard let fen = Yuan.fen(text) else { throw CLIError("\(flag) must be yuan like 1800 or 1800.50, got \(text)") }
+  return fen
+}
 
 func lookup<T: Equatable>(_ table: [(String, T)], _ name: String, _ flag: String) throws -> T {
   guard let v = table.first(where: { $0.0 == name })?.1 else {
@@ -95,10 +102,7 @@ struct FactsOptions: ParsableArguments {
     if let mode { f.mode = try lookup(modeNames, mode, "--mode") }
     f.careTypes = try care.split(separator: ",").map { try lookup(careNames, String($0), "--care") }
     f.inclusive = inclusive
-    if let fee {
-      guard let fen = Yuan.fen(fee) else { throw CLIError("--fee must be yuan like 1800 or 1800.50, got \(fee)") }
-      f.monthlyFee.fen = fen
-    }
+    if let fee { f.monthlyFee.fen = try fen(fee, "--fee") }
     f.townshipCode = township ?? ""
     f.address = address ?? ""
     f.contactPhone = phone ?? ""
@@ -170,7 +174,7 @@ struct Regions: AsyncParsableCommand {
     for r in regions {
       let y = year.flatMap { y in r.years.first { $0.year == y } } ?? r.years.last
       t.add([
-        r.code, r.displayName, ["", "city", "county", "township"][min(r.level.rawValue, 3)], r.parentCode,
+        r.code, r.displayName, name(levelNames, r.level), r.parentCode,
         y.map { String($0.year) } ?? "", y.map { String($0.population) } ?? "", y.map { String($0.seatTarget) } ?? "",
         y.map { $0.averageMonthlyFee.fen == 0 ? "" : Yuan.show($0.averageMonthlyFee.fen) } ?? "",
       ])
@@ -209,26 +213,23 @@ struct PutRegion: AsyncParsableCommand {
   @Option var requestId: String?
 
   func run() async throws {
-    let levels: [(String, Tuoyu_Registry_V1_RegionLevel)] = [("city", .city), ("county", .county), ("township", .township)]
-    var req = Tuoyu_Registry_V1_PutRegionRequest()
-    do {
+    let req = parsed {
+      var req = Tuoyu_Registry_V1_PutRegionRequest()
       req.requestID = requestID(requestId)
       req.code = code
       req.displayName = name
-      req.level = try lookup(levels, level, "--level")
+      req.level = try lookup(levelNames, level, "--level")
       req.parentCode = parent ?? ""
       if let year {
         var y = Tuoyu_Registry_V1_RegionYear()
         y.year = year
         y.population = population ?? 0
         y.seatTarget = seatTarget ?? 0
-        if let averageFee {
-          guard let fen = Yuan.fen(averageFee) else { throw CLIError("--average-fee must be yuan, got \(averageFee)") }
-          y.averageMonthlyFee.fen = fen
-        }
+        if let averageFee { y.averageMonthlyFee.fen = try fen(averageFee, "--average-fee") }
         req.years = [y]
       }
-    } catch { Tuoyu.fail(error) }
+      return req
+    }
     let r = await withClient(options, "registry") { try await R.Client($0).putRegion(req, options: options.callOptions) }
     printOutput(options, { var t = Table(["CODE", "NAME", "YEARS"]); t.add([r.code, r.displayName, String(r.years.count)]); return t }(), json: [r])
   }
@@ -243,7 +244,6 @@ struct ImportRegions: AsyncParsableCommand {
   @Argument var file: String
 
   func run() async throws {
-    let levels: [(String, Tuoyu_Registry_V1_RegionLevel)] = [("city", .city), ("county", .county), ("township", .township)]
     var requests: [String: Tuoyu_Registry_V1_PutRegionRequest] = [:]
     var order: [String] = []
     do {
@@ -257,7 +257,7 @@ struct ImportRegions: AsyncParsableCommand {
             $0.displayName = f[1]
             $0.parentCode = f[3]
           }
-          requests[f[0]]!.level = try lookup(levels, f[2], "\(file):\(line) level")
+          requests[f[0]]!.level = try lookup(levelNames, f[2], "\(file):\(line) level")
         }
         if !f[4].isEmpty {
           guard let y = Int32(f[4]), let p = Int64(f[5].isEmpty ? "0" : f[5]), let t = Int64(f[6].isEmpty ? "0" : f[6]),
@@ -299,8 +299,8 @@ struct Register: AsyncParsableCommand {
   @Option var address: String?
 
   func run() async throws {
-    var req = Tuoyu_Registry_V1_RegisterInstitutionRequest()
-    do {
+    let req = parsed {
+      var req = Tuoyu_Registry_V1_RegisterInstitutionRequest()
       req.requestID = requestID(target.requestId)
       req.creditCode = target.creditCode
       req.displayName = name
@@ -309,7 +309,8 @@ struct Register: AsyncParsableCommand {
       req.facts.townshipCode = township
       req.facts.address = address ?? ""
       req.effectiveDate = try date(target.date, "--date")
-    } catch { Tuoyu.fail(error) }
+      return req
+    }
     let i = await withClient(options, "registry") { try await R.Client($0).registerInstitution(req, options: options.callOptions) }
     printInstitution(options, i)
   }
@@ -328,8 +329,8 @@ struct SubmitFiling: AsyncParsableCommand {
   @Flag(help: "Staff health certificates attached.") var staffHealth = false
 
   func run() async throws {
-    var req = Tuoyu_Registry_V1_SubmitFilingRequest()
-    do {
+    let req = parsed {
+      var req = Tuoyu_Registry_V1_SubmitFilingRequest()
       req.requestID = requestID(target.requestId)
       req.creditCode = target.creditCode
       req.facts = try facts.facts()
@@ -342,7 +343,8 @@ struct SubmitFiling: AsyncParsableCommand {
         $0.staffHealthCertificatesAttached = staffHealth
       }
       req.effectiveDate = try date(target.date, "--date")
-    } catch { Tuoyu.fail(error) }
+      return req
+    }
     let i = await withClient(options, "registry") { try await R.Client($0).submitFiling(req, options: options.callOptions) }
     printInstitution(options, i)
   }
@@ -357,14 +359,15 @@ struct ChangeFiling: AsyncParsableCommand {
   @Option var reason: String?
 
   func run() async throws {
-    var req = Tuoyu_Registry_V1_ChangeFilingRequest()
-    do {
+    let req = parsed {
+      var req = Tuoyu_Registry_V1_ChangeFilingRequest()
       req.requestID = requestID(target.requestId)
       req.creditCode = target.creditCode
       req.facts = try facts.facts()
       req.reason = reason ?? ""
       req.effectiveDate = try date(target.date, "--date")
-    } catch { Tuoyu.fail(error) }
+      return req
+    }
     let i = await withClient(options, "registry") { try await R.Client($0).changeFiling(req, options: options.callOptions) }
     printInstitution(options, i)
   }
@@ -376,15 +379,13 @@ struct File: AsyncParsableCommand {
   @OptionGroup var target: Target
 
   func run() async throws {
-    let req: Tuoyu_Registry_V1_FileInstitutionRequest
-    do {
-      let d = try date(target.date, "--date")
-      req = .with {
+    let req = parsed {
+      try Tuoyu_Registry_V1_FileInstitutionRequest.with {
         $0.requestID = requestID(target.requestId)
         $0.creditCode = target.creditCode
-        $0.effectiveDate = d
+        $0.effectiveDate = try date(target.date, "--date")
       }
-    } catch { Tuoyu.fail(error) }
+    }
     let i = await withClient(options, "registry") { try await R.Client($0).fileInstitution(req, options: options.callOptions) }
     printInstitution(options, i)
   }
@@ -397,16 +398,14 @@ struct Refuse: AsyncParsableCommand {
   @Option(help: "A reason (repeat for several).") var reason: [String] = []
 
   func run() async throws {
-    let req: Tuoyu_Registry_V1_RefuseFilingRequest
-    do {
-      let d = try date(target.date, "--date")
-      req = .with {
+    let req = parsed {
+      try Tuoyu_Registry_V1_RefuseFilingRequest.with {
         $0.requestID = requestID(target.requestId)
         $0.creditCode = target.creditCode
         $0.reasons = reason
-        $0.effectiveDate = d
+        $0.effectiveDate = try date(target.date, "--date")
       }
-    } catch { Tuoyu.fail(error) }
+    }
     let i = await withClient(options, "registry") { try await R.Client($0).refuseFiling(req, options: options.callOptions) }
     printInstitution(options, i)
   }
@@ -422,16 +421,14 @@ protocol ActionCommand: AsyncParsableCommand {
 
 extension ActionCommand {
   func run() async throws {
-    let req: Tuoyu_Registry_V1_InstitutionActionRequest
-    do {
-      let d = try date(target.date, "--date")
-      req = .with {
+    let req = parsed {
+      try Tuoyu_Registry_V1_InstitutionActionRequest.with {
         $0.requestID = requestID(target.requestId)
         $0.creditCode = target.creditCode
         $0.reason = reason ?? ""
-        $0.effectiveDate = d
+        $0.effectiveDate = try date(target.date, "--date")
       }
-    } catch { Tuoyu.fail(error) }
+    }
     let i: Institution = await withClient(options, "registry") {
       try await $0.unary(Self.method, request: req, options: options.callOptions).message
     }
@@ -480,14 +477,12 @@ struct Get: AsyncParsableCommand {
   @Option(help: "YYYY-MM-DD.") var asOf: String?
 
   func run() async throws {
-    let req: Tuoyu_Registry_V1_GetInstitutionRequest
-    do {
-      let d = try date(asOf, "--as-of")
-      req = .with {
+    let req = parsed {
+      try Tuoyu_Registry_V1_GetInstitutionRequest.with {
         $0.creditCode = creditCode
-        $0.asOf = d
+        $0.asOf = try date(asOf, "--as-of")
       }
-    } catch { Tuoyu.fail(error) }
+    }
     let i = await withClient(options, "registry") { try await R.Client($0).getInstitution(req, options: options.callOptions) }
     printInstitution(options, i)
   }
@@ -505,8 +500,8 @@ struct List: AsyncParsableCommand {
   @Option var pageToken: String?
 
   func run() async throws {
-    var req = Tuoyu_Registry_V1_ListInstitutionsRequest()
-    do {
+    let req = parsed {
+      var req = Tuoyu_Registry_V1_ListInstitutionsRequest()
       req.regionCode = region ?? ""
       if let mode { req.mode = try lookup(modeNames, mode, "--mode") }
       if let status { req.status = try lookup(statusNames, status, "--status") }
@@ -514,7 +509,8 @@ struct List: AsyncParsableCommand {
       req.asOf = try date(asOf, "--as-of")
       req.pageSize = pageSize ?? 500
       req.pageToken = pageToken ?? ""
-    } catch { Tuoyu.fail(error) }
+      return req
+    }
     let (all, next) = await withClient(options, "registry") { c in
       var all: [Institution] = []
       var r = req
@@ -537,14 +533,12 @@ struct History: AsyncParsableCommand {
   @Option(help: "Only what was in effect by this day, YYYY-MM-DD.") var asOf: String?
 
   func run() async throws {
-    let req: Tuoyu_Registry_V1_ListInstitutionHistoryRequest
-    do {
-      let d = try date(asOf, "--as-of")
-      req = .with {
+    let req = parsed {
+      try Tuoyu_Registry_V1_ListInstitutionHistoryRequest.with {
         $0.creditCode = creditCode
-        $0.asOf = d
+        $0.asOf = try date(asOf, "--as-of")
       }
-    } catch { Tuoyu.fail(error) }
+    }
     let h = await withClient(options, "registry") {
       try await R.Client($0).listInstitutionHistory(req, options: options.callOptions)
     }
@@ -612,20 +606,18 @@ struct PutRule: AsyncParsableCommand {
   @Option var requestId: String?
 
   func run() async throws {
-    let req: Tuoyu_Registry_V1_PutRuleValueRequest
-    do {
-      let d = try date(from, "--from")
-      req = .with {
+    let req = parsed {
+      try Tuoyu_Registry_V1_PutRuleValueRequest.with {
         $0.requestID = requestID(requestId)
-        $0.value = .with {
+        $0.value = try .with {
           $0.key = key
           $0.regionCode = region ?? ""
-          $0.effectiveFrom = d
+          $0.effectiveFrom = try date(from, "--from")
           $0.value = value
           $0.source = source ?? ""
         }
       }
-    } catch { Tuoyu.fail(error) }
+    }
     let v = await withClient(options, "registry") { try await R.Client($0).putRuleValue(req, options: options.callOptions) }
     var t = Table(["KEY", "REGION", "FROM", "VALUE"])
     t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value)])

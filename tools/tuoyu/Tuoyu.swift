@@ -78,6 +78,12 @@ struct GlobalOptions: ParsableArguments {
   var callOptions: CallOptions { CallOptions(timeout: .milliseconds(Int64(timeout * 1000))) }
 }
 
+/// The value `body` builds from the command line, or — when a flag is malformed — one error line
+/// and exit 64.
+func parsed<T>(_ body: () throws -> T) -> T {
+  do { return try body() } catch { Tuoyu.fail(error) }
+}
+
 /// Runs `body` with a client, closes it, and turns every error into one line and an exit code.
 func withClient<T>(_ options: GlobalOptions, _ service: String, _ body: (RPCClient) async throws -> T) async -> T {
   do {

@@ -122,7 +122,8 @@ extension RegistryService {
   // MARK: Bulk import
 
   /// Per row, not all-or-nothing: each row is registered (and, with a filing number, filed as a
-  /// backfill checked like any filing) in its own transaction with its audit row, or reported.
+  /// backfill checked like any filing) in its own transaction with its audit row, or reported
+  /// (and its refusal audited).
   public func importInstitutions(
     requests: RequestStream<Tuoyu_Registry_V1_ImportRow>, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ImportInstitutionsResponse {
@@ -131,33 +132,36 @@ extension RegistryService {
     let method = context.descriptor.path
     for try await row in requests {
       response.received += 1
+      let target = "institutions/\(row.creditCode)"
+      let requestID = "import:row:\(row.row)"
+      let bytes = PostgresBytes(try row.serializedBytes())
       do {
-        try await importRow(row, caller: caller)
+        try await importRow(row, caller: caller) { tx in
+          try await Mutation.audit(tx, caller, method, target, requestID, request: bytes, outcome: "OK")
+        }
         response.imported += 1
-        try await pool.withTransaction { tx in
-          try await Mutation.audit(tx, caller, method, "institutions/\(row.creditCode)", "import:row:\(row.row)", "", outcome: "OK")
-        }
       } catch {
-        let rpc = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError
-          ?? (error as? PostgresError).flatMap(DatabaseErrorInterceptor.map)
-          ?? RPCError(code: .internal, message: "\(type(of: error))")
-        var failure = Tuoyu_Registry_V1_ImportFailure()
-        failure.row = row.row
-        failure.creditCode = row.creditCode
-        failure.code = rpc.code.description
-        failure.message = rpc.message
-        if let refusals = error as? Refusals {
-          failure.rule = refusals.all.first { $0.kind == refusals.kind }?.rule ?? ""
-        } else if let refusal = error as? Refusal {
-          failure.rule = refusal.rule
+        _ = try? await pool.withTransaction { tx in
+          try await Mutation.audit(tx, caller, method, target, requestID, request: bytes, outcome: Mutation.outcome(of: error))
         }
-        response.failures.append(failure)
+        let rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
+        response.failures.append(.with {
+          $0.row = row.row
+          $0.creditCode = row.creditCode
+          $0.code = rpc.code.description
+          $0.message = rpc.message
+          $0.rule = (error as? Refusals)?.rule ?? (error as? Refusal)?.rule ?? ""
+        })
       }
     }
     return response
   }
 
-  func importRow(_ row: Tuoyu_Registry_V1_ImportRow, caller: Caller) async throws {
+  /// Registers (and files) one row in one transaction; `audit` writes the row's audit record
+  /// in that transaction.
+  func importRow(
+    _ row: Tuoyu_Registry_V1_ImportRow, caller: Caller, audit: (PostgresSession) async throws -> Void
+  ) async throws {
     let day = try effectiveDate(row.effectiveDate)
     let problems = Self.registration(
       creditCode: row.creditCode, name: row.displayName, nature: row.legalNature, authority: row.registrationAuthority)
@@ -172,21 +176,19 @@ extension RegistryService {
             "filing number \(row.filingNumber) is already used")
         }
       }
-      var inst = Institution()
-      inst.creditCode = row.creditCode
-      inst.displayName = row.displayName
-      inst.legalNature = row.legalNature
-      inst.registrationAuthority = row.registrationAuthority
-      inst.status = .registered
-      inst.facts = row.facts
-      inst.countyCode = ctx.county ?? ""
-      inst.effectiveDate = day.proto
-      inst = try await RegistryStore.append(tx, inst, event: .register, by: caller, isNew: true)
+      let registered = try await RegistryStore.append(
+        tx,
+        Self.registered(
+          creditCode: row.creditCode, name: row.displayName, nature: row.legalNature,
+          authority: row.registrationAuthority, facts: row.facts, county: ctx.county, day: day),
+        event: .register, by: caller, after: nil)
       if filed {
+        var inst = registered
         inst.status = .filed
         inst.filingNumber = row.filingNumber
-        _ = try await RegistryStore.append(tx, inst, event: .file, by: caller)
+        _ = try await RegistryStore.append(tx, inst, event: .file, by: caller, after: registered)
       }
+      try await audit(tx)
     }
   }
 }

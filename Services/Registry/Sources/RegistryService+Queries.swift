@@ -193,26 +193,40 @@ extension RegistryService {
   // MARK: Regions
 
   func region(_ db: PostgresSession, _ code: String) async throws -> Tuoyu_Registry_V1_Region {
-    guard let r = try await RegistryStore.region(db, code) else {
+    guard let r = try await regions(db, [code]).first else {
       throw Refusal(.notFound, rule: "region.known", field: "code", "unknown region \(code)")
     }
-    let years = try await db.query("""
-      SELECT year, population, seat_target, average_monthly_fee_fen FROM region_year WHERE code = \(code) ORDER BY year
+    return r
+  }
+
+  /// The regions named, in code order, with their years: two queries however many there are.
+  func regions(_ db: PostgresSession, _ codes: [String]) async throws -> [Tuoyu_Registry_V1_Region] {
+    let rows = try await db.query("""
+      SELECT code, name, level, parent_code FROM region WHERE code = ANY(\(codes)) ORDER BY code
       """)
-    return try .with { out in
-      out.name = "regions/\(r.code)"
-      out.code = r.code
-      out.displayName = r.name
-      out.level = Self.level(r.level)
-      out.parentCode = r.parent ?? ""
-      out.years = try years.map { row in
-        let (y, p, t, f) = try row.decode((Int32, Int64, Int64, Int64).self)
-        return .with {
-          $0.year = y
-          $0.population = p
-          $0.seatTarget = t
-          $0.averageMonthlyFee.fen = f
-        }
+    var years: [String: [Tuoyu_Registry_V1_RegionYear]] = [:]
+    for row in try await db.query("""
+      SELECT code, year, population, seat_target, average_monthly_fee_fen FROM region_year
+      WHERE code = ANY(\(codes)) ORDER BY code, year
+      """)
+    {
+      let (code, y, p, t, f) = try row.decode((String, Int32, Int64, Int64, Int64).self)
+      years[code, default: []].append(.with {
+        $0.year = y
+        $0.population = p
+        $0.seatTarget = t
+        $0.averageMonthlyFee.fen = f
+      })
+    }
+    return try rows.map { row in
+      let (code, name, level, parent) = try row.decode((String, String, String, String?).self)
+      return .with {
+        $0.name = "regions/\(code)"
+        $0.code = code
+        $0.displayName = name
+        $0.level = Self.level(level)
+        $0.parentCode = parent ?? ""
+        $0.years = years[code] ?? []
       }
     }
   }
@@ -247,7 +261,7 @@ extension RegistryService {
         SELECT code FROM t WHERE code > \(after) ORDER BY code LIMIT \(size + 1)
         """).map { try $0.decode(String.self, at: 0) }
       var response = Tuoyu_Registry_V1_ListRegionsResponse()
-      for code in codes.prefix(size) { response.regions.append(try await region(db, code)) }
+      response.regions = try await regions(db, Array(codes.prefix(size)))
       if codes.count > size, let last = response.regions.last {
         response.nextPageToken = PageToken.make(after: last.code, filters: filters)
       }

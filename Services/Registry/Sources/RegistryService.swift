@@ -63,10 +63,7 @@ public struct RegistryService: Registry.ServiceProtocol {
   static func registration(
     creditCode: String, name: String, nature: Tuoyu_Registry_V1_LegalNature, authority: String
   ) -> [Refusal] {
-    var problems: [Refusal] = []
-    if let p = CreditCode.problem(creditCode) {
-      problems.append(.invalid("credit_code", rule: "credit-code.gb32100", "\(creditCode.debugDescription): \(p)"))
-    }
+    var problems = creditCodeRefusal(creditCode).map { [$0] } ?? []
     if name.trimmingCharacters(in: .whitespaces).isEmpty {
       problems.append(.invalid("display_name", rule: "institution.name", "a name is required"))
     }
@@ -80,10 +77,31 @@ public struct RegistryService: Registry.ServiceProtocol {
     return problems
   }
 
-  static func creditCode(_ code: String) throws(Refusal) {
-    if let problem = CreditCode.problem(code) {
-      throw Refusal.invalid("credit_code", rule: "credit-code.gb32100", "\(code.debugDescription): \(problem)")
+  /// A new institution as registered: status REGISTERED, the facts given so far.
+  static func registered(
+    creditCode: String, name: String, nature: Tuoyu_Registry_V1_LegalNature, authority: String,
+    facts: FilingFacts, county: String?, day: LocalDate
+  ) -> Institution {
+    .with {
+      $0.creditCode = creditCode
+      $0.displayName = name
+      $0.legalNature = nature
+      $0.registrationAuthority = authority
+      $0.status = .registered
+      $0.facts = facts
+      $0.countyCode = county ?? ""
+      $0.effectiveDate = day.proto
     }
+  }
+
+  static func creditCodeRefusal(_ code: String) -> Refusal? {
+    CreditCode.problem(code).map {
+      Refusal.invalid("credit_code", rule: "credit-code.gb32100", "\(code.debugDescription): \($0)")
+    }
+  }
+
+  static func creditCode(_ code: String) throws(Refusal) {
+    if let refusal = creditCodeRefusal(code) { throw refusal }
   }
 
   /// Runs a lifecycle action on an existing institution: idempotent and audited, the transition
@@ -98,12 +116,13 @@ public struct RegistryService: Registry.ServiceProtocol {
     return try await Mutation.run(
       pool, context: context, requestID: requestID, request: request, target: "institutions/\(code)"
     ) { tx in
-      var inst = try await RegistryStore.current(tx, code)
+      let previous = try await RegistryStore.current(tx, code)
+      var inst = previous
       inst.status = try Lifecycle.next(from: inst.status, action)
       inst.effectiveDate = day.proto
       inst.decisionDue = .init()
       try await change(&inst, tx, day)
-      return try await RegistryStore.append(tx, inst, event: action, by: Caller.of(context))
+      return try await RegistryStore.append(tx, inst, event: action, by: Caller.of(context), after: previous)
     }
   }
 
@@ -122,16 +141,10 @@ public struct RegistryService: Registry.ServiceProtocol {
     ) { tx in
       let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
       try Refusals.check(problems + FilingRules.location(request.facts, ctx))
-      var inst = Institution()
-      inst.creditCode = code
-      inst.displayName = request.displayName
-      inst.legalNature = request.legalNature
-      inst.registrationAuthority = request.registrationAuthority
-      inst.status = .registered
-      inst.facts = request.facts
-      inst.countyCode = ctx.county ?? ""
-      inst.effectiveDate = day.proto
-      return try await RegistryStore.append(tx, inst, event: .register, by: Caller.of(context), isNew: true)
+      let inst = Self.registered(
+        creditCode: code, name: request.displayName, nature: request.legalNature,
+        authority: request.registrationAuthority, facts: request.facts, county: ctx.county, day: day)
+      return try await RegistryStore.append(tx, inst, event: .register, by: Caller.of(context), after: nil)
     }
   }
 

@@ -85,19 +85,31 @@ enum RegistryStore {
     return try rows.first.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
   }
 
-  /// Records `next` as the institution's new version (the first when `isNew`): effective dates
-  /// never go backwards, and the change-feed event commits with it.
+  /// Records `next` as the version after `previous` (the first when `previous` is nil, as the
+  /// caller read it in this transaction): effective dates never go backwards, and the
+  /// change-feed event commits with it.
   static func append(
-    _ tx: PostgresSession, _ next: Institution, event: Lifecycle.Action, by caller: Caller, isNew: Bool = false
+    _ tx: PostgresSession, _ next: Institution, event: Lifecycle.Action, by caller: Caller, after previous: Institution?
   ) async throws -> Institution {
     var inst = next
     let code = inst.creditCode
     guard let date = LocalDate(inst.effectiveDate) else {
       throw Refusal.invalid("effective_date", rule: "effective-date.valid", "not a valid date")
     }
-    if isNew {
+    let filingNumber: String? = inst.filingNumber.isEmpty ? nil : inst.filingNumber
+    if let previous {
+      if let lastDay = LocalDate(previous.effectiveDate), date < lastDay {
+        throw Refusal.precondition("effective-date.not-before-last",
+          "the effective date \(date) is before the institution's last change on \(lastDay)", field: "effective_date")
+      }
+      inst.version = previous.version + 1
+      try await tx.query("""
+        UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber)
+        WHERE credit_code = \(code)
+        """)
+    } else {
       let inserted = try await tx.query("""
-        INSERT INTO institution (credit_code, current_version) VALUES (\(code), 1)
+        INSERT INTO institution (credit_code, current_version, filing_number) VALUES (\(code), 1, \(filingNumber))
         ON CONFLICT (credit_code) DO NOTHING RETURNING credit_code
         """)
       guard !inserted.isEmpty else {
@@ -105,22 +117,6 @@ enum RegistryStore {
           "an institution with credit code \(code) is already registered")
       }
       inst.version = 1
-    } else {
-      let last = try await tx.query("""
-        SELECT v.version, v.effective_date::text FROM institution i
-        JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-        WHERE i.credit_code = \(code)
-        """)[0]
-      let (version, lastDate) = try last.decode((Int32, String).self)
-      if let lastDay = LocalDate(lastDate), date < lastDay {
-        throw Refusal.precondition("effective-date.not-before-last",
-          "the effective date \(date) is before the institution's last change on \(lastDay)", field: "effective_date")
-      }
-      inst.version = version + 1
-      try await tx.query("UPDATE institution SET current_version = \(inst.version) WHERE credit_code = \(code)")
-    }
-    if !inst.filingNumber.isEmpty {
-      try await tx.query("UPDATE institution SET filing_number = \(inst.filingNumber) WHERE credit_code = \(code)")
     }
     inst.facts.seats.total = FilingRules.totalSeats(inst.facts.seats)
     inst.name = "institutions/\(code)"
