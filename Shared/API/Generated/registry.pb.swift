@@ -568,6 +568,13 @@ public nonisolated struct Tuoyu_Registry_V1_FilingFacts: @unchecked Sendable {
     set {_uniqueStorage()._servesMeals = newValue}
   }
 
+  /// The community or village (社区/村) of the address. A family care point is somebody's home:
+  /// the public listing shows its township and community, never the street address.
+  public var community: String {
+    get {_storage._community}
+    set {_uniqueStorage()._community = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1750,7 +1757,7 @@ nonisolated extension Tuoyu_Registry_V1_Seats: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FilingFacts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{3}care_types\0\u{1}inclusive\0\u{3}monthly_fee\0\u{3}township_code\0\u{1}address\0\u{1}latitude\0\u{1}longitude\0\u{3}contact_phone\0\u{1}seats\0\u{1}carers\0\u{3}premises_tenure_years\0\u{3}serves_meals\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{3}care_types\0\u{1}inclusive\0\u{3}monthly_fee\0\u{3}township_code\0\u{1}address\0\u{1}latitude\0\u{1}longitude\0\u{3}contact_phone\0\u{1}seats\0\u{1}carers\0\u{3}premises_tenure_years\0\u{3}serves_meals\0\u{1}community\0")
 
   fileprivate class _StorageClass {
     var _mode: Tuoyu_Registry_V1_ServiceMode = .unspecified
@@ -1766,6 +1773,7 @@ nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, Swif
     var _carers: Int32 = 0
     var _premisesTenureYears: Int32 = 0
     var _servesMeals: Bool = false
+    var _community: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1789,6 +1797,7 @@ nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, Swif
       _carers = source._carers
       _premisesTenureYears = source._premisesTenureYears
       _servesMeals = source._servesMeals
+      _community = source._community
     }
   }
 
@@ -1820,6 +1829,7 @@ nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, Swif
         case 11: try { try decoder.decodeSingularInt32Field(value: &_storage._carers) }()
         case 12: try { try decoder.decodeSingularInt32Field(value: &_storage._premisesTenureYears) }()
         case 13: try { try decoder.decodeSingularBoolField(value: &_storage._servesMeals) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._community) }()
         default: break
         }
       }
@@ -1871,6 +1881,9 @@ nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, Swif
       if _storage._servesMeals != false {
         try visitor.visitSingularBoolField(value: _storage._servesMeals, fieldNumber: 13)
       }
+      if !_storage._community.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._community, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1893,6 +1906,7 @@ nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, Swif
         if _storage._carers != rhs_storage._carers {return false}
         if _storage._premisesTenureYears != rhs_storage._premisesTenureYears {return false}
         if _storage._servesMeals != rhs_storage._servesMeals {return false}
+        if _storage._community != rhs_storage._community {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -147,25 +147,101 @@ public enum Tuoyu_Registry_V1_Registry {
 
 extension Tuoyu_Registry_V1_Registry.ServiceProtocol {
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getRegion) { try await self.getRegion(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listRegions) { try await self.listRegions(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.putRegion) { try await self.putRegion(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.registerInstitution) { try await self.registerInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.submitFiling) { try await self.submitFiling(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.fileInstitution) { try await self.fileInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.refuseFiling) { try await self.refuseFiling(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.changeFiling) { try await self.changeFiling(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.suspendInstitution) { try await self.suspendInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.reinstateInstitution) { try await self.reinstateInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.revokeInstitution) { try await self.revokeInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.closeInstitution) { try await self.closeInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getInstitution) { try await self.getInstitution(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listInstitutions) { try await self.listInstitutions(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listInstitutionHistory) { try await self.listInstitutionHistory(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listPublicInstitutions) { try await self.listPublicInstitutions(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listRuleValues) { try await self.listRuleValues(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.putRuleValue) { try await self.putRuleValue(request: $0, context: $1) }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getIndicators) { try await self.getIndicators(request: $0, context: $1) }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getRegion) { (request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.getRegion(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listRegions) { (request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.listRegions(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.putRegion) { (request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.putRegion(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.registerInstitution) { (request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.registerInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.submitFiling) { (request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.submitFiling(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.fileInstitution) { (request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.fileInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.refuseFiling) { (request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.refuseFiling(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.changeFiling) { (request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.changeFiling(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.suspendInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.suspendInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.reinstateInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.reinstateInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.revokeInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.revokeInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.closeInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.closeInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getInstitution) { (request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.getInstitution(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listInstitutions) { (request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.listInstitutions(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listInstitutionHistory) { (request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.listInstitutionHistory(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listPublicInstitutions) { (request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.listPublicInstitutions(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listRuleValues) { (request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.listRuleValues(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.putRuleValue) { (request: Tuoyu_Registry_V1_PutRuleValueRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.putRuleValue(request: request, context: context)
+    }
+    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getIndicators) { (request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.getIndicators(request: request, context: context)
+    }
     router.registerClientStreaming(Tuoyu_Registry_V1_Registry.Method.importInstitutions) { try await self.importInstitutions(requests: $0, context: $1) }
   }
 }

@@ -3,6 +3,7 @@
 
 import RPC
 import SwiftProtobuf
+import API
 
 /// `tuoyu.audit.v1.AuditTrail`: descriptors, service protocol and client.
 public enum Tuoyu_Audit_V1_AuditTrail {
@@ -33,6 +34,10 @@ public enum Tuoyu_Audit_V1_AuditTrail {
 
 extension Tuoyu_Audit_V1_AuditTrail.ServiceProtocol {
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries) { try await self.listAuditEntries(request: $0, context: $1) }
+    router.registerUnary(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries) { (request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext) in
+      var request = request
+      try request.checkLimits()
+      return try await self.listAuditEntries(request: request, context: context)
+    }
   }
 }

@@ -3,6 +3,7 @@
 
 import RPC
 import SwiftProtobuf
+import API
 
 /// `tuoyu.feed.v1.ChangeFeed`: descriptors, service protocol and client.
 public enum Tuoyu_Feed_V1_ChangeFeed {
@@ -36,6 +37,10 @@ public enum Tuoyu_Feed_V1_ChangeFeed {
 
 extension Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
   public func register(on router: inout RPCRouter) {
-    router.registerServerStreaming(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents) { try await self.watchEvents(request: $0, context: $1, responses: $2) }
+    router.registerServerStreaming(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents) { (request: Tuoyu_Feed_V1_WatchEventsRequest, context: ServerContext, responses) in
+      var request = request
+      try request.checkLimits()
+      try await self.watchEvents(request: request, context: context, responses: responses)
+    }
   }
 }

@@ -1,0 +1,262 @@
+import Foundation
+import RPC
+import SwiftProtobuf
+
+// The runtime of the request limits declared in the contract (`tuoyu/common/v1/limits.proto`).
+// protoc-gen-tuoyu generates an `applyLimits(_:)` for every message a request can carry; the
+// generated router registration runs it before the handler, and a handler of a client stream
+// runs it on each message it reads.
+
+/// One field that breaks its declared limit.
+public struct FieldViolation: Sendable, Hashable, CustomStringConvertible {
+  /// The field's path in the request, e.g. `facts.seats.infant.seats` or `years[2].population`.
+  public var field: String
+  /// e.g. `limits.length`, `limits.characters`, `limits.range`, `limits.items`, `limits.enum`.
+  public var rule: String
+  public var message: String
+
+  public init(field: String, rule: String, message: String) {
+    self.field = field
+    self.rule = rule
+    self.message = message
+  }
+
+  public var description: String { "\(field): \(message) (rule \(rule))" }
+}
+
+/// The characters a string may hold (`tuoyu.common.v1.TextKind`).
+public enum TextKind: Sendable {
+  case line, paragraph, digits, upperAlnum, token, phone, base64
+
+  var isASCIIOnly: Bool {
+    switch self {
+    case .line, .paragraph: false
+    default: true
+    }
+  }
+
+  var allowed: String {
+    switch self {
+    case .line: "one line of text without control characters"
+    case .paragraph: "text without control characters other than line feed and tab"
+    case .digits: "ASCII digits only"
+    case .upperAlnum: "ASCII capital letters and digits only"
+    case .token: "ASCII letters, digits and - _ . : / only"
+    case .phone: "ASCII digits, + and - only"
+    case .base64: "ASCII letters, digits and + / = - _ only"
+    }
+  }
+
+  func allows(byte b: UInt8) -> Bool {
+    switch self {
+    case .digits: return b >= 0x30 && b <= 0x39
+    case .upperAlnum: return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A)
+    case .token:
+      return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+        || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A || b == 0x2F
+    case .phone: return (b >= 0x30 && b <= 0x39) || b == 0x2B || b == 0x2D
+    case .base64:
+      return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+        || b == 0x2B || b == 0x2F || b == 0x3D || b == 0x2D || b == 0x5F
+    case .line: return b >= 0x20 && b != 0x7F
+    case .paragraph: return (b >= 0x20 && b != 0x7F) || b == 0x0A || b == 0x09
+    }
+  }
+
+  /// Whether a non-ASCII scalar is allowed in people's text: no C1 controls, line or paragraph
+  /// separators, bidirectional controls, byte-order marks or noncharacters.
+  static func allowsText(_ s: Unicode.Scalar) -> Bool {
+    switch s.value {
+    case 0x80...0x9F, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF,
+      0xFFF9...0xFFFB, 0xFFFE, 0xFFFF, 0xFDD0...0xFDEF:
+      return false
+    default:
+      return s.value & 0xFFFE != 0xFFFE
+    }
+  }
+}
+
+/// Collects the violations of one message (and the messages in it), with each field's path.
+public struct LimitCheck: Sendable {
+  /// At most this many violations are reported; the rest are counted.
+  public static let reportLimit = 20
+
+  public private(set) var violations: [FieldViolation] = []
+  public private(set) var unreported = 0
+  private var path: [String] = []
+
+  public init() {}
+
+  private func name(_ field: String) -> String {
+    path.isEmpty ? field : path.joined(separator: ".") + "." + field
+  }
+
+  private mutating func add(_ field: String, _ rule: String, _ message: String) {
+    if violations.count < Self.reportLimit {
+      violations.append(FieldViolation(field: name(field), rule: rule, message: message))
+    } else {
+      unreported += 1
+    }
+  }
+
+  /// Checks the fields of a message inside `field` (index for a repeated field).
+  public mutating func nested<M: LimitedMessage>(_ message: inout M, _ field: String, index: Int? = nil) {
+    path.append(index.map { "\(field)[\($0)]" } ?? field)
+    message.applyLimits(&self)
+    path.removeLast()
+  }
+
+  /// Checks (and for people's text normalises) a string: its characters, then its length.
+  public mutating func text(_ value: inout String, _ field: String, kind: TextKind, min: Int, max: Int) {
+    let utf8 = value.utf8
+    // Bounded work whatever the input: more bytes than `max` scalars can take is refused unread.
+    if utf8.count > max * (kind.isASCIIOnly ? 1 : 4) {
+      add(field, "limits.length", "at most \(max) characters")
+      return
+    }
+    var ascii = true
+    var badByte = false
+    for b in utf8 {
+      if b >= 0x80 {
+        ascii = false
+      } else if !kind.allows(byte: b) {
+        badByte = true
+        break
+      }
+    }
+    if badByte || (!ascii && kind.isASCIIOnly) {
+      add(field, "limits.characters", kind.allowed)
+      return
+    }
+    if !ascii {
+      guard value.unicodeScalars.allSatisfy(TextKind.allowsText) else {
+        add(field, "limits.characters", kind.allowed)
+        return
+      }
+      let normalised = value.precomposedStringWithCanonicalMapping
+      if normalised != value || normalised.utf8.count != utf8.count { value = normalised }
+    }
+    if kind == .line { value = Self.trimmed(value) }
+    let count = ascii ? value.utf8.count : value.unicodeScalars.count
+    if count > max {
+      add(field, "limits.length", "at most \(max) characters")
+    } else if count < min {
+      add(field, "limits.length", min == 1 ? "is required" : "at least \(min) characters")
+    } else if min > 0, (kind == .line || kind == .paragraph), value.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+      add(field, "limits.blank", "is required (not only spaces)")
+    }
+  }
+
+  /// Leading and trailing white space (also the ideographic space) removed.
+  static func trimmed(_ s: String) -> String {
+    let scalars = s.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+    let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+    if first == scalars.startIndex && last == scalars.index(before: scalars.endIndex) { return s }
+    return String(scalars[first...last])
+  }
+
+  public mutating func range<T: BinaryInteger>(_ value: T, _ field: String, min: Int64, max: Int64) {
+    let v = Int64(clamping: value)
+    if v < min || v > max { add(field, "limits.range", "must be \(min)–\(max)") }
+  }
+
+  public mutating func range(_ value: Double, _ field: String, min: Int64, max: Int64) {
+    if !value.isFinite || value < Double(min) || value > Double(max) {
+      add(field, "limits.range", "must be a finite number \(min)–\(max)")
+    }
+  }
+
+  public mutating func byteCount(_ count: Int, _ field: String, max: Int) {
+    if count > max { add(field, "limits.length", "at most \(max) bytes") }
+  }
+
+  public mutating func items(_ count: Int, _ field: String, max: Int) {
+    if count > max { add(field, "limits.items", "at most \(max) items") }
+  }
+
+  public mutating func unknownEnum(_ field: String, _ raw: Int) {
+    add(field, "limits.enum", "\(raw) is not one of the declared values")
+  }
+
+  /// The violations as one error, or nil when there are none.
+  public var error: LimitViolations? {
+    violations.isEmpty ? nil : LimitViolations(violations, unreported: unreported)
+  }
+}
+
+/// A message whose declared limits can be checked (generated conformances).
+public protocol LimitedMessage: SwiftProtobuf.Message {
+  /// Checks every field against its declared limits, normalising people's text (NFC, trimmed).
+  mutating func applyLimits(_ check: inout LimitCheck)
+}
+
+extension LimitedMessage {
+  /// Normalises and checks the message; throws every violation as INVALID_ARGUMENT.
+  public mutating func checkLimits() throws(LimitViolations) {
+    var check = LimitCheck()
+    applyLimits(&check)
+    if let error = check.error { throw error }
+  }
+
+  /// Normalises and checks the message; the violations, empty when it keeps its limits.
+  public mutating func limitViolations() -> [FieldViolation] {
+    var check = LimitCheck()
+    applyLimits(&check)
+    return check.violations
+  }
+}
+
+/// The fields of a request that break their declared limits: INVALID_ARGUMENT with a
+/// `google.rpc.BadRequest` naming each.
+public struct LimitViolations: RPCErrorConvertible, Sendable, CustomStringConvertible {
+  public let violations: [FieldViolation]
+  public let unreported: Int
+
+  public init(_ violations: [FieldViolation], unreported: Int = 0) {
+    precondition(!violations.isEmpty)
+    self.violations = violations
+    self.unreported = unreported
+  }
+
+  public var description: String {
+    let more = violations.count + unreported - 1
+    return violations[0].description + (more > 0 ? " (and \(more) more)" : "")
+  }
+
+  public var rpcError: RPCError {
+    var status = Google_Rpc_Status()
+    status.code = Int32(Status.Code.invalidArgument.rawValue)
+    status.message = description
+    let details = Google_Rpc_BadRequest.with {
+      $0.fieldViolations = violations.map { v in
+        .with {
+          $0.field = v.field
+          $0.description_p = "\(v.message) (rule \(v.rule))"
+        }
+      }
+    }
+    if let any = try? Google_Protobuf_Any(message: details) { status.details.append(any) }
+    return RPCError(code: .invalidArgument, message: description, details: try? status.serializedBytes())
+  }
+}
+
+/// Text from a request quoted in an error message: at most `max` characters, control characters
+/// escaped, an ellipsis when cut.
+public func quoted(_ s: String, max: Int = 40) -> String {
+  var out = ""
+  var n = 0
+  for scalar in s.unicodeScalars {
+    if n == max {
+      out += "…"
+      break
+    }
+    n += 1
+    if scalar.value < 0x20 || scalar.value == 0x7F || !TextKind.allowsText(scalar) {
+      out += "\\u{\(String(scalar.value, radix: 16))}"
+    } else {
+      out.unicodeScalars.append(scalar)
+    }
+  }
+  return "\"" + out + "\""
+}
