@@ -175,6 +175,10 @@ public struct LimitCheck: Sendable {
     if count > max { add(field, "limits.items", "at most \(max) items") }
   }
 
+  public mutating func required(_ field: String) {
+    add(field, "limits.required", "is required")
+  }
+
   public mutating func unknownEnum(_ field: String, _ raw: Int) {
     add(field, "limits.enum", "\(raw) is not one of the declared values")
   }

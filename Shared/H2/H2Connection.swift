@@ -284,6 +284,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2OnFrameRecv)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2OnDataChunkRecv)
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2OnStreamClose)
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, h2OnFrameNotSend)
 
     var option: OpaquePointer?
     nghttp2_option_new(&option)
@@ -376,6 +377,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
         return
       }
       if n == 0 {
+        if !unsentHeaders.isEmpty {
+          resetUnsent()
+          continue
+        }
         if events.isEmpty { break }
         dispatchEvents()
         continue
@@ -536,6 +541,23 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   func dataComplete(streamID: Int32, endStream: Bool) {
     guard let stream = stream(streamID) else { return }
     events.append(.data(stream, endStream: endStream))
+  }
+
+  /// Streams whose response HEADERS (or trailers) nghttp2 could not send: reset after the send
+  /// loop (nghttp2 is not re-entered from its callbacks), so the peer never waits for them.
+  private var unsentHeaders: [Int32] = []
+
+  func headersNotSent(streamID: Int32, error: Int32) {
+    if tracing { trace("\(role) HEADERS not sent on stream \(streamID): nghttp2 error \(error); resetting") }
+    unsentHeaders.append(streamID)
+  }
+
+  private func resetUnsent() {
+    guard let session, !unsentHeaders.isEmpty else { return }
+    for id in unsentHeaders {
+      _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_INTERNAL_ERROR.rawValue)
+    }
+    unsentHeaders.removeAll()
   }
 
   func streamClosed(streamID: Int32, code: UInt32) {

@@ -15,6 +15,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     case typeMismatch
     case unexpectedNull
     case noSuchColumn
+    /// A text parameter holds a NUL character, which Postgres text cannot store (libpq would
+    /// silently cut the value there); refused before anything is sent.
+    case nulInText
     case other
   }
 

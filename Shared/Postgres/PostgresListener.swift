@@ -103,7 +103,13 @@ public final class PostgresListener: Sendable {
   /// The listening thread: connect, LISTEN, then wait on the socket for notifications.
   private func run() {
     while !stopped {
-      guard let conn = PQconnectdb(conninfo), PQstatus(conn) == CONNECTION_OK else {
+      // A failed attempt still holds a handle (and often a socket): finish it every time.
+      guard let conn = PQconnectdb(conninfo) else {
+        sleepUnlessStopped(seconds: 1)
+        continue
+      }
+      guard PQstatus(conn) == CONNECTION_OK else {
+        PQfinish(conn)
         sleepUnlessStopped(seconds: 1)
         continue
       }

@@ -26,6 +26,8 @@ public struct DatabaseErrorInterceptor: ServerInterceptor {
       return RPCError(code: .aborted, message: "a concurrent change conflicted; retry")
     case .uniqueViolation:
       return RPCError(code: .alreadyExists, message: "already exists (\(error.constraint ?? "unique constraint"))")
+    case .nulInText:
+      return RPCError(code: .invalidArgument, message: "a text value contains a NUL character, which cannot be stored")
     case .queryCanceled:
       return RPCError(code: .deadlineExceeded, message: "the statement took too long and was cancelled")
     default:

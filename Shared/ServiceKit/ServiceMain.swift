@@ -10,6 +10,7 @@ public enum ServiceMain {
     name: String, schema: String, migrations directory: URL?, policy: AccessPolicy = AccessPolicy(),
     services: @escaping @Sendable (PostgresPool) -> [any RPCService] = { _ in [] }
   ) async {
+    exitAtOnceOnCrash()
     JSONLogHandler.bootstrap()
     let logger = Logger(label: "tuoyu.\(name)")
     do {
@@ -26,5 +27,17 @@ public enum ServiceMain {
       logger.critical("failed", metadata: ["error": "\(error)"])
       exit(1)
     }
+  }
+
+  /// Swift's backtracer symbolicates a crash for ~12 s before the process exits, and the service
+  /// answers nothing meanwhile; in production a crash should end the process at once so that
+  /// its supervisor restarts it. The runtime reads SWIFT_BACKTRACE only at start, so when it is
+  /// not set the executable starts itself again with `enable=no` (set it to keep backtraces).
+  static func exitAtOnceOnCrash() {
+    guard getenv("SWIFT_BACKTRACE") == nil else { return }
+    setenv("SWIFT_BACKTRACE", "enable=no", 1)
+    let args = CommandLine.arguments.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", args)
+    // execv returns only on failure: carry on with backtraces on.
   }
 }

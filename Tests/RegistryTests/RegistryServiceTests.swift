@@ -357,7 +357,7 @@ struct RegistryServiceTests {
         $0.materials = m
       })
     }
-    await expectCode(.invalidArgument, rule: "seats.non-negative") { try await submit(facts(infant: -1)) }
+    await expectCode(.invalidArgument, rule: "facts.seats.infant.seats: must be 0–2000 (rule limits.range)") { try await submit(facts(infant: -1)) }
     await expectCode(.failedPrecondition, rule: "class.infant.max-children") { try await submit(facts(infant: 11)) }
     await expectCode(.failedPrecondition, rule: "inclusive.fee-below-county-average") { try await submit(facts(fee: 250_000)) }
     var noFire = materials
@@ -412,7 +412,7 @@ struct RegistryServiceTests {
     #expect(result.received == 4 && result.imported == 2)
     #expect(result.failures.map(\.row) == [3, 5])
     #expect(result.failures.map(\.code) == ["INVALID_ARGUMENT", "ALREADY_EXISTS"])
-    #expect(result.failures[0].rule == "credit-code.gb32100")
+    #expect(result.failures[0].rule == "limits.characters")  // the contract's limits, before the GB 32100 check
     // Each row is on the audit trail: the imported ones with their change, the refused ones too.
     #expect(try await f.count("SELECT count(*) FROM audit_log WHERE request_id LIKE 'import:row:%' AND outcome = 'OK'") == 2)
     #expect(try await f.count("""

@@ -41,6 +41,24 @@ STUBS = _generate_stubs()
 sys.path.insert(0, str(STUBS))
 
 
+def _generate_tuoyu_stubs() -> pathlib.Path:
+    """Python stubs for every tuoyu proto (and google.rpc), compiled here from protos/ with the
+    well-known protos grpc_tools ships (descriptor.proto, which the limits option extends)."""
+    from grpc_tools import protoc
+    out = pathlib.Path(tempfile.mkdtemp(prefix="tuoyu-api-stubs-"))
+    protos = sorted(str(p) for p in (ROOT / "protos" / "tuoyu").rglob("*.proto"))
+    protos += [str(ROOT / "protos" / "google" / "rpc" / n) for n in ("status.proto", "error_details.proto")]
+    include = pathlib.Path(protoc.__file__).parent / "_proto"
+    args = ["protoc", f"-I{ROOT / 'protos'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"]
+    if protoc.main(args + protos) != 0:
+        raise RuntimeError("grpc_tools.protoc failed")
+    return out
+
+
+TUOYU_STUBS = _generate_tuoyu_stubs()
+sys.path.insert(0, str(TUOYU_STUBS))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

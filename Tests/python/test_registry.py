@@ -5,8 +5,6 @@ import csv
 import os
 import pathlib
 import subprocess
-import sys
-import tempfile
 
 import grpc
 import pytest
@@ -17,19 +15,6 @@ DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
 
 
-def _stubs():
-    from grpc_tools import protoc
-    out = pathlib.Path(tempfile.mkdtemp(prefix="tuoyu-registry-stubs-"))
-    protos = ["tuoyu/common/v1/common.proto", "tuoyu/registry/v1/registry.proto", "google/rpc/status.proto",
-              "google/rpc/error_details.proto"]
-    include = pathlib.Path(protoc.__file__).parent / "_proto"
-    args = ["protoc", f"-I{ROOT / 'protos'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"]
-    if protoc.main(args + [str(ROOT / "protos" / p) for p in protos]) != 0:
-        raise RuntimeError("grpc_tools.protoc failed")
-    sys.path.insert(0, str(out))
-
-
-_stubs()
 from google.rpc import error_details_pb2, status_pb2  # noqa: E402
 from tuoyu.registry.v1 import registry_pb2, registry_pb2_grpc  # noqa: E402
 

@@ -278,7 +278,7 @@ struct ImportRegions: AsyncParsableCommand {
       for code in order {
         var req = requests[code]!
         // The same file loaded twice is the same request: a retry, not a second change.
-        req.requestID = "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: ","))"
+        req.requestID = "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: "_"))"
         _ = try await R.Client(c).putRegion(req, options: options.callOptions)
       }
     }

@@ -72,35 +72,37 @@ extension RegistryService {
           $0.regionName = names[code] ?? ""
           $0.population = population[code] ?? 0
           $0.seatTarget = target[code] ?? 0
-          $0.townships = Int32(townshipsOf[code] ?? 0)
+          $0.townships = Int32(clamping: townshipsOf[code] ?? 0)
         }
       }
+      // Sums over stored figures are checked: out-of-range data is a refusal, not a crash.
       for row in filed {
         let (county, _, n, seats, inclusiveSeats, anyInclusive) =
           try row.decode((String, String, Int64, Int64, Int64, Bool).self)
-        guard perCounty[county] != nil else { continue }
-        perCounty[county]!.institutions += Int32(n)
-        perCounty[county]!.seats += seats
-        perCounty[county]!.inclusiveSeats += inclusiveSeats
-        perCounty[county]!.townshipsCovered += 1
-        if anyInclusive { perCounty[county]!.townshipsInclusiveCovered += 1 }
+        guard var c = perCounty[county] else { continue }
+        c.institutions = try Checked.add(c.institutions, try Checked.convert(n, "institutions"), "institutions of \(county)")
+        c.seats = try Checked.add(c.seats, seats, "seats of \(county)")
+        c.inclusiveSeats = try Checked.add(c.inclusiveSeats, inclusiveSeats, "普惠 seats of \(county)")
+        c.townshipsCovered = try Checked.add(c.townshipsCovered, 1, "townships of \(county)")
+        if anyInclusive { c.townshipsInclusiveCovered = try Checked.add(c.townshipsInclusiveCovered, 1, "townships of \(county)") }
+        perCounty[county] = c
       }
       var rows = counties.map { perCounty[$0]! }
       if root.level == "city" {
         var city = Tuoyu_Registry_V1_RegionIndicators()
         city.regionCode = root.code
         city.regionName = root.name
-        for c in rows {
-          city.seats += c.seats
-          city.inclusiveSeats += c.inclusiveSeats
-          city.institutions += c.institutions
-          city.townships += c.townships
-          city.townshipsCovered += c.townshipsCovered
-          city.townshipsInclusiveCovered += c.townshipsInclusiveCovered
-        }
+        city.seats = try Checked.sum(rows.map(\.seats), "the city's seats")
+        city.inclusiveSeats = try Checked.sum(rows.map(\.inclusiveSeats), "the city's 普惠 seats")
+        city.institutions = try Checked.sum(rows.map(\.institutions), "the city's institutions")
+        city.townships = try Checked.sum(rows.map(\.townships), "the city's townships")
+        city.townshipsCovered = try Checked.sum(rows.map(\.townshipsCovered), "the city's townships")
+        city.townshipsInclusiveCovered = try Checked.sum(rows.map(\.townshipsInclusiveCovered), "the city's townships")
         // The city's own figures when recorded, else the sum of its counties'.
-        city.population = (population[root.code] ?? 0) > 0 ? population[root.code]! : rows.reduce(0) { $0 + $1.population }
-        city.seatTarget = (target[root.code] ?? 0) > 0 ? target[root.code]! : rows.reduce(0) { $0 + $1.seatTarget }
+        city.population = (population[root.code] ?? 0) > 0
+          ? population[root.code]! : try Checked.sum(rows.map(\.population), "the city's population")
+        city.seatTarget = (target[root.code] ?? 0) > 0
+          ? target[root.code]! : try Checked.sum(rows.map(\.seatTarget), "the city's seat target")
         rows.insert(city, at: 0)
       }
       for i in rows.indices { Self.derive(&rows[i]) }
@@ -121,6 +123,9 @@ extension RegistryService {
 
   // MARK: Bulk import
 
+  /// The most rows one import call takes.
+  public static let maxImportRows: Int32 = 20_000
+
   /// Per row, not all-or-nothing: each row is registered (and, with a filing number, filed as a
   /// backfill checked like any filing) in its own transaction with its audit row, or reported
   /// (and its refusal audited).
@@ -130,12 +135,28 @@ extension RegistryService {
     var response = Tuoyu_Registry_V1_ImportInstitutionsResponse()
     let caller = Caller.of(context)
     let method = context.descriptor.path
-    for try await row in requests {
+    for try await received in requests {
+      var row = received
+      // One call's response stays small: past the limit the import stops and says from where
+      // to go on.
+      if response.received >= Self.maxImportRows {
+        response.failures.append(.with {
+          $0.row = row.row
+          $0.code = Status.Code.resourceExhausted.description
+          $0.message = "an import takes at most \(Self.maxImportRows) rows; send the rest, from this row on, in another call"
+          $0.rule = "import.max-rows"
+        })
+        break
+      }
       response.received += 1
       let target = "institutions/\(row.creditCode)"
       let requestID = "import:row:\(row.row)"
       let bytes = PostgresBytes(try row.serializedBytes())
       do {
+        // The row's declared limits (checked here: a stream's rows are checked one by one, and
+        // a row that breaks them is reported like any other refused row).
+        let violations = row.limitViolations()
+        if !violations.isEmpty { throw LimitViolations(violations) }
         try await importRow(row, caller: caller) { tx in
           try await Mutation.audit(tx, caller, method, target, requestID, request: bytes, outcome: "OK")
         }
@@ -150,7 +171,8 @@ extension RegistryService {
           $0.creditCode = row.creditCode
           $0.code = rpc.code.description
           $0.message = rpc.message
-          $0.rule = (error as? Refusals)?.rule ?? (error as? Refusal)?.rule ?? ""
+          $0.rule = (error as? Refusals)?.rule ?? (error as? Refusal)?.rule
+            ?? (error as? LimitViolations)?.violations.first?.rule ?? ""
         })
       }
     }
@@ -173,7 +195,7 @@ extension RegistryService {
         let taken = try await tx.query("SELECT 1 FROM institution WHERE filing_number = \(row.filingNumber)")
         if !taken.isEmpty {
           throw Refusal(.alreadyExists, rule: "filing.unique-number", field: "filing_number",
-            "filing number \(row.filingNumber) is already used")
+            "filing number \(quoted(row.filingNumber)) is already used")
         }
       }
       let registered = try await RegistryStore.append(

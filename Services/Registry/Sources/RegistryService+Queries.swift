@@ -83,17 +83,39 @@ extension RegistryService {
         ORDER BY credit_code LIMIT \(limit)
         """)
     } else {
-      // Now: the current version of each, walked in credit-code order from the page token.
-      rows = try await pool.query("""
-        SELECT v.body FROM institution i
-        JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-        WHERE i.credit_code > \(after)
-          AND (\(mode) = 0 OR v.mode = \(mode)) AND (\(status) = '' OR v.status = \(status))
-          AND (NOT \(inclusiveOnly) OR v.inclusive)
-          AND (\(regionCode) = '' OR v.county_code = \(regionCode) OR v.township_code = \(regionCode)
-               OR v.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
-        ORDER BY i.credit_code LIMIT \(limit)
-        """)
+      // Now: the current version of each, walked in credit-code order from the page token. With
+      // a status (the public listing always has one) the walk is over an index of that status
+      // (and county or township), so it reads only the rows it returns.
+      let region = regionCode.utf8.count == 9 ? "township" : regionCode.isEmpty ? "" : "county-or-city"
+      if !status.isEmpty && region == "township" {
+        rows = try await pool.query("""
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.status = \(status) AND i.township_code = \(regionCode) AND i.credit_code > \(after)
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      } else if !status.isEmpty && region == "county-or-city" {
+        rows = try await pool.query("""
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.status = \(status) AND i.credit_code > \(after)
+            AND (i.county_code = \(regionCode) OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      } else {
+        rows = try await pool.query("""
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.credit_code > \(after)
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (\(status) = '' OR i.status = \(status))
+            AND (NOT \(inclusiveOnly) OR v.inclusive)
+            AND (\(regionCode) = '' OR i.county_code = \(regionCode) OR i.township_code = \(regionCode)
+                 OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      }
     }
     return try rows.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
   }
@@ -101,7 +123,7 @@ extension RegistryService {
   func knownRegion(_ code: String, field: String = "region_code") async throws {
     if code.isEmpty { return }
     let found = try await pool.withConnection { try await RegistryStore.region($0, code) }
-    if found == nil { throw Refusal.invalid(field, rule: "region.known", "unknown region \(code)") }
+    if found == nil { throw Refusal.invalid(field, rule: "region.known", "unknown region \(quoted(code))") }
   }
 
   public func listInstitutions(
@@ -167,7 +189,7 @@ extension RegistryService {
       response.institutions.append(.with {
         $0.displayName = inst.displayName
         $0.filingNumber = inst.filingNumber
-        $0.address = inst.facts.address
+        $0.address = Self.publicAddress(inst.facts)
         $0.countyCode = inst.countyCode
         $0.townshipCode = inst.facts.townshipCode
         $0.mode = inst.facts.mode
@@ -182,19 +204,27 @@ extension RegistryService {
     return response
   }
 
-  /// Fees are disclosed as 500-yuan bands.
+  /// Fees are disclosed as 500-yuan bands. Any stored value is shown without trapping: a fee
+  /// above the contract's bound (from before it was declared) is "above 100,000 yuan".
   static func feeBand(_ fen: Int64) -> String {
     if fen <= 0 { return "not stated" }
+    if fen > FilingRules.maxMonthlyFee { return "above \(FilingRules.maxMonthlyFee / 100) yuan" }
     let band: Int64 = 50_000
     let low = (fen - 1) / band * band
     return "\(low / 100)–\((low + band) / 100) yuan"
+  }
+
+  /// What the public sees of an institution's address: a family care point is somebody's home,
+  /// so only its community (or, when none is given, nothing beyond the township) is shown.
+  static func publicAddress(_ facts: FilingFacts) -> String {
+    facts.mode == .familyCarePoint ? facts.community : facts.address
   }
 
   // MARK: Regions
 
   func region(_ db: PostgresSession, _ code: String) async throws -> Tuoyu_Registry_V1_Region {
     guard let r = try await regions(db, [code]).first else {
-      throw Refusal(.notFound, rule: "region.known", field: "code", "unknown region \(code)")
+      throw Refusal(.notFound, rule: "region.known", field: "code", "unknown region \(quoted(code))")
     }
     return r
   }
@@ -283,7 +313,7 @@ extension RegistryService {
       problems.append(.invalid("level", rule: "region.level", "city, county or township"))
     }
     let digits = level == "township" ? 9 : 6
-    if request.code.count != digits || !request.code.allSatisfy({ $0.isASCII && $0.isNumber }) {
+    if !FilingRules.isDigits(request.code, count: digits) {
       problems.append(.invalid("code", rule: "region.code", "a \(level.isEmpty ? "region" : level) code has \(digits) digits"))
     }
     if request.displayName.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -365,12 +395,14 @@ extension RegistryService {
     var problems: [Refusal] = []
     if RulePack.Key(rawValue: v.key) == nil {
       let keys = RulePack.Key.allCases.map(\.rawValue).joined(separator: ", ")
-      problems.append(.invalid("value.key", rule: "rules.known-key", "unknown rule \(v.key.debugDescription); one of \(keys)"))
+      problems.append(.invalid("value.key", rule: "rules.known-key", "unknown rule \(quoted(v.key)); one of \(keys)"))
     }
     if LocalDate(v.effectiveFrom) == nil {
       problems.append(.invalid("value.effective_from", rule: "rules.effective-from", "a valid date is required"))
     }
-    if v.value < 0 { problems.append(.invalid("value.value", rule: "rules.non-negative", "a value cannot be negative")) }
+    // A class size or carer ratio of 0 would divide by zero and a tenure of 0 means nothing:
+    // every rule value is positive.
+    if v.value < 1 { problems.append(.invalid("value.value", rule: "rules.positive", "a rule value is at least 1")) }
     try Refusals.check(problems)
     if !v.regionCode.isEmpty { try await knownRegion(v.regionCode, field: "value.region_code") }
     let from = LocalDate(v.effectiveFrom)!.description

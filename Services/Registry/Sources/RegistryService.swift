@@ -96,7 +96,7 @@ public struct RegistryService: Registry.ServiceProtocol {
 
   static func creditCodeRefusal(_ code: String) -> Refusal? {
     CreditCode.problem(code).map {
-      Refusal.invalid("credit_code", rule: "credit-code.gb32100", "\(code.debugDescription): \($0)")
+      Refusal.invalid("credit_code", rule: "credit-code.gb32100", "\(quoted(code, max: 24)): \($0)")
     }
   }
 
@@ -197,7 +197,7 @@ public struct RegistryService: Registry.ServiceProtocol {
       let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
       try Refusals.check(FilingRules.facts(request.facts, ctx))
       var proposed = request.facts
-      proposed.seats.total = FilingRules.totalSeats(proposed.seats)
+      proposed.seats.total = try FilingRules.storedTotal(proposed.seats)
       guard proposed != inst.facts else {
         throw Refusal.precondition("filing-change.changes-something", "the change is the same as what is filed")
       }

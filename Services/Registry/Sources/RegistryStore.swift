@@ -51,7 +51,8 @@ enum RegistryStore {
     let rows = try await tx.query("SELECT key, region_code, effective_from::text, value FROM rule_value")
     return RulePack(try rows.compactMap { row in
       let (key, region, from, value) = try row.decode((String, String, String, Int).self)
-      guard let k = RulePack.Key(rawValue: key), let d = LocalDate(from) else { return nil }
+      // A value that is not positive cannot be applied: refused when written, skipped when read.
+      guard let k = RulePack.Key(rawValue: key), let d = LocalDate(from), value > 0 else { return nil }
       return RulePack.Value(k, region: region, from: d, value)
     })
   }
@@ -59,20 +60,33 @@ enum RegistryStore {
   // MARK: Institutions
 
   /// The current version of an institution, locked for the transaction when `forUpdate`.
+  ///
+  /// Locking takes two statements: the lock on `institution` first, then the version it points
+  /// to, read after the lock is held. (One joined `SELECT … FOR UPDATE` that waited for a
+  /// concurrent change re-checks the join against the version row of its old snapshot, finds no
+  /// match and answers "no such institution" for one that exists.)
   static func current(_ tx: PostgresSession, _ code: String, forUpdate: Bool = true) async throws -> Institution {
-    let rows = try await tx.query(forUpdate ? """
-      SELECT v.body FROM institution i
-      JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-      WHERE i.credit_code = \(code) FOR UPDATE OF i
-      """ : """
-      SELECT v.body FROM institution i
-      JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-      WHERE i.credit_code = \(code)
-      """)
-    guard let row = rows.first else {
-      throw Refusal(.notFound, rule: "institution.exists", field: "credit_code", "no institution with credit code \(code)")
+    let rows: PostgresRows
+    if forUpdate {
+      let locked = try await tx.query(
+        "SELECT current_version FROM institution WHERE credit_code = \(code) FOR UPDATE")
+      guard let version = try locked.first?.decode(Int32.self, at: 0) else { throw notFound(code) }
+      rows = try await tx.query("""
+        SELECT body FROM institution_version WHERE credit_code = \(code) AND version = \(version)
+        """)
+    } else {
+      rows = try await tx.query("""
+        SELECT v.body FROM institution i
+        JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+        WHERE i.credit_code = \(code)
+        """)
     }
+    guard let row = rows.first else { throw notFound(code) }
     return try Institution(serializedBytes: try row.decode(PostgresBytes.self, at: 0).bytes)
+  }
+
+  static func notFound(_ code: String) -> Refusal {
+    Refusal(.notFound, rule: "institution.exists", field: "credit_code", "no institution with credit code \(quoted(code))")
   }
 
   /// The institution as it stood at the end of `day`.
@@ -104,12 +118,15 @@ enum RegistryStore {
       }
       inst.version = previous.version + 1
       try await tx.query("""
-        UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber)
+        UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber),
+          status = \(Lifecycle.name(inst.status)), county_code = \(inst.countyCode),
+          township_code = \(inst.facts.townshipCode)
         WHERE credit_code = \(code)
         """)
     } else {
       let inserted = try await tx.query("""
-        INSERT INTO institution (credit_code, current_version, filing_number) VALUES (\(code), 1, \(filingNumber))
+        INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code)
+        VALUES (\(code), 1, \(filingNumber), \(Lifecycle.name(inst.status)), \(inst.countyCode), \(inst.facts.townshipCode))
         ON CONFLICT (credit_code) DO NOTHING RETURNING credit_code
         """)
       guard !inserted.isEmpty else {
@@ -118,7 +135,7 @@ enum RegistryStore {
       }
       inst.version = 1
     }
-    inst.facts.seats.total = FilingRules.totalSeats(inst.facts.seats)
+    inst.facts.seats.total = try FilingRules.storedTotal(inst.facts.seats)
     inst.name = "institutions/\(code)"
     let body = PostgresBytes(try inst.serializedBytes())
     try await tx.query("""

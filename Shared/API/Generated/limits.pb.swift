@@ -116,6 +116,7 @@ public nonisolated struct Tuoyu_Common_V1_Limits: Sendable {
   public var text: Tuoyu_Common_V1_TextKind = .unspecified
 
   /// Integers and doubles (and, on a tuoyu.common.v1.Money field, its fen): the inclusive range.
+  /// On an enum field, `min: 1` makes a value required (the zero value is UNSPECIFIED).
   public var min: Int64 {
     get {_min ?? 0}
     set {_min = newValue}

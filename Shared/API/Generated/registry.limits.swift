@@ -34,6 +34,7 @@ extension Tuoyu_Registry_V1_PutRegionRequest: LimitedMessage {
     check.text(&code, "code", kind: .digits, min: 6, max: 9)
     check.text(&displayName, "display_name", kind: .line, min: 1, max: 64)
     if case .UNRECOGNIZED(let raw) = level { check.unknownEnum("level", raw) }
+    else if level.rawValue < 1 { check.required("level") }
     check.text(&parentCode, "parent_code", kind: .digits, min: 0, max: 9)
     check.items(years.count, "years", max: 252)
     if years.count <= 252 {
@@ -98,6 +99,7 @@ extension Tuoyu_Registry_V1_RegisterInstitutionRequest: LimitedMessage {
     check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
     check.text(&displayName, "display_name", kind: .line, min: 1, max: 100)
     if case .UNRECOGNIZED(let raw) = legalNature { check.unknownEnum("legal_nature", raw) }
+    else if legalNature.rawValue < 1 { check.required("legal_nature") }
     check.text(&registrationAuthority, "registration_authority", kind: .line, min: 1, max: 100)
     if hasFacts { check.nested(&facts, "facts") }
     if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }

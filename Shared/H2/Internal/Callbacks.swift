@@ -69,3 +69,14 @@ let h2ReadCallback: nghttp2_data_source_read_callback = { _, streamID, buf, leng
     streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buf, count: length),
     flags: &flags.pointee)
 }
+
+/// A frame nghttp2 could not send (e.g. a header block over the peer's limit or its own): for
+/// HEADERS, the stream is closed here but the peer was never told; the connection resets it.
+let h2OnFrameNotSend: nghttp2_on_frame_not_send_callback = { _, frame, code, user in
+  guard let frame else { return 0 }
+  let hd = frame.pointee.hd
+  if UInt32(hd.type) == NGHTTP2_HEADERS.rawValue && hd.stream_id > 0 {
+    connection(user).headersNotSent(streamID: hd.stream_id, error: code)
+  }
+  return 0
+}

@@ -314,10 +314,12 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     trailers += extra
     if let error {
       trailers.append(H2Header("grpc-status", String(error.code.rawValue)))
+      // Bounded, so that the response's headers always fit what a peer accepts (8 KiB is
+      // grpc's smallest default): the message is cut to 1 KiB, details over 4 KiB are dropped.
       if !error.message.isEmpty {
-        trailers.append(H2Header("grpc-message", PercentEncoding.encode(error.message)))
+        trailers.append(H2Header("grpc-message", PercentEncoding.encode(Self.capped(error.message, bytes: 1024))))
       }
-      if let details = error.details {
+      if let details = error.details, details.count <= 4096 {
         trailers.append(H2Header("grpc-status-details-bin", Base64.encode(details)))
       }
       append(error.metadata, to: &trailers)
@@ -331,6 +333,20 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       responseHeadersSent = true
       stream.sendHeaders(trailers, endStream: true)
     }
+  }
+
+  /// `message` cut to at most `bytes` UTF-8 bytes on a character boundary, marked when cut.
+  static func capped(_ message: String, bytes: Int) -> String {
+    if message.utf8.count <= bytes { return message }
+    var out = ""
+    var used = 0
+    for scalar in message.unicodeScalars {
+      let n = UTF8.width(scalar)
+      if used + n > bytes - 3 { break }
+      out.unicodeScalars.append(scalar)
+      used += n
+    }
+    return out + "…"
   }
 
   private func respondHTTP(status: String, message: String) {

@@ -33,7 +33,7 @@ public enum FilingRules {
   /// Fields every institution needs from registration on.
   public static func location(_ f: FilingFacts, _ ctx: FilingContext, field: String = "facts") -> [Refusal] {
     var out: [Refusal] = []
-    if f.townshipCode.count != 9 || !f.townshipCode.allSatisfy(\.isASCIIDigit) {
+    if !isDigits(f.townshipCode, count: 9) {
       out.append(.invalid("\(field).township_code", rule: "region.township-code", "must be a 9-digit township code"))
     } else if ctx.county == nil {
       out.append(.invalid("\(field).township_code", rule: "region.known-township",
@@ -45,12 +45,16 @@ public enum FilingRules {
       }
     }
     if !f.contactPhone.isEmpty
-      && (f.contactPhone.count > 20 || !f.contactPhone.allSatisfy({ $0.isASCIIDigit || $0 == "-" || $0 == "+" }))
+      && (f.contactPhone.utf8.count > 20
+        || !f.contactPhone.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2B }))
     {
       out.append(.invalid("\(field).contact_phone", rule: "contact.phone", "digits, '-' and '+' only, at most 20"))
     }
     return out
   }
+
+  /// A monthly fee above 100,000 yuan is not a fee (the contract's bound of `monthly_fee`).
+  public static let maxMonthlyFee: Int64 = 10_000_000
 
   /// The full check of what a filing declares.
   public static func facts(_ f: FilingFacts, _ ctx: FilingContext, field: String = "facts") -> [Refusal] {
@@ -64,8 +68,8 @@ public enum FilingRules {
     if f.address.trimmingCharacters(in: .whitespaces).isEmpty {
       out.append(.invalid("\(field).address", rule: "filing.address", "an address is required"))
     }
-    if f.monthlyFee.fen < 0 {
-      out.append(.invalid("\(field).monthly_fee", rule: "filing.fee", "a fee cannot be negative"))
+    if f.monthlyFee.fen < 0 || f.monthlyFee.fen > maxMonthlyFee {
+      out.append(.invalid("\(field).monthly_fee", rule: "filing.fee", "a monthly fee is 0–\(Money.yuan(maxMonthlyFee))"))
     }
     out += seats(f, ctx, field: field)
     if f.inclusive {
@@ -109,22 +113,27 @@ public enum FilingRules {
       if s.family == 0 {
         out.append(.precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
       }
-      func limit(_ key: RulePack.Key) -> Int? { ctx.pack.value(key, on: ctx.date, county: county, city: ctx.city) }
+      // A rule value that is not positive cannot be applied (refused when written; handled here
+      // for rows from before that check).
+      func limit(_ key: RulePack.Key) -> Int? {
+        ctx.pack.value(key, on: ctx.date, county: county, city: ctx.city).flatMap { $0 > 0 ? $0 : nil }
+      }
       guard let maxChildren = limit(.familyMaxChildren), let perCarer = limit(.familyChildrenPerCarer),
         let tenure = limit(.familyMinTenureYears)
       else {
         out.append(.precondition("family.rules-in-force", "no family care point rules are in force on \(ctx.date)"))
         return out
       }
-      if s.family > maxChildren {
+      if Int(s.family) > maxChildren {
         out.append(.precondition(RulePack.Key.familyMaxChildren.rawValue,
           "a family care point takes at most \(maxChildren) children; declared \(s.family)", field: "\(field).seats.family"))
       }
       if f.carers < 0 {
         out.append(.invalid("\(field).carers", rule: "seats.non-negative", "carers cannot be negative"))
-      } else if s.family > Int(f.carers) * perCarer {
+      } else if Int(s.family) > Int(f.carers) * perCarer {
+        let needed = Checked.divideRoundingUp(Int(s.family), perCarer) ?? 0
         out.append(.precondition(RulePack.Key.familyChildrenPerCarer.rawValue,
-          "one carer for at most \(perCarer) children: \(s.family) children need \((Int(s.family) + perCarer - 1) / perCarer) carers, declared \(f.carers)",
+          "one carer for at most \(perCarer) children: \(s.family) children need \(needed) carers, declared \(f.carers)",
           field: "\(field).carers"))
       }
       if Int(f.premisesTenureYears) < tenure {
@@ -138,22 +147,26 @@ public enum FilingRules {
       out.append(.invalid("\(field).seats.family", rule: "seats.family-only-for-family-points",
         "only a family care point declares family seats"))
     }
+    // Int32 values summed and multiplied in Int (64 bits): no sum of four Int32s nor product of
+    // two can leave it.
     var total = 0
     for (name, c, key, label) in classes {
       total += Int(c.seats)
       guard c.seats > 0 || c.classes > 0 else { continue }
-      guard let max = ctx.pack.value(key, on: ctx.date, county: county, city: ctx.city) else {
+      guard let max = ctx.pack.value(key, on: ctx.date, county: county, city: ctx.city), max > 0 else {
         out.append(.precondition(key.rawValue, "no class size for \(label) is in force on \(ctx.date)"))
         continue
       }
       if Int(c.seats) > Int(c.classes) * max {
         out.append(.precondition(key.rawValue,
-          "\(label) holds at most \(max) children per class: \(c.seats) seats need \((Int(c.seats) + max - 1) / max) classes, declared \(c.classes)",
+          "\(label) holds at most \(max) children per class: \(c.seats) seats need \(Checked.divideRoundingUp(Int(c.seats), max) ?? 0) classes, declared \(c.classes)",
           field: "\(field).seats.\(name)"))
       }
     }
     if total == 0 {
       out.append(.precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
+    } else if total > maxTotalSeats {
+      out.append(.invalid("\(field).seats", rule: "seats.total-max", "at most \(maxTotalSeats) seats in all; declared \(total)"))
     }
     return out
   }
@@ -173,9 +186,25 @@ public enum FilingRules {
     return out
   }
 
-  /// Seats by class summed (family seats for a family care point).
-  public static func totalSeats(_ s: Tuoyu_Registry_V1_Seats) -> Int32 {
-    s.infant.seats + s.toddler.seats + s.olderToddler.seats + s.mixed.seats + s.family
+  /// The most seats one institution may declare (the contract's bound of `Seats.total`).
+  public static let maxTotalSeats = 10_000
+
+  /// Seats by class summed (family seats for a family care point), in Int: cannot overflow.
+  public static func totalSeats(_ s: Tuoyu_Registry_V1_Seats) -> Int {
+    Int(s.infant.seats) + Int(s.toddler.seats) + Int(s.olderToddler.seats) + Int(s.mixed.seats) + Int(s.family)
+  }
+
+  /// Seats summed for storing: refused (not trapped) when they do not fit the column.
+  public static func storedTotal(_ s: Tuoyu_Registry_V1_Seats) throws(Refusal) -> Int32 {
+    let total = totalSeats(s)
+    guard (0...maxTotalSeats).contains(total) else {
+      throw Refusal.invalid("facts.seats", rule: "seats.total-max", "at most \(maxTotalSeats) seats in all; declared \(total)")
+    }
+    return Int32(total)
+  }
+
+  static func isDigits(_ s: String, count: Int) -> Bool {
+    s.utf8.count == count && s.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
   }
 }
 
@@ -190,6 +219,3 @@ public enum Money {
   }
 }
 
-extension Character {
-  var isASCIIDigit: Bool { isASCII && isNumber }
-}

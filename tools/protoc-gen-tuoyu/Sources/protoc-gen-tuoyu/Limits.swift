@@ -95,7 +95,12 @@ enum LimitsGenerator {
         case .bool:
           return []
         case .enum:
-          return ["if case .UNRECOGNIZED(let raw) = \(v) { check.unknownEnum(\(n), raw) }"]
+          var out = ["if case .UNRECOGNIZED(let raw) = \(v) { check.unknownEnum(\(n), raw) }"]
+          // `min: 1` on an enum: a value must be chosen (the zero value is UNSPECIFIED).
+          if let l = limits, l.hasMin, l.min >= 1 {
+            out.append("else if \(v).rawValue < \(l.min) { check.required(\(n)) }")
+          }
+          return out
         case .message, .group:
           guard let m = f.messageType, isTuoyu(m) else { return [] }
           if m.fullName == "tuoyu.common.v1.Money", let l = limits, l.hasMin || l.hasMax {
