@@ -36,6 +36,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
   ],
   targets: [
     // Layer 2: HTTP/2 by nghttp2. Only H2 imports CNGHTTP2.
@@ -148,6 +149,7 @@ let package = Package(
       dependencies: [
         "RegistryCore", "ServiceKit", "API", "Postgres", "RPC",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "PropertyBased", package: "swift-property-based"),
       ],
       path: "Tests/RegistryTests", swiftSettings: swiftSettings),
     .testTarget(

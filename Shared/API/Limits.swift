@@ -110,7 +110,7 @@ public struct LimitCheck: Sendable {
   public mutating func text(_ value: inout String, _ field: String, kind: TextKind, min: Int, max: Int) {
     let utf8 = value.utf8
     // Bounded work whatever the input: more bytes than `max` scalars can take is refused unread.
-    if utf8.count > max * (kind.isASCIIOnly ? 1 : 4) {
+    if utf8.count > max * 4 {
       add(field, "limits.length", "at most \(max) characters")
       return
     }

@@ -148,6 +148,35 @@ final class Pair {
     #expect(request.ended)
   }
 
+  /// Response headers nghttp2 cannot send (a header block past its 64 KiB limit for sending)
+  /// must not leave the peer waiting: the stream is reset, and the connection lives on.
+  @Test(arguments: [false, true])
+  func headersThatCannotBeSentResetTheStream(asTrailers: Bool) throws {
+    let pair = try Pair()
+    let (clientStream, response) = try pair.request()
+    clientStream.sendData(ByteBuffer(string: "x"), endStream: true)
+    try pair.shuttle()
+    let (serverStream, _) = pair.serverDelegate.streams[0]
+    let huge = H2Header("grpc-message", String(repeating: "%E5", count: 40_000))
+    if asTrailers {
+      serverStream.sendHeaders([H2Header(":status", "200")], endStream: false)
+      serverStream.sendData(ByteBuffer(string: "partial"))
+      serverStream.sendTrailers([H2Header("grpc-status", "3"), huge])
+    } else {
+      serverStream.sendHeaders([H2Header(":status", "200"), H2Header("grpc-status", "3"), huge], endStream: true)
+    }
+    try pair.shuttle()
+    #expect(response.closed == .internalError)
+    // The connection still serves the next stream.
+    let (next, nextResponse) = try pair.request(endStream: true)
+    _ = next
+    try pair.shuttle()
+    let (serverNext, _) = pair.serverDelegate.streams[1]
+    serverNext.sendHeaders([H2Header(":status", "200"), H2Header("grpc-status", "0")], endStream: true)
+    try pair.shuttle()
+    #expect(nextResponse.closed == .noError)
+  }
+
   @Test func resetReachesThePeer() throws {
     let pair = try Pair()
     let (clientStream, _) = try pair.request()

@@ -102,6 +102,19 @@ struct PostgresTests {
     await pool.close()
   }
 
+  /// libpq takes parameters as C strings: a NUL would silently cut the value ("330502\0' OR 1=1"
+  /// matched 330502). It is refused before anything is sent, and the connection stays usable.
+  @Test func nulInATextParameterIsRefusedNotTruncated() async throws {
+    let pool = TestDatabase.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_nul (v text)")
+    await #expect {
+      try await pool.query("INSERT INTO pg_test_nul (v) VALUES (\("330502\u{0}' OR 1=1"))")
+    } throws: { ($0 as? PostgresError)?.kind == .nulInText }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_nul")[0].decode(Int.self, at: 0) == 0)
+    try await pool.query("DROP TABLE pg_test_nul")
+    await pool.close()
+  }
+
   @Test func constraintViolationsAreTyped() async throws {
     let pool = TestDatabase.pool()
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_unique (k int PRIMARY KEY, n int CHECK (n > 0))")

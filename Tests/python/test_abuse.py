@@ -175,3 +175,17 @@ def test_missing_body_for_unary_is_an_error(fresh_swift_server):
     status = [t.get("grpc-status") for t in trailers if "grpc-status" in t]
     assert status and status[0] != "0"
     still_serves(fresh_swift_server)
+
+
+def test_a_huge_status_message_is_capped_and_answered(fresh_swift_server):
+    """A status whose message would make the trailers too large for any peer is cut (to 1 KiB)
+    instead of leaving the call hanging until the client's deadline."""
+    with grpc.insecure_channel(fresh_swift_server.target) as channel:
+        stub = test_pb2_grpc.TestServiceStub(channel)
+        request = messages_pb2.SimpleRequest(response_status=messages_pb2.EchoStatus(code=3, message="托" * 20000))
+        with pytest.raises(grpc.RpcError) as info:
+            stub.UnaryCall(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = info.value.details()
+        assert details.startswith("托" * 100) and details.endswith("…") and len(details.encode()) <= 1024
+    still_serves(fresh_swift_server)

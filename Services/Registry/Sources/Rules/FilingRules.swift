@@ -130,7 +130,9 @@ public enum FilingRules {
       }
       if f.carers < 0 {
         out.append(.invalid("\(field).carers", rule: "seats.non-negative", "carers cannot be negative"))
-      } else if Int(s.family) > Int(f.carers) * perCarer {
+      } else if case let (capacity, overflow) = Int(f.carers).multipliedReportingOverflow(by: perCarer),
+        !overflow && Int(s.family) > capacity
+      {
         let needed = Checked.divideRoundingUp(Int(s.family), perCarer) ?? 0
         out.append(.precondition(RulePack.Key.familyChildrenPerCarer.rawValue,
           "one carer for at most \(perCarer) children: \(s.family) children need \(needed) carers, declared \(f.carers)",
@@ -147,8 +149,7 @@ public enum FilingRules {
       out.append(.invalid("\(field).seats.family", rule: "seats.family-only-for-family-points",
         "only a family care point declares family seats"))
     }
-    // Int32 values summed and multiplied in Int (64 bits): no sum of four Int32s nor product of
-    // two can leave it.
+    // Int32 seats summed in Int (64 bits): no sum of four Int32s can leave it.
     var total = 0
     for (name, c, key, label) in classes {
       total += Int(c.seats)
@@ -157,7 +158,9 @@ public enum FilingRules {
         out.append(.precondition(key.rawValue, "no class size for \(label) is in force on \(ctx.date)"))
         continue
       }
-      if Int(c.seats) > Int(c.classes) * max {
+      // Rule values are data: a product past Int's range is a capacity no seat count reaches.
+      let (capacity, overflow) = Int(c.classes).multipliedReportingOverflow(by: max)
+      if !overflow && Int(c.seats) > capacity {
         out.append(.precondition(key.rawValue,
           "\(label) holds at most \(max) children per class: \(c.seats) seats need \(Checked.divideRoundingUp(Int(c.seats), max) ?? 0) classes, declared \(c.classes)",
           field: "\(field).seats.\(name)"))
