@@ -58,7 +58,7 @@ public enum Mutation {
           guard try row.decode(Bool.self, at: 0) else {
             throw RPCError(
               code: .failedPrecondition,
-              message: "request_id \(requestID) was already used for a different request (rule: idempotency)")
+              message: "request_id \(quoted(requestID)) was already used for a different request (rule: idempotency)")
           }
           return try Response(serializedBytes: try row.decode(PostgresBytes.self, at: 1).bytes)
         }

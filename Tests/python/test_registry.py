@@ -213,3 +213,43 @@ def test_grpcio_calls_and_error_details(registry):
         assert status.details[0].Unpack(bad)
         fields = {v.field for v in bad.field_violations}
         assert {"credit_code", "display_name", "legal_nature", "registration_authority"} <= fields
+
+
+def test_cli_checks_flags_with_the_contracts_limits(registry):
+    _, env = registry
+    r = cli(env, "registry", "submit-filing", "91330502MA00000011", "--mode", "private", "--fee", "92233720368547757",
+            "--township", "330502001", "--address", "x", "--infant", "1/10")
+    assert r.returncode == 64 and "facts.monthly_fee.fen" in r.stderr and "nothing was sent" in r.stderr, r.stderr
+    r = cli(env, "registry", "register", "91330502MA2B3C4D58", "--name", "x" * 101, "--legal-nature", "for-profit",
+            "--authority", "y", "--township", "330502001")
+    assert r.returncode == 64 and "display_name" in r.stderr, r.stderr
+
+
+def test_cli_output_escapes_control_characters_and_guards_formulas(registry):
+    _, env = registry
+    code = "91330502MA00000011"
+    # A name as an older system might have stored it (the service now refuses control characters):
+    # written into the stored version past the service.
+    row = subprocess.run(["psql", DB, "-qAt", "-c",
+                          f"SELECT encode(body, 'hex'), version FROM registry.institution_version v JOIN registry.institution i "
+                          f"USING (credit_code) WHERE credit_code = '{code}' AND v.version = i.current_version"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    body, version = row.split("|")
+    inst = registry_pb2.Institution.FromString(bytes.fromhex(body))
+    original = inst.display_name
+    inst.display_name = "=HYPERLINK(\"http://x\")\x1b]0;pwned\x07\x1b[2J"
+    def store(message):
+        subprocess.run(["psql", DB, "-qc", f"UPDATE registry.institution_version SET body = '\\x{message.SerializeToString().hex()}' "
+                        f"WHERE credit_code = '{code}' AND version = {version}"], check=True, capture_output=True)
+    store(inst)
+    try:
+        table = cli(env, "registry", "get", code)
+        assert table.returncode == 0 and "\x1b" not in table.stdout and "\x07" not in table.stdout
+        assert "\\u{1b}]0;pwned\\u{7}" in table.stdout
+        csv_out = cli(env, "registry", "get", code, "--output", "csv")
+        assert "\x1b" not in csv_out.stdout
+        cell = list(csv.reader(csv_out.stdout.splitlines()))[1][1]
+        assert cell.startswith("'=HYPERLINK"), cell
+    finally:
+        inst.display_name = original
+        store(inst)

@@ -1,3 +1,4 @@
+import API
 import Foundation
 import SwiftProtobuf
 
@@ -12,9 +13,14 @@ struct Table {
   mutating func add(_ row: [String]) { rows.append(row) }
 
   func render(_ format: OutputFormat, json: () -> String) -> String {
+    // What the services return is data, possibly hostile: no cell reaches the terminal or a
+    // spreadsheet with control characters, and no CSV cell can be taken for a formula.
+    let rows = self.rows.map { $0.map(Terminal.safe) }
     switch format {
     case .json: return json()
-    case .csv: return ([headers] + rows).map { $0.map(CSV.quote).joined(separator: ",") }.joined(separator: "\n")
+    case .csv:
+      return ([headers] + rows).map { $0.map { CSV.quote(CSV.guardFormula($0)) }.joined(separator: ",") }
+        .joined(separator: "\n")
     case .table:
       var widths = headers.map(displayWidth)
       for row in rows {
@@ -79,8 +85,37 @@ extension Character {
   var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
+/// Text from a service, made safe to print: control characters (C0, DEL, C1), line and
+/// paragraph separators and bidirectional controls are shown as `\u{…}` escapes, so no data can
+/// move the cursor, retitle the terminal or reorder what is shown.
+enum Terminal {
+  static func safe(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: isUnsafe) else { return s }
+    var out = ""
+    for u in s.unicodeScalars {
+      if isUnsafe(u) { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+    }
+    return out
+  }
+
+  static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
+    switch u.value {
+    case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF: true
+    default: false
+    }
+  }
+}
+
 /// RFC 4180 CSV: quoted fields with doubled quotes, commas and newlines inside quotes.
 enum CSV {
+  /// A cell a spreadsheet would run as a formula (=, +, -, @, or a leading tab or CR) is
+  /// prefixed with an apostrophe (OWASP's CSV-injection guard). Numbers such as -12.5 stay.
+  static func guardFormula(_ s: String) -> String {
+    guard let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return s }
+    if first == "-" || first == "+", Double(s) != nil { return s }
+    return "'" + s
+  }
+
   static func quote(_ s: String) -> String {
     s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
       ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
@@ -139,4 +174,15 @@ enum CSV {
     }
     return records
   }
+}
+
+/// The request as it will be sent, after the contract's limits (the same the service checks): a
+/// flag past its bound is a usage error (exit 64) naming every field, and nothing is sent.
+func checked<M: LimitedMessage>(_ request: M) throws -> M {
+  var request = request
+  let violations = request.limitViolations()
+  guard violations.isEmpty else {
+    throw CLIError("invalid request, nothing was sent:\n" + violations.map { "  \($0)" }.joined(separator: "\n"))
+  }
+  return request
 }

@@ -136,7 +136,7 @@ func institutionTable(_ list: [Institution]) -> Table {
 func printInstitution(_ o: GlobalOptions, _ i: Institution) {
   printOutput(o, institutionTable([i]), json: [i])
   if o.output == .table {
-    if !i.reasons.isEmpty { print("reasons: \(i.reasons.joined(separator: "; "))") }
+    if !i.reasons.isEmpty { print("reasons: \(Terminal.safe(i.reasons.joined(separator: "; ")))") }
     if i.decisionDue.year != 0 { print("decision due by \(show(i.decisionDue))") }
   }
 }
@@ -230,7 +230,7 @@ struct PutRegion: AsyncParsableCommand {
       }
       return req
     }
-    let r = await withClient(options, "registry") { try await R.Client($0).putRegion(req, options: options.callOptions) }
+    let r = await withClient(options, "registry") { try await R.Client($0).putRegion(checked(req), options: options.callOptions) }
     printOutput(options, { var t = Table(["CODE", "NAME", "YEARS"]); t.add([r.code, r.displayName, String(r.years.count)]); return t }(), json: [r])
   }
 }
@@ -279,7 +279,7 @@ struct ImportRegions: AsyncParsableCommand {
         var req = requests[code]!
         // The same file loaded twice is the same request: a retry, not a second change.
         req.requestID = "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: "_"))"
-        _ = try await R.Client(c).putRegion(req, options: options.callOptions)
+        _ = try await R.Client(c).putRegion(checked(req), options: options.callOptions)
       }
     }
     print("\(order.count) regions loaded from \(file)")
@@ -311,7 +311,7 @@ struct Register: AsyncParsableCommand {
       req.effectiveDate = try date(target.date, "--date")
       return req
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).registerInstitution(req, options: options.callOptions) }
+    let i = await withClient(options, "registry") { try await R.Client($0).registerInstitution(checked(req), options: options.callOptions) }
     printInstitution(options, i)
   }
 }
@@ -345,7 +345,7 @@ struct SubmitFiling: AsyncParsableCommand {
       req.effectiveDate = try date(target.date, "--date")
       return req
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).submitFiling(req, options: options.callOptions) }
+    let i = await withClient(options, "registry") { try await R.Client($0).submitFiling(checked(req), options: options.callOptions) }
     printInstitution(options, i)
   }
 }
@@ -368,7 +368,7 @@ struct ChangeFiling: AsyncParsableCommand {
       req.effectiveDate = try date(target.date, "--date")
       return req
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).changeFiling(req, options: options.callOptions) }
+    let i = await withClient(options, "registry") { try await R.Client($0).changeFiling(checked(req), options: options.callOptions) }
     printInstitution(options, i)
   }
 }
@@ -386,7 +386,7 @@ struct File: AsyncParsableCommand {
         $0.effectiveDate = try date(target.date, "--date")
       }
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).fileInstitution(req, options: options.callOptions) }
+    let i = await withClient(options, "registry") { try await R.Client($0).fileInstitution(checked(req), options: options.callOptions) }
     printInstitution(options, i)
   }
 }
@@ -406,7 +406,7 @@ struct Refuse: AsyncParsableCommand {
         $0.effectiveDate = try date(target.date, "--date")
       }
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).refuseFiling(req, options: options.callOptions) }
+    let i = await withClient(options, "registry") { try await R.Client($0).refuseFiling(checked(req), options: options.callOptions) }
     printInstitution(options, i)
   }
 }
@@ -430,7 +430,7 @@ extension ActionCommand {
       }
     }
     let i: Institution = await withClient(options, "registry") {
-      try await $0.unary(Self.method, request: req, options: options.callOptions).message
+      try await $0.unary(Self.method, request: checked(req), options: options.callOptions).message
     }
     printInstitution(options, i)
   }
@@ -483,7 +483,7 @@ struct Get: AsyncParsableCommand {
         $0.asOf = try date(asOf, "--as-of")
       }
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).getInstitution(req, options: options.callOptions) }
+    let i = await withClient(options, "registry") { try await R.Client($0).getInstitution(checked(req), options: options.callOptions) }
     printInstitution(options, i)
   }
 }
@@ -540,7 +540,7 @@ struct History: AsyncParsableCommand {
       }
     }
     let h = await withClient(options, "registry") {
-      try await R.Client($0).listInstitutionHistory(req, options: options.callOptions)
+      try await R.Client($0).listInstitutionHistory(checked(req), options: options.callOptions)
     }
     var t = Table(["VERSION", "EVENT", "EFFECTIVE", "RECORDED", "BY", "STATUS", "SEATS", "普惠", "FEE", "REASONS"])
     for v in h.versions {
@@ -618,7 +618,7 @@ struct PutRule: AsyncParsableCommand {
         }
       }
     }
-    let v = await withClient(options, "registry") { try await R.Client($0).putRuleValue(req, options: options.callOptions) }
+    let v = await withClient(options, "registry") { try await R.Client($0).putRuleValue(checked(req), options: options.callOptions) }
     var t = Table(["KEY", "REGION", "FROM", "VALUE"])
     t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value)])
     printOutput(options, t, json: [v])
