@@ -232,6 +232,14 @@ public struct LimitViolations: RPCErrorConvertible, Sendable, CustomStringConver
     var status = Google_Rpc_Status()
     status.code = Int32(Status.Code.invalidArgument.rawValue)
     status.message = description
+    if let any = Google_Rpc_BadRequest.packed(violations) { status.details.append(any) }
+    return RPCError(code: .invalidArgument, message: description, details: try? status.serializedBytes())
+  }
+}
+
+extension Google_Rpc_BadRequest {
+  /// A `BadRequest` naming each violation (`message (rule …)`), packed for `google.rpc.Status`.
+  public static func packed(_ violations: [API.FieldViolation]) -> Google_Protobuf_Any? {
     let details = Google_Rpc_BadRequest.with {
       $0.fieldViolations = violations.map { v in
         .with {
@@ -240,8 +248,7 @@ public struct LimitViolations: RPCErrorConvertible, Sendable, CustomStringConver
         }
       }
     }
-    if let any = try? Google_Protobuf_Any(message: details) { status.details.append(any) }
-    return RPCError(code: .invalidArgument, message: description, details: try? status.serializedBytes())
+    return try? Google_Protobuf_Any(message: details)
   }
 }
 

@@ -548,6 +548,11 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private var unsentHeaders: [Int32] = []
 
   func headersNotSent(streamID: Int32, error: Int32) {
+    // Only a server's response to a stream the peer opened: a client's request that never left
+    // opened nothing to reset, and a stream already closed or closing needs nothing more.
+    guard role == .server, error != NGHTTP2_ERR_STREAM_CLOSED.rawValue, error != NGHTTP2_ERR_STREAM_CLOSING.rawValue,
+      error != NGHTTP2_ERR_SESSION_CLOSING.rawValue
+    else { return }
     if tracing { trace("\(role) HEADERS not sent on stream \(streamID): nghttp2 error \(error); resetting") }
     unsentHeaders.append(streamID)
   }

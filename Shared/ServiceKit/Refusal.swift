@@ -82,16 +82,10 @@ public struct Refusals: RPCErrorConvertible, Sendable, CustomStringConvertible {
     status.code = Int32(code.rawValue)
     status.message = description
     let bad = all.filter { $0.kind == .invalidArgument }
-    if !bad.isEmpty {
-      let details = Google_Rpc_BadRequest.with {
-        $0.fieldViolations = bad.map { r in
-          .with {
-            $0.field = r.field
-            $0.description_p = "\(r.message) (rule \(r.rule))"
-          }
-        }
-      }
-      if let any = try? Google_Protobuf_Any(message: details) { status.details.append(any) }
+    if !bad.isEmpty,
+      let any = Google_Rpc_BadRequest.packed(bad.map { API.FieldViolation(field: $0.field, rule: $0.rule, message: $0.message) })
+    {
+      status.details.append(any)
     }
     let rules = all.filter { $0.kind != .invalidArgument }
     if !rules.isEmpty {

@@ -104,12 +104,20 @@ extension RegistryService {
             AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
           ORDER BY i.credit_code LIMIT \(limit)
           """)
+      } else if !status.isEmpty {
+        rows = try await pool.query("""
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.status = \(status) AND i.credit_code > \(after)
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
       } else {
         rows = try await pool.query("""
           SELECT v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.credit_code > \(after)
-            AND (\(mode) = 0 OR v.mode = \(mode)) AND (\(status) = '' OR i.status = \(status))
+            AND (\(mode) = 0 OR v.mode = \(mode))
             AND (NOT \(inclusiveOnly) OR v.inclusive)
             AND (\(regionCode) = '' OR i.county_code = \(regionCode) OR i.township_code = \(regionCode)
                  OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
