@@ -25,6 +25,7 @@ let package = Package(
     .executable(name: "tuoyu-interop-server", targets: ["InteropServer"]),
     .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
     .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
+    .executable(name: "tuoyu-bench-limits", targets: ["BenchLimits"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -144,6 +145,9 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "bench/BenchServer", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "BenchLimits", dependencies: ["API", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "bench/Limits", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
       dependencies: [

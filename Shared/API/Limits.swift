@@ -83,12 +83,14 @@ public struct LimitCheck: Sendable {
 
   public private(set) var violations: [FieldViolation] = []
   public private(set) var unreported = 0
-  private var path: [String] = []
+  /// The fields being checked, outermost first (joined only when a violation names them).
+  private var path: [(field: String, index: Int?)] = []
 
   public init() {}
 
   private func name(_ field: String) -> String {
-    path.isEmpty ? field : path.joined(separator: ".") + "." + field
+    if path.isEmpty { return field }
+    return path.map { p in p.index.map { "\(p.field)[\($0)]" } ?? p.field }.joined(separator: ".") + "." + field
   }
 
   private mutating func add(_ field: String, _ rule: String, _ message: String) {
@@ -100,50 +102,111 @@ public struct LimitCheck: Sendable {
   }
 
   /// Checks the fields of a message inside `field` (index for a repeated field).
-  public mutating func nested<M: LimitedMessage>(_ message: inout M, _ field: String, index: Int? = nil) {
-    path.append(index.map { "\(field)[\($0)]" } ?? field)
-    message.applyLimits(&self)
+  /// Checks the fields of a message inside `field` (index for a repeated field); `store` gets the
+  /// message back only when its text was normalised. (Messages are changed only then: writing a
+  /// nested message back copies its storage.)
+  public mutating func nested<M: LimitedMessage>(
+    _ message: M, _ field: String, index: Int? = nil, store: (M) -> Void
+  ) {
+    path.append((field, index))
+    let before = changes
+    var m = message
+    m.applyLimits(&self)
+    if changes != before { store(m) }
     path.removeLast()
   }
 
-  /// Checks (and for people's text normalises) a string: its characters, then its length.
-  public mutating func text(_ value: inout String, _ field: String, kind: TextKind, min: Int, max: Int) {
-    let utf8 = value.utf8
+  /// How many strings were normalised so far.
+  public private(set) var changes = 0
+
+  /// Checks a string — its characters, then its length — and returns it normalised (people's
+  /// text: NFC, and trimmed for one line) when that changes it, nil when it stays as it is.
+  public mutating func text(_ original: String, _ field: String, kind: TextKind, min: Int, max: Int) -> String? {
+    var value = original
+    guard check(&value, field, kind: kind, min: min, max: max) else { return nil }
+    changes += 1
+    return value
+  }
+
+  /// The bytes of `s`: whether all are ASCII, and whether all ASCII ones are allowed by `kind`.
+  private static func scan(_ s: String, _ kind: TextKind) -> (ascii: Bool, allowed: Bool) {
+    func run(_ bytes: some Sequence<UInt8>) -> (Bool, Bool) {
+      var ascii = true
+      for b in bytes {
+        if b >= 0x80 {
+          ascii = false
+        } else if !kind.allows(byte: b) {
+          return (ascii, false)
+        }
+      }
+      return (ascii, true)
+    }
+    return s.utf8.withContiguousStorageIfAvailable { run($0) } ?? run(s.utf8)
+  }
+
+  /// Checks `value`, normalising people's text in place; true when it changed it.
+  private mutating func check(_ value: inout String, _ field: String, kind: TextKind, min: Int, max: Int) -> Bool {
     // Bounded work whatever the input: more bytes than `max` scalars can take is refused unread.
-    if utf8.count > max * 4 {
+    if value.utf8.count > max * 4 {
       add(field, "limits.length", "at most \(max) characters")
-      return
+      return false
     }
-    var ascii = true
-    var badByte = false
-    for b in utf8 {
-      if b >= 0x80 {
-        ascii = false
-      } else if !kind.allows(byte: b) {
-        badByte = true
-        break
-      }
-    }
-    if badByte || (!ascii && kind.isASCIIOnly) {
+    let (ascii, allowed) = Self.scan(value, kind)
+    if !allowed || (!ascii && kind.isASCIIOnly) {
       add(field, "limits.characters", kind.allowed)
-      return
+      return false
     }
+    var changed = false
+    var count = value.utf8.count
     if !ascii {
-      guard value.unicodeScalars.allSatisfy(TextKind.allowsText) else {
-        add(field, "limits.characters", kind.allowed)
-        return
+      // One pass: every scalar allowed, counted, and whether all are ones NFC leaves as they are.
+      var stable = true
+      count = 0
+      for scalar in value.unicodeScalars {
+        guard TextKind.allowsText(scalar) else {
+          add(field, "limits.characters", kind.allowed)
+          return false
+        }
+        if stable && !Self.isNFCStable(scalar) { stable = false }
+        count += 1
       }
-      let normalised = value.precomposedStringWithCanonicalMapping
-      if normalised != value || normalised.utf8.count != utf8.count { value = normalised }
+      if !stable {
+        let normalised = value.precomposedStringWithCanonicalMapping
+        // (String's == is canonical equivalence: compare the bytes.)
+        if !normalised.utf8.elementsEqual(value.utf8) {
+          value = normalised
+          count = value.unicodeScalars.count
+          changed = true
+        }
+      }
     }
-    if kind == .line { value = Self.trimmed(value) }
-    let count = ascii ? value.utf8.count : value.unicodeScalars.count
+    if kind == .line, let first = value.unicodeScalars.first, let last = value.unicodeScalars.last,
+      first.properties.isWhitespace || last.properties.isWhitespace
+    {
+      value = Self.trimmed(value)
+      count = value.unicodeScalars.count
+      changed = true
+    }
     if count > max {
       add(field, "limits.length", "at most \(max) characters")
     } else if count < min {
       add(field, "limits.length", min == 1 ? "is required" : "at least \(min) characters")
-    } else if min > 0, (kind == .line || kind == .paragraph), value.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+    } else if min > 0, kind == .line || kind == .paragraph,
+      value.unicodeScalars.allSatisfy(\.properties.isWhitespace)
+    {
       add(field, "limits.blank", "is required (not only spaces)")
+    }
+    return changed
+  }
+
+  /// Whether a string made only of such scalars is already in NFC whatever their order: ASCII,
+  /// Latin-1, general punctuation, CJK symbols (without the combining tone marks), the CJK
+  /// unified ideographs and the full-width forms — none decomposes, combines or reorders. The
+  /// common case (Chinese names and addresses) is checked without normalising.
+  static func isNFCStable(_ s: Unicode.Scalar) -> Bool {
+    switch s.value {
+    case 0x00...0xFF, 0x2010...0x2027, 0x3000...0x3029, 0x3030...0x303F, 0x4E00...0x9FFF, 0xFF01...0xFF5E: true
+    default: false
     }
   }
 

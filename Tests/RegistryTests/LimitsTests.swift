@@ -7,9 +7,8 @@ import Testing
 /// The generated limits and their runtime, as values: no server, no database.
 @Suite struct LimitCheckTests {
   func check(_ value: String, _ kind: TextKind, min: Int = 0, max: Int = 10) -> (String, [String]) {
-    var v = value
     var c = LimitCheck()
-    c.text(&v, "f", kind: kind, min: min, max: max)
+    let v = c.text(value, "f", kind: kind, min: min, max: max) ?? value
     return (v, c.violations.map(\.rule))
   }
 

@@ -16,29 +16,29 @@ extension Tuoyu_Registry_V1_RegionYear: LimitedMessage {
 
 extension Tuoyu_Registry_V1_GetRegionRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&code, "code", kind: .digits, min: 6, max: 9)
+    if let s = check.text(code, "code", kind: .digits, min: 6, max: 9) { code = s }
   }
 }
 
 extension Tuoyu_Registry_V1_ListRegionsRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&rootCode, "root_code", kind: .digits, min: 0, max: 9)
+    if let s = check.text(rootCode, "root_code", kind: .digits, min: 0, max: 9) { rootCode = s }
     check.range(pageSize, "page_size", min: 0, max: 1000)
-    check.text(&pageToken, "page_token", kind: .base64, min: 0, max: 512)
+    if let s = check.text(pageToken, "page_token", kind: .base64, min: 0, max: 512) { pageToken = s }
   }
 }
 
 extension Tuoyu_Registry_V1_PutRegionRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&code, "code", kind: .digits, min: 6, max: 9)
-    check.text(&displayName, "display_name", kind: .line, min: 1, max: 64)
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(code, "code", kind: .digits, min: 6, max: 9) { code = s }
+    if let s = check.text(displayName, "display_name", kind: .line, min: 1, max: 64) { displayName = s }
     if case .UNRECOGNIZED(let raw) = level { check.unknownEnum("level", raw) }
     else if level.rawValue < 1 { check.required("level") }
-    check.text(&parentCode, "parent_code", kind: .digits, min: 0, max: 9)
+    if let s = check.text(parentCode, "parent_code", kind: .digits, min: 0, max: 9) { parentCode = s }
     check.items(years.count, "years", max: 252)
     if years.count <= 252 {
-      for i in years.indices { check.nested(&years[i], "years", index: i) }
+      for i in years.indices { check.nested(years[i], "years", index: i) { years[i] = $0 } }
     }
   }
 }
@@ -52,10 +52,10 @@ extension Tuoyu_Registry_V1_ClassSeats: LimitedMessage {
 
 extension Tuoyu_Registry_V1_Seats: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    if hasInfant { check.nested(&infant, "infant") }
-    if hasToddler { check.nested(&toddler, "toddler") }
-    if hasOlderToddler { check.nested(&olderToddler, "older_toddler") }
-    if hasMixed { check.nested(&mixed, "mixed") }
+    if hasInfant { check.nested(infant, "infant") { infant = $0 } }
+    if hasToddler { check.nested(toddler, "toddler") { toddler = $0 } }
+    if hasOlderToddler { check.nested(olderToddler, "older_toddler") { olderToddler = $0 } }
+    if hasMixed { check.nested(mixed, "mixed") { mixed = $0 } }
     check.range(family, "family", min: 0, max: 100)
     check.range(total, "total", min: 0, max: 10000)
   }
@@ -73,130 +73,130 @@ extension Tuoyu_Registry_V1_FilingFacts: LimitedMessage {
     if hasMonthlyFee {
       check.range(monthlyFee.fen, "monthly_fee.fen", min: 0, max: 10000000)
     }
-    check.text(&townshipCode, "township_code", kind: .digits, min: 0, max: 9)
-    check.text(&address, "address", kind: .line, min: 0, max: 200)
+    if let s = check.text(townshipCode, "township_code", kind: .digits, min: 0, max: 9) { townshipCode = s }
+    if let s = check.text(address, "address", kind: .line, min: 0, max: 200) { address = s }
     check.range(latitude, "latitude", min: -90, max: 90)
     check.range(longitude, "longitude", min: -180, max: 180)
-    check.text(&contactPhone, "contact_phone", kind: .phone, min: 0, max: 20)
-    if hasSeats { check.nested(&seats, "seats") }
+    if let s = check.text(contactPhone, "contact_phone", kind: .phone, min: 0, max: 20) { contactPhone = s }
+    if hasSeats { check.nested(seats, "seats") { seats = $0 } }
     check.range(carers, "carers", min: 0, max: 100)
     check.range(premisesTenureYears, "premises_tenure_years", min: 0, max: 100)
-    check.text(&community, "community", kind: .line, min: 0, max: 64)
+    if let s = check.text(community, "community", kind: .line, min: 0, max: 64) { community = s }
   }
 }
 
 extension Tuoyu_Registry_V1_FilingMaterials: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&siteProof, "site_proof", kind: .line, min: 0, max: 200)
-    check.text(&fireSafetyCertificate, "fire_safety_certificate", kind: .line, min: 0, max: 100)
-    check.text(&foodLicence, "food_licence", kind: .line, min: 0, max: 100)
+    if let s = check.text(siteProof, "site_proof", kind: .line, min: 0, max: 200) { siteProof = s }
+    if let s = check.text(fireSafetyCertificate, "fire_safety_certificate", kind: .line, min: 0, max: 100) { fireSafetyCertificate = s }
+    if let s = check.text(foodLicence, "food_licence", kind: .line, min: 0, max: 100) { foodLicence = s }
   }
 }
 
 extension Tuoyu_Registry_V1_RegisterInstitutionRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    check.text(&displayName, "display_name", kind: .line, min: 1, max: 100)
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if let s = check.text(displayName, "display_name", kind: .line, min: 1, max: 100) { displayName = s }
     if case .UNRECOGNIZED(let raw) = legalNature { check.unknownEnum("legal_nature", raw) }
     else if legalNature.rawValue < 1 { check.required("legal_nature") }
-    check.text(&registrationAuthority, "registration_authority", kind: .line, min: 1, max: 100)
-    if hasFacts { check.nested(&facts, "facts") }
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if let s = check.text(registrationAuthority, "registration_authority", kind: .line, min: 1, max: 100) { registrationAuthority = s }
+    if hasFacts { check.nested(facts, "facts") { facts = $0 } }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_SubmitFilingRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    if hasFacts { check.nested(&facts, "facts") }
-    if hasMaterials { check.nested(&materials, "materials") }
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if hasFacts { check.nested(facts, "facts") { facts = $0 } }
+    if hasMaterials { check.nested(materials, "materials") { materials = $0 } }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_FileInstitutionRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_RefuseFilingRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
     check.items(reasons.count, "reasons", max: 20)
     if reasons.count <= 20 {
       for i in reasons.indices {
-        check.text(&reasons[i], "reasons[\(i)]", kind: .paragraph, min: 1, max: 500)
+        if let s = check.text(reasons[i], "reasons[\(i)]", kind: .paragraph, min: 1, max: 500) { reasons[i] = s }
       }
     }
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_ChangeFilingRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    if hasFacts { check.nested(&facts, "facts") }
-    check.text(&reason, "reason", kind: .paragraph, min: 0, max: 500)
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if hasFacts { check.nested(facts, "facts") { facts = $0 } }
+    if let s = check.text(reason, "reason", kind: .paragraph, min: 0, max: 500) { reason = s }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_InstitutionActionRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    check.text(&reason, "reason", kind: .paragraph, min: 0, max: 500)
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if let s = check.text(reason, "reason", kind: .paragraph, min: 0, max: 500) { reason = s }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_GetInstitutionRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    if hasAsOf { check.nested(&asOf, "as_of") }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if hasAsOf { check.nested(asOf, "as_of") { asOf = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_ListInstitutionsRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&regionCode, "region_code", kind: .digits, min: 0, max: 9)
+    if let s = check.text(regionCode, "region_code", kind: .digits, min: 0, max: 9) { regionCode = s }
     if case .UNRECOGNIZED(let raw) = mode { check.unknownEnum("mode", raw) }
     if case .UNRECOGNIZED(let raw) = status { check.unknownEnum("status", raw) }
-    if hasAsOf { check.nested(&asOf, "as_of") }
+    if hasAsOf { check.nested(asOf, "as_of") { asOf = $0 } }
     check.range(pageSize, "page_size", min: 0, max: 500)
-    check.text(&pageToken, "page_token", kind: .base64, min: 0, max: 512)
+    if let s = check.text(pageToken, "page_token", kind: .base64, min: 0, max: 512) { pageToken = s }
   }
 }
 
 extension Tuoyu_Registry_V1_ListInstitutionHistoryRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18)
-    if hasAsOf { check.nested(&asOf, "as_of") }
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
+    if hasAsOf { check.nested(asOf, "as_of") { asOf = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_ListPublicInstitutionsRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&regionCode, "region_code", kind: .digits, min: 0, max: 9)
+    if let s = check.text(regionCode, "region_code", kind: .digits, min: 0, max: 9) { regionCode = s }
     check.range(pageSize, "page_size", min: 0, max: 500)
-    check.text(&pageToken, "page_token", kind: .base64, min: 0, max: 512)
+    if let s = check.text(pageToken, "page_token", kind: .base64, min: 0, max: 512) { pageToken = s }
   }
 }
 
 extension Tuoyu_Registry_V1_RuleValue: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&key, "key", kind: .token, min: 1, max: 64)
-    check.text(&regionCode, "region_code", kind: .digits, min: 0, max: 9)
-    if hasEffectiveFrom { check.nested(&effectiveFrom, "effective_from") }
+    if let s = check.text(key, "key", kind: .token, min: 1, max: 64) { key = s }
+    if let s = check.text(regionCode, "region_code", kind: .digits, min: 0, max: 9) { regionCode = s }
+    if hasEffectiveFrom { check.nested(effectiveFrom, "effective_from") { effectiveFrom = $0 } }
     check.range(value, "value", min: 1, max: 1000)
-    check.text(&source, "source", kind: .line, min: 0, max: 200)
+    if let s = check.text(source, "source", kind: .line, min: 0, max: 200) { source = s }
   }
 }
 
@@ -207,27 +207,27 @@ extension Tuoyu_Registry_V1_ListRuleValuesRequest: LimitedMessage {
 
 extension Tuoyu_Registry_V1_PutRuleValueRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    check.text(&requestID, "request_id", kind: .token, min: 1, max: 128)
-    if hasValue { check.nested(&value, "value") }
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if hasValue { check.nested(value, "value") { value = $0 } }
   }
 }
 
 extension Tuoyu_Registry_V1_GetIndicatorsRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     check.range(year, "year", min: 1949, max: 2200)
-    check.text(&regionCode, "region_code", kind: .digits, min: 0, max: 9)
+    if let s = check.text(regionCode, "region_code", kind: .digits, min: 0, max: 9) { regionCode = s }
   }
 }
 
 extension Tuoyu_Registry_V1_ImportRow: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     check.range(row, "row", min: 0, max: 10000000)
-    check.text(&creditCode, "credit_code", kind: .upperAlnum, min: 0, max: 18)
-    check.text(&displayName, "display_name", kind: .line, min: 0, max: 100)
+    if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 0, max: 18) { creditCode = s }
+    if let s = check.text(displayName, "display_name", kind: .line, min: 0, max: 100) { displayName = s }
     if case .UNRECOGNIZED(let raw) = legalNature { check.unknownEnum("legal_nature", raw) }
-    check.text(&registrationAuthority, "registration_authority", kind: .line, min: 0, max: 100)
-    if hasFacts { check.nested(&facts, "facts") }
-    check.text(&filingNumber, "filing_number", kind: .token, min: 0, max: 64)
-    if hasEffectiveDate { check.nested(&effectiveDate, "effective_date") }
+    if let s = check.text(registrationAuthority, "registration_authority", kind: .line, min: 0, max: 100) { registrationAuthority = s }
+    if hasFacts { check.nested(facts, "facts") { facts = $0 } }
+    if let s = check.text(filingNumber, "filing_number", kind: .token, min: 0, max: 64) { filingNumber = s }
+    if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
   }
 }

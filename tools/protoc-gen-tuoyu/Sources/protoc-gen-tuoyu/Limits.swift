@@ -84,7 +84,7 @@ enum LimitsGenerator {
           guard let l = limits, l.maxLength > 0, let kind = textKind(l.text) else {
             try missing(f, "max_length and text"); return []
           }
-          return ["check.text(&\(v), \(n), kind: \(kind), min: \(l.minLength), max: \(l.maxLength))"]
+          return ["if let s = check.text(\(v), \(n), kind: \(kind), min: \(l.minLength), max: \(l.maxLength)) { \(v) = s }"]
         case .bytes:
           guard let l = limits, l.maxLength > 0 else { try missing(f, "max_length"); return [] }
           return ["check.byteCount(\(v).count, \(n), max: \(l.maxLength))"]
@@ -122,7 +122,7 @@ enum LimitsGenerator {
         if f.type == .message, let m = f.messageType, isTuoyu(m),
           !(m.fullName == "tuoyu.common.v1.Money" && (limits?.hasMin ?? false))
         {
-          body.append("  for i in \(prop).indices { check.nested(&\(prop)[i], \(quotedName), index: i) }")
+          body.append("  for i in \(prop).indices { check.nested(\(prop)[i], \(quotedName), index: i) { \(prop)[i] = $0 } }")
         } else {
           let inner = try checks("\(prop)[i]", "\"\(label)[\\(i)]\"")
           if !inner.isEmpty {
@@ -138,7 +138,7 @@ enum LimitsGenerator {
       let nestedMessage = (f.type == .message || f.type == .group) && inner.isEmpty
         && (f.messageType.map(isTuoyu) ?? false)
       if nestedMessage {
-        body.append("if \(names.has) { check.nested(&\(prop), \(quotedName)) }")
+        body.append("if \(names.has) { check.nested(\(prop), \(quotedName)) { \(prop) = $0 } }")
       } else if f.hasPresence && !inner.isEmpty {
         body.append("if \(names.has) {")
         body += inner.map { "  " + $0 }
