@@ -287,7 +287,7 @@ extension RegistryService {
   public func listRegions(
     request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ListRegionsResponse {
-    let size = try PageToken.size(request.pageSize, default: 200, max: 1000)
+    let size = try PageToken.size(request.pageSize, default: 200, max: 500)
     let filters = "regions|\(request.rootCode)"
     let after = try PageToken.read(request.pageToken, filters: filters)
     try await knownRegion(request.rootCode, field: "root_code")

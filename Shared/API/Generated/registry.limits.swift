@@ -23,7 +23,7 @@ extension Tuoyu_Registry_V1_GetRegionRequest: LimitedMessage {
 extension Tuoyu_Registry_V1_ListRegionsRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     if let s = check.text(rootCode, "root_code", kind: .digits, min: 0, max: 9) { rootCode = s }
-    check.range(pageSize, "page_size", min: 0, max: 1000)
+    check.range(pageSize, "page_size", min: 0, max: 500)
     if let s = check.text(pageToken, "page_token", kind: .base64, min: 0, max: 512) { pageToken = s }
   }
 }

@@ -361,6 +361,8 @@ public nonisolated struct Tuoyu_Registry_V1_ListRegionsRequest: Sendable {
   /// The subtree under (and including) this region; empty for every region.
   public var rootCode: String = String()
 
+  /// 0–500; 0 means 200. A full page of the largest regions (a 64-character name and figures for
+  /// each of the 252 years 1949–2200, ~6.5 KB each) stays under the 4 MiB every client accepts.
   public var pageSize: Int32 = 0
 
   public var pageToken: String = String()
