@@ -116,7 +116,7 @@ enum RegistryStore {
         throw Refusal.precondition("effective-date.not-before-last",
           "the effective date \(date) is before the institution's last change on \(lastDay)", field: "effective_date")
       }
-      inst.version = previous.version + 1
+      inst.version = try Checked.add(previous.version, 1, "the version of \(code)")
       try await tx.query("""
         UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber),
           status = \(Lifecycle.name(inst.status)), county_code = \(inst.countyCode),
