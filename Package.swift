@@ -71,11 +71,17 @@ let package = Package(
     .target(
       name: "RPCHealth", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Shared/RPCHealth", swiftSettings: swiftSettings),
-    // Layer 4: the messages, clients and service protocols generated from protos/ for the
-    // tuoyu APIs (and google.rpc error details), shared by services and the CLI.
+    // Layer 4: what every contract shares, generated from protos/: google.rpc error details, the
+    // limits option and its runtime, tuoyu.common.v1 (dates, money). Each service's own contract
+    // is a target of its own (RegistryAPI, …).
     .target(
       name: "API", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Shared/API", swiftSettings: swiftSettings),
+    // Each service's contract: its messages, client and service protocol, generated from its
+    // protos. The CLI and other services import it to call the service.
+    .target(
+      name: "RegistryAPI", dependencies: ["API", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Services/Registry/API", swiftSettings: swiftSettings),
     // Layer 6: what every service executable shares.
     .target(
       name: "ServiceKit",
@@ -94,7 +100,9 @@ let package = Package(
     // Layer 7: the services.
     .target(
       name: "RegistryCore",
-      dependencies: ["ServiceKit", "API", "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      dependencies: [
+        "ServiceKit", "API", "RegistryAPI", "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       path: "Services/Registry/Sources", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     .executableTarget(
       name: "Registry", dependencies: ["RegistryCore", "ServiceKit"], path: "Services/Registry/App",
@@ -116,7 +124,7 @@ let package = Package(
     .executableTarget(
       name: "CLI",
       dependencies: [
-        "API", "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        "API", "RegistryAPI", "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
@@ -146,12 +154,12 @@ let package = Package(
       ],
       path: "bench/BenchServer", swiftSettings: swiftSettings),
     .executableTarget(
-      name: "BenchLimits", dependencies: ["API", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      name: "BenchLimits", dependencies: ["API", "RegistryAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "bench/Limits", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
       dependencies: [
-        "RegistryCore", "ServiceKit", "API", "Postgres", "RPC",
+        "RegistryCore", "RegistryAPI", "ServiceKit", "API", "Postgres", "RPC",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "PropertyBased", package: "swift-property-based"),
       ],

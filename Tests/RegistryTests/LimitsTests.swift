@@ -1,4 +1,5 @@
 import API
+import RegistryAPI
 import PropertyBased
 @testable import RegistryCore
 import ServiceKit

@@ -1,4 +1,5 @@
 import API
+import RegistryAPI
 import RegistryCore
 import ServiceKit
 import Testing

@@ -2,6 +2,7 @@
 // test): per request type, nanoseconds to decode the protobuf alone, and to decode and run the
 // generated `checkLimits()`, in one run, with the ratio. Usage: tuoyu-bench-limits [--iterations N]
 import API
+import RegistryAPI
 import Foundation
 import SwiftProtobuf
 

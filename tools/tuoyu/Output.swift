@@ -1,4 +1,5 @@
 import API
+import RegistryAPI
 import Foundation
 import SwiftProtobuf
 

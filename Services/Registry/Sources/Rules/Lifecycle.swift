@@ -1,3 +1,4 @@
+import RegistryAPI
 import ServiceKit
 
 /// An institution's lifecycle: registered → filing submitted → filed (or refused, and submitted

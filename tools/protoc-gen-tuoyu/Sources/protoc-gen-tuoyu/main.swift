@@ -50,8 +50,9 @@ struct Generator: CodeGenerator {
       out.line("")
       out.line("import RPC")
       out.line("import SwiftProtobuf")
-      for module in mappings.neededModules(forFile: file) ?? [] { out.line("import \(module)") }
-      if let limitsModule, file.services.contains(where: { $0.methods.contains { limitedRequests.contains($0.inputType.fullName) } }) {
+      let needed = mappings.neededModules(forFile: file) ?? []
+      for module in needed { out.line("import \(module)") }
+      if let limitsModule, !needed.contains(limitsModule), file.services.contains(where: { $0.methods.contains { limitedRequests.contains($0.inputType.fullName) } }) {
         out.line("import \(limitsModule)")
       }
       for service in file.services { emit(service, namer: namer, into: out) }

@@ -3,6 +3,7 @@
 
 import RPC
 import SwiftProtobuf
+import API
 
 /// `tuoyu.registry.v1.Registry`: descriptors, service protocol and client.
 public enum Tuoyu_Registry_V1_Registry {
