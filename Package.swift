@@ -99,6 +99,10 @@ let package = Package(
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       ],
       path: "Shared/ServiceKit", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+    // Test support every test target uses: the test database, a service in-process, tokens.
+    .target(
+      name: "ServiceKitTesting", dependencies: ["ServiceKit", "Postgres", "RPC"], path: "Shared/ServiceKitTesting",
+      swiftSettings: swiftSettings),
     // Layer 7: the services.
     .target(
       name: "RegistryCore",
@@ -161,7 +165,7 @@ let package = Package(
     .testTarget(
       name: "RegistryTests",
       dependencies: [
-        "RegistryCore", "RegistryAPI", "ServiceKit", "API", "Postgres", "RPC",
+        "RegistryCore", "RegistryAPI", "ServiceKit", "ServiceKitTesting", "API", "Postgres", "RPC",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "PropertyBased", package: "swift-property-based"),
       ],
@@ -171,11 +175,13 @@ let package = Package(
       dependencies: ["H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
       path: "Tests/H2Tests", swiftSettings: swiftSettings),
     .testTarget(
-      name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests",
+      name: "PostgresTests", dependencies: ["Postgres", "ServiceKitTesting"], path: "Tests/PostgresTests",
       swiftSettings: swiftSettings),
     .testTarget(
       name: "ServiceKitTests",
-      dependencies: ["ServiceKit", "Postgres", "RPC", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "ServiceKit", "ServiceKitTesting", "Postgres", "RPC", .product(name: "Logging", package: "swift-log"),
+      ],
       path: "Tests/ServiceKitTests", swiftSettings: swiftSettings),
     .testTarget(
       name: "RPCTests",

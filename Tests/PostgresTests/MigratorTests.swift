@@ -1,8 +1,9 @@
 import Foundation
 import Postgres
+import ServiceKitTesting
 import Testing
 
-@Suite(.enabled(if: TestDatabase.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))
+@Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))
 struct MigratorTests {
   static func migrations(_ second: String = "ALTER TABLE item ADD COLUMN note text") -> [Migration] {
     [
@@ -14,7 +15,7 @@ struct MigratorTests {
   func freshSchema() -> String { "mig_" + UUID().uuidString.prefix(8).lowercased() }
 
   @Test func freshThenRerunAppliesOnce() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     let schema = freshSchema()
     let migrator = try Migrator(schema: schema, migrations: Self.migrations())
     #expect(try await migrator.migrate(pool) == [1, 2])
@@ -25,7 +26,7 @@ struct MigratorTests {
   }
 
   @Test func twoInstancesStartingAtOnceApplyEachMigrationOnce() async throws {
-    let pool = TestDatabase.pool(max: 8)
+    let pool = TestDB.pool(max: 8)
     let schema = freshSchema()
     let migrator = try Migrator(schema: schema, migrations: Self.migrations())
     let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
@@ -43,7 +44,7 @@ struct MigratorTests {
   }
 
   @Test func editedMigrationRefusesToStartAndChangesNothing() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     let schema = freshSchema()
     try await Migrator(schema: schema, migrations: Self.migrations()).migrate(pool)
     var tampered = Self.migrations("ALTER TABLE item ADD COLUMN note varchar(10)")

@@ -3,43 +3,14 @@ import Foundation
   import Glibc
 #endif
 import Postgres
+import ServiceKitTesting
 import Testing
 
-/// The throwaway cluster scripts/test starts; these tests need a real Postgres.
-enum TestDatabase {
-  static let url = ProcessInfo.processInfo.environment["TUOYU_TEST_DATABASE_URL"]
-  static let dir = ProcessInfo.processInfo.environment["TUOYU_TEST_PG_DIR"]
-  static var available: Bool { url != nil }
 
-  static func pool(max: Int = 4, acquireTimeout: Duration = .seconds(5), statementTimeout: Duration? = nil)
-    -> PostgresPool
-  {
-    PostgresPool(configuration: .init(
-      url: url!, maxConnections: max, acquireTimeout: acquireTimeout, statementTimeout: statementTimeout))
-  }
-
-  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-  /// Runs scripts/pg with `command` on the cluster in `directory` and returns what it printed.
-  @discardableResult
-  static func pg(_ command: String, _ directory: String? = nil) throws -> String {
-    guard let pipe = popen("'\(root.path)/scripts/pg' \(command) '\(directory ?? dir!)' < /dev/null 2>/dev/null", "r") else {
-      throw PostgresError(.other, "cannot run scripts/pg")
-    }
-    var output = ""
-    var buffer = [CChar](repeating: 0, count: 4096)
-    while fgets(&buffer, Int32(buffer.count), pipe) != nil { output += String(cString: buffer) }
-    let status = pclose(pipe)
-    guard status == 0 else { throw PostgresError(.other, "scripts/pg \(command) failed: \(status)") }
-    return output.trimmingCharacters(in: .whitespacesAndNewlines)
-  }
-}
-
-@Suite(.enabled(if: TestDatabase.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"), .serialized)
+@Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"), .serialized)
 struct PostgresTests {
   @Test func everyTypeRoundTripsWithNulls() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     let id = UUID()
     let now = Date(timeIntervalSince1970: 1_795_000_000.123456)
     let date = PostgresDate(year: 2025, month: 12, day: 31)
@@ -72,7 +43,7 @@ struct PostgresTests {
   }
 
   @Test func typeMismatchAndNullAreClearErrors() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     let row = try await pool.query("SELECT 'x'::text AS name, NULL::int8 AS n")[0]
     #expect(throws: PostgresError.self) { try row.decode(Int.self, named: "name") }
     do {
@@ -91,7 +62,7 @@ struct PostgresTests {
   }
 
   @Test func sqlInAStringParameterIsStoredLiterally() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_literal (v text)")
     let evil = "x'); DROP TABLE pg_test_literal; --"
     try await pool.query("INSERT INTO pg_test_literal (v) VALUES (\(evil))")
@@ -105,7 +76,7 @@ struct PostgresTests {
   /// libpq takes parameters as C strings: a NUL would silently cut the value ("330502\0' OR 1=1"
   /// matched 330502). It is refused before anything is sent, and the connection stays usable.
   @Test func nulInATextParameterIsRefusedNotTruncated() async throws {
-    let pool = TestDatabase.pool(max: 1)
+    let pool = TestDB.pool(max: 1)
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_nul (v text)")
     await #expect {
       try await pool.query("INSERT INTO pg_test_nul (v) VALUES (\("330502\u{0}' OR 1=1"))")
@@ -116,7 +87,7 @@ struct PostgresTests {
   }
 
   @Test func constraintViolationsAreTyped() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_unique (k int PRIMARY KEY, n int CHECK (n > 0))")
     try await pool.query("INSERT INTO pg_test_unique VALUES (1, 1)")
     do {
@@ -138,7 +109,7 @@ struct PostgresTests {
   }
 
   @Test func aThrowRollsTheTransactionBack() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_tx (v int)")
     struct Boom: Error {}
     await #expect(throws: Boom.self) {
@@ -155,7 +126,7 @@ struct PostgresTests {
   }
 
   @Test func serializationFailureIsRetried() async throws {
-    let pool = TestDatabase.pool(max: 4)
+    let pool = TestDB.pool(max: 4)
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_ser (k int PRIMARY KEY, v int)")
     try await pool.query("INSERT INTO pg_test_ser VALUES (1, 0) ON CONFLICT (k) DO UPDATE SET v = 0")
     let attempts = Counter()
@@ -182,7 +153,7 @@ struct PostgresTests {
   }
 
   @Test func poolExhaustionWaitsThenTimesOut() async throws {
-    let pool = TestDatabase.pool(max: 2, acquireTimeout: .milliseconds(300))
+    let pool = TestDB.pool(max: 2, acquireTimeout: .milliseconds(300))
     let held = Gate(parties: 3)
     let release = Gate(parties: 3)
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -212,7 +183,7 @@ struct PostgresTests {
   }
 
   @Test func queryPastItsDeadlineIsCancelledOnTheServer() async throws {
-    let pool = TestDatabase.pool()
+    let pool = TestDB.pool()
     let marker = "tuoyu-cancel-\(UUID().uuidString)"
     let task = Task {
       try await pool.query(PostgresQuery(unsafeSQL: "SELECT pg_sleep(30) /* \(marker) */"))
@@ -230,7 +201,7 @@ struct PostgresTests {
     #expect(try running[0].decode(Int.self, at: 0) == 0)
 
     // The server-side statement timeout works too.
-    let strict = TestDatabase.pool(statementTimeout: .milliseconds(100))
+    let strict = TestDB.pool(statementTimeout: .milliseconds(100))
     do {
       try await strict.query("SELECT pg_sleep(5)")
       Issue.record("statement_timeout not applied")
@@ -242,7 +213,7 @@ struct PostgresTests {
   }
 
   @Test func aConnectionLeftInATransactionIsNeverLentAgain() async throws {
-    let pool = TestDatabase.pool(max: 1)
+    let pool = TestDB.pool(max: 1)
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_leak (v int)")
     let leakedPID = try await pool.withConnection { s in
       try await s.execute("BEGIN")
@@ -260,9 +231,9 @@ struct PostgresTests {
   }
 
   @Test func killedBackendIsReplaced() async throws {
-    let pool = TestDatabase.pool(max: 1)
+    let pool = TestDB.pool(max: 1)
     let pid = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
-    let killer = TestDatabase.pool(max: 1)
+    let killer = TestDB.pool(max: 1)
     try await killer.query("SELECT pg_terminate_backend(\(pid))")
     await killer.close()
     let newPID = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
@@ -272,15 +243,15 @@ struct PostgresTests {
 
   /// On a cluster of its own: restarting the shared one would break the suites running beside it.
   @Test func poolRecoversAfterServerRestart() async throws {
-    let dir = TestDatabase.root.appendingPathComponent(".run/test-pg-restart-\(UUID().uuidString.prefix(8))").path
-    let url = try TestDatabase.pg("start", dir)
+    let dir = TestDB.root.appendingPathComponent(".run/test-pg-restart-\(UUID().uuidString.prefix(8))").path
+    let url = try TestDB.pg("start", dir)
     defer {
-      _ = try? TestDatabase.pg("stop", dir)
+      _ = try? TestDB.pg("stop", dir)
       try? FileManager.default.removeItem(atPath: dir)
     }
     let pool = PostgresPool(configuration: .init(url: url, maxConnections: 2))
     #expect(try await pool.query("SELECT 1")[0].decode(Int.self, at: 0) == 1)
-    try TestDatabase.pg("restart", dir)
+    try TestDB.pg("restart", dir)
     #expect(try await pool.query("SELECT 2")[0].decode(Int.self, at: 0) == 2)
     let three = try await pool.withTransaction { tx in
       try await tx.query("SELECT 3")[0].decode(Int.self, at: 0)

@@ -1,8 +1,9 @@
 import Foundation
 import Postgres
+import ServiceKitTesting
 import Testing
 
-@Suite(.enabled(if: TestDatabase.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))
+@Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))
 struct SchemaIsolationTests {
   /// deploy/postgres: each service's role owns its schema and cannot read another's.
   @Test func eachServiceRoleSeesOnlyItsOwnSchema() async throws {
@@ -10,13 +11,13 @@ struct SchemaIsolationTests {
       .deletingLastPathComponent()
     let ddl = try String(
       contentsOf: root.appendingPathComponent("deploy/postgres/001_roles_and_schemas.sql"), encoding: .utf8)
-    let admin = TestDatabase.pool(max: 1)
+    let admin = TestDB.pool(max: 1)
     try await admin.withConnection { try await $0.execute(ddl) }
     try await admin.withConnection { try await $0.execute(ddl) }  // idempotent
     await admin.close()
 
     func pool(as role: String) -> PostgresPool {
-      PostgresPool(configuration: .init(url: TestDatabase.url!.replacingOccurrences(of: "postgres@", with: "\(role)@")))
+      PostgresPool(configuration: .init(url: TestDB.url!.replacingOccurrences(of: "postgres@", with: "\(role)@")))
     }
     let registry = pool(as: "tuoyu_registry")
     try await registry.query("CREATE TABLE IF NOT EXISTS isolation_probe (x int)")

@@ -6,69 +6,33 @@ import RPC
 import RegistryCore
 import SwiftProtobuf
 import ServiceKit
+import ServiceKitTesting
 import Testing
-
-enum TestDB {
-  static let url = ProcessInfo.processInfo.environment["TUOYU_TEST_DATABASE_URL"]
-  static var available: Bool { url != nil }
-}
 
 typealias Req = Tuoyu_Registry_V1_RegisterInstitutionRequest
 
 /// A registry service in this process on a fresh schema, behind the real transport and auth.
-final class RegistryFixture: Sendable {
-  let running: ServiceRunner.Running
-  let issuer: TokenIssuer
-  let pool: PostgresPool
-  let schema: String
+struct RegistryFixture: Sendable {
+  let service: TestService
 
   static func start() async throws -> RegistryFixture {
-    let schema = "reg_" + UUID().uuidString.prefix(8).lowercased()
-    let admin = PostgresPool(configuration: .init(url: TestDB.url!, maxConnections: 1))
-    try await admin.query("CREATE SCHEMA \(identifier: schema)")
-    await admin.close()
-    let (priv, pub) = try TokenIssuer.makeKeyPair()
-    let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("tuoyu-\(UUID().uuidString).pem")
-    try pub.write(to: keyFile, atomically: true, encoding: .utf8)
-    let runner = ServiceRunner(
-      name: "registry", schema: schema,
-      migrations: try SharedTables.migrator(schema: schema, serviceMigrations: RegistryService.migrations),
-      policy: RegistryService.policy, services: { [RegistryService(pool: $0)] })
-    var config = ServiceConfiguration(databaseURL: TestDB.url!, healthInterval: .milliseconds(50))
-    config.tokenPublicKey = keyFile.path
-    config.metricsPort = nil
-    let running = try await runner.start(config)
-    let pool = PostgresPool(configuration: .init(url: TestDB.url!, maxConnections: 2, setup: ["SET search_path = \"\(schema)\""]))
-    // Wait for the migrations (health turns SERVING).
-    for _ in 0..<100 where running.health.status(of: "") != .serving { try await Task.sleep(for: .milliseconds(50)) }
-    return RegistryFixture(running: running, issuer: try await TokenIssuer(privateKeyPEM: priv), pool: pool, schema: schema)
+    RegistryFixture(service: try await TestService.start(
+      name: "registry", migrations: RegistryService.migrations!, policy: RegistryService.policy,
+      services: { [RegistryService(pool: $0)] }))
   }
 
-  init(running: ServiceRunner.Running, issuer: TokenIssuer, pool: PostgresPool, schema: String) {
-    self.running = running
-    self.issuer = issuer
-    self.pool = pool
-    self.schema = schema
-  }
+  var pool: PostgresPool { service.pool }
+  var schema: String { service.schema }
+  var running: ServiceRunner.Running { service.running }
 
   /// A client presenting a token with `roles` (no token when nil).
   func client(_ roles: [String]?) async throws -> Registry.Client {
-    var config = RPCClient.Configuration(host: "127.0.0.1", port: running.port)
-    if let roles {
-      let token = try await issuer.issue(TokenClaims(subject: "tester", department: "health", roles: roles, lifetime: 600))
-      config.defaultMetadata.addString("Bearer \(token)", forKey: "authorization")
-    }
-    return Registry.Client(try RPCClient(configuration: config))
+    Registry.Client(try await service.client(roles))
   }
 
-  func count(_ sql: PostgresQuery) async throws -> Int {
-    try await pool.query(sql)[0].decode(Int.self, at: 0)
-  }
+  func count(_ sql: PostgresQuery) async throws -> Int { try await service.count(sql) }
 
-  func stop() async {
-    await running.stop()
-    await pool.close()
-  }
+  func stop() async { await service.stop() }
 }
 
 func date(_ s: String) -> Tuoyu_Common_V1_Date {

@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import RPC
 import ServiceKit
+import ServiceKitTesting
 import Testing
 
 @Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"))

@@ -2,20 +2,13 @@ import Foundation
 import Postgres
 import RPC
 import ServiceKit
+import ServiceKitTesting
 import Testing
 
-enum TestDB {
-  static let url = ProcessInfo.processInfo.environment["TUOYU_TEST_DATABASE_URL"]
-  static var available: Bool { url != nil }
-
-  /// A fresh schema with the service tables the feed needs, and a pool that works in it.
+extension TestDB {
+  /// A service schema with the `effects` table the consumer tests derive their effects into.
   static func schema(_ prefix: String) async throws -> (String, PostgresPool) {
-    let name = prefix + "_" + UUID().uuidString.prefix(8).lowercased()
-    let admin = PostgresPool(configuration: .init(url: url!, maxConnections: 1))
-    try await admin.query("CREATE SCHEMA \(identifier: name)")
-    await admin.close()
-    let pool = PostgresPool(configuration: .init(url: url!, maxConnections: 6, setup: ["SET search_path = \"\(name)\""]))
-    try await SharedTables.migrator(schema: name).migrate(pool)
+    let (name, pool) = try await serviceSchema(prefix)
     try await pool.query("CREATE TABLE effects (cursor bigint NOT NULL, subject text NOT NULL)")
     return (name, pool)
   }

@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import RPC
 import ServiceKit
+import ServiceKitTesting
 import SwiftProtobuf
 import Testing
 

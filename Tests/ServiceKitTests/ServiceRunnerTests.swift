@@ -3,6 +3,7 @@ import Logging
 import Postgres
 import RPC
 import ServiceKit
+import ServiceKitTesting
 import Testing
 
 /// A method whose handler runs a slow query, to prove an RPC deadline cancels it in Postgres.

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import ServiceKit
+import ServiceKitTesting
 import Testing
 
 @Suite struct ResidentIDTests {
