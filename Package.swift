@@ -70,6 +70,9 @@ let package = Package(
       ],
       path: "Shared/Postgres", swiftSettings: swiftSettings),
     .target(
+      name: "RPCReflection", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Shared/RPCReflection", swiftSettings: swiftSettings),
+    .target(
       name: "RPCHealth", dependencies: ["RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Shared/RPCHealth", swiftSettings: swiftSettings),
     // Layer 4: what every contract shares, generated from protos/: google.rpc error details, the
@@ -87,7 +90,7 @@ let package = Package(
     .target(
       name: "ServiceKit",
       dependencies: [
-        "API", "RPC", "RPCHealth", "Postgres", .product(name: "Logging", package: "swift-log"),
+        "API", "RPC", "RPCHealth", "RPCReflection", "Postgres", .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "JWTKit", package: "jwt-kit"),

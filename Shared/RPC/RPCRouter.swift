@@ -60,4 +60,11 @@ public struct RPCRouter: Sendable {
 /// A service whose methods can be registered on a router (generated conformances).
 public protocol RPCService: Sendable {
   func register(on router: inout RPCRouter)
+  /// Its .proto file and the files that one imports, as base64 serialized FileDescriptorProtos
+  /// (generated), for server reflection.
+  var reflectionFileDescriptors: [String] { get }
+}
+
+extension RPCService {
+  public var reflectionFileDescriptors: [String] { [] }
 }

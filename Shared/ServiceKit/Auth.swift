@@ -99,7 +99,13 @@ public struct AccessPolicy: Sendable {
     self.publicMethods = publicMethods
   }
 
-  public static let healthMethods: Set<String> = ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"]
+  /// Open to every caller: health (probes) and server reflection (the API's shape is public; its
+  /// data is not).
+  public static let healthMethods: Set<String> = [
+    "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+  ]
 
   public mutating func allow(_ method: MethodDescriptor, roles: Set<String>) {
     allowed[method.path, default: []].formUnion(roles)

@@ -6,6 +6,7 @@ import NIOSSL
 import Postgres
 import RPC
 import RPCHealth
+import RPCReflection
 import ServiceLifecycle
 
 /// Starts a service the same way for every executable: configuration, logs, the database pool,
@@ -125,14 +126,14 @@ public struct ServiceRunner: Sendable {
     }
     let rpc: RPCServer
     do {
+      let services: [any RPCService] = [
+        health,
+        ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
+        AuditTrailService(pool: pool),
+      ] + makeServices(pool)
+      // Server reflection describes every service above (and itself) to grpcurl, IDEs, …
       rpc = try RPCServer(
-        configuration: server,
-        services: [
-          health,
-          ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
-          AuditTrailService(pool: pool),
-        ] + makeServices(pool),
-        logger: logger)
+        configuration: server, services: services + [ReflectionService(services: services)], logger: logger)
     } catch {
       await stopEarly()
       throw error

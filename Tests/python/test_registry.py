@@ -253,3 +253,34 @@ def test_cli_output_escapes_control_characters_and_guards_formulas(registry):
     finally:
         inst.display_name = original
         store(inst)
+
+
+def test_server_reflection_describes_the_api_to_a_stock_client(registry):
+    """grpcio-reflection's client (what grpcurl and IDEs do): list the services, then build the
+    registry's descriptors from the server alone. No token: the API's shape is public."""
+    from google.protobuf import descriptor_pool
+    from grpc_reflection.v1alpha import reflection_pb2
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    server, _ = registry
+    with grpc.insecure_channel(server.target) as ch:
+        db = ProtoReflectionDescriptorDatabase(ch)
+        services = set(db.get_services())
+        assert {"tuoyu.registry.v1.Registry", "grpc.health.v1.Health", "tuoyu.feed.v1.ChangeFeed",
+                "tuoyu.audit.v1.AuditTrail", "grpc.reflection.v1.ServerReflection"} <= services
+        pool = descriptor_pool.DescriptorPool(db)
+        registry_service = pool.FindServiceByName("tuoyu.registry.v1.Registry")
+        method = registry_service.methods_by_name["SubmitFiling"]
+        assert method.input_type.full_name == "tuoyu.registry.v1.SubmitFilingRequest"
+        seats = pool.FindMessageTypeByName("tuoyu.registry.v1.ClassSeats")
+        # The limits travel with the descriptors (an extension of FieldOptions, as bytes).
+        assert seats.fields_by_name["seats"].GetOptions().ByteSize() > 0
+        # The v1 path answers the same messages (grpcio-reflection's client speaks v1alpha).
+        v1 = ch.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                              request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                              response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        answers = list(v1(iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol="tuoyu.registry.v1.Registry"),
+                                reflection_pb2.ServerReflectionRequest(file_containing_symbol="no.such.Symbol")]),
+                          timeout=10))
+        assert len(answers[0].file_descriptor_response.file_descriptor_proto) >= 3  # registry, common, limits, …
+        assert answers[1].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]

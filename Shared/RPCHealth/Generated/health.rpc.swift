@@ -8,6 +8,12 @@ import SwiftProtobuf
 public enum Grpc_Health_V1_Health {
   public static let serviceName = "grpc.health.v1.Health"
 
+  /// For server reflection: the serialized FileDescriptorProto of `grpc/health/v1/health.proto` and of
+  /// every file it depends on, dependencies first, base64.
+  public static let fileDescriptors: [String] = [
+    "ChtncnBjL2hlYWx0aC92MS9oZWFsdGgucHJvdG8SDmdycGMuaGVhbHRoLnYxIi4KEkhlYWx0aENoZWNrUmVxdWVzdBIYCgdzZXJ2aWNlGAEgASgJUgdzZXJ2aWNlIrEBChNIZWFsdGhDaGVja1Jlc3BvbnNlEkkKBnN0YXR1cxgBIAEoDjIxLmdycGMuaGVhbHRoLnYxLkhlYWx0aENoZWNrUmVzcG9uc2UuU2VydmluZ1N0YXR1c1IGc3RhdHVzIk8KDVNlcnZpbmdTdGF0dXMSCwoHVU5LTk9XThAAEgsKB1NFUlZJTkcQARIPCgtOT1RfU0VSVklORxACEhMKD1NFUlZJQ0VfVU5LTk9XThADMq4BCgZIZWFsdGgSUAoFQ2hlY2sSIi5ncnBjLmhlYWx0aC52MS5IZWFsdGhDaGVja1JlcXVlc3QaIy5ncnBjLmhlYWx0aC52MS5IZWFsdGhDaGVja1Jlc3BvbnNlElIKBVdhdGNoEiIuZ3JwYy5oZWFsdGgudjEuSGVhbHRoQ2hlY2tSZXF1ZXN0GiMuZ3JwYy5oZWFsdGgudjEuSGVhbHRoQ2hlY2tSZXNwb25zZTABYgZwcm90bzM=",
+  ]
+
   /// The methods of `grpc.health.v1.Health`.
   public enum Method {
     public static let check = MethodDescriptor(service: "grpc.health.v1.Health", method: "Check", kind: .unary)
@@ -41,6 +47,8 @@ public enum Grpc_Health_V1_Health {
 }
 
 extension Grpc_Health_V1_Health.ServiceProtocol {
+  public var reflectionFileDescriptors: [String] { Grpc_Health_V1_Health.fileDescriptors }
+
   public func register(on router: inout RPCRouter) {
     router.registerUnary(Grpc_Health_V1_Health.Method.check) { try await self.check(request: $0, context: $1) }
     router.registerServerStreaming(Grpc_Health_V1_Health.Method.watch) { try await self.watch(request: $0, context: $1, responses: $2) }

@@ -8,6 +8,12 @@ import SwiftProtobuf
 public enum Bench_Bench {
   public static let serviceName = "bench.Bench"
 
+  /// For server reflection: the serialized FileDescriptorProto of `bench/bench.proto` and of
+  /// every file it depends on, dependencies first, base64.
+  public static let fileDescriptors: [String] = [
+    "ChFiZW5jaC9iZW5jaC5wcm90bxIFYmVuY2giKQoDUmVxEg4KAmlkGAEgASgDUgJpZBISCgRuYW1lGAIgASgJUgRuYW1lIkQKBFJlc3ASDgoCaWQYASABKANSAmlkEhIKBG5hbWUYAiABKAlSBG5hbWUSGAoHcGF5bG9hZBgDIAEoDFIHcGF5bG9hZDInCgVCZW5jaBIeCgNHZXQSCi5iZW5jaC5SZXEaCy5iZW5jaC5SZXNwYgZwcm90bzM=",
+  ]
+
   /// The methods of `bench.Bench`.
   public enum Method {
     public static let get = MethodDescriptor(service: "bench.Bench", method: "Get", kind: .unary)
@@ -32,6 +38,8 @@ public enum Bench_Bench {
 }
 
 extension Bench_Bench.ServiceProtocol {
+  public var reflectionFileDescriptors: [String] { Bench_Bench.fileDescriptors }
+
   public func register(on router: inout RPCRouter) {
     router.registerUnary(Bench_Bench.Method.get) { try await self.get(request: $0, context: $1) }
   }

@@ -73,6 +73,17 @@ struct Generator: CodeGenerator {
     out.indent {
       out.line("public static let serviceName = \"\(service.fullName)\"")
       out.line("")
+      out.line("/// For server reflection: the serialized FileDescriptorProto of `\(service.file.name)` and of")
+      out.line("/// every file it depends on, dependencies first, base64.")
+      out.line("public static let fileDescriptors: [String] = [")
+      out.indent {
+        for f in transitiveFiles(service.file) {
+          let bytes: [UInt8] = (try? f.extractProto().serializedBytes()) ?? []
+          out.line("\"\(base64(bytes))\",")
+        }
+      }
+      out.line("]")
+      out.line("")
       out.line("/// The methods of `\(service.fullName)`.")
       out.line("public enum Method {")
       out.indent {
@@ -143,6 +154,8 @@ struct Generator: CodeGenerator {
     out.line("")
     out.line("extension \(enumName).ServiceProtocol {")
     out.indent {
+      out.line("public var reflectionFileDescriptors: [String] { \(enumName).fileDescriptors }")
+      out.line("")
       out.line("public func register(on router: inout RPCRouter) {")
       out.indent {
         for m in service.methods {
@@ -182,6 +195,35 @@ struct Generator: CodeGenerator {
       out.line("}")
     }
     out.line("}")
+  }
+
+  /// `file` and everything it imports, transitively, each once, dependencies first.
+  func transitiveFiles(_ file: FileDescriptor) -> [FileDescriptor] {
+    var seen: Set<String> = []
+    var out: [FileDescriptor] = []
+    func visit(_ f: FileDescriptor) {
+      guard seen.insert(f.name).inserted else { return }
+      f.dependencies.forEach(visit)
+      out.append(f)
+    }
+    visit(file)
+    return out
+  }
+
+  func base64(_ bytes: [UInt8]) -> String {
+    let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i < bytes.count {
+      let n = min(3, bytes.count - i)
+      let b0 = bytes[i], b1 = n > 1 ? bytes[i + 1] : 0, b2 = n > 2 ? bytes[i + 2] : 0
+      out.append(table[Int(b0 >> 2)])
+      out.append(table[Int((b0 & 0x03) << 4 | b1 >> 4)])
+      out.append(n > 1 ? table[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+      out.append(n > 2 ? table[Int(b2 & 0x3F)] : UInt8(ascii: "="))
+      i += 3
+    }
+    return String(decoding: out, as: UTF8.self)
   }
 
   func kind(_ m: MethodDescriptor) -> String {
