@@ -110,7 +110,8 @@ let package = Package(
     .target(
       name: "RegistryCore",
       dependencies: [
-        "ServiceKit", "API", "RegistryAPI", "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        "ServiceKit", "API", "RegistryAPI", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       path: "Services/Registry/Sources", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     .executableTarget(
@@ -163,7 +164,8 @@ let package = Package(
       ],
       path: "bench/BenchServer", swiftSettings: swiftSettings),
     .executableTarget(
-      name: "BenchLimits", dependencies: ["API", "RegistryAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      name: "BenchLimits",
+      dependencies: ["API", "RegistryAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "bench/Limits", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
@@ -175,7 +177,9 @@ let package = Package(
       path: "Tests/RegistryTests", swiftSettings: swiftSettings),
     .testTarget(
       name: "H2Tests",
-      dependencies: ["H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+      dependencies: [
+        "H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+      ],
       path: "Tests/H2Tests", swiftSettings: swiftSettings),
     .testTarget(
       name: "PostgresTests", dependencies: ["Postgres", "ServiceKitTesting"], path: "Tests/PostgresTests",

@@ -187,7 +187,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// and the channel closes once the last stream ends.
   public func goAway(error: H2ErrorCode = .noError) {
     if tracing {
-      trace("\(role) goAway() called local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)")
+      trace(
+        "\(role) goAway() called local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)"
+      )
     }
     guard let session, !closed else { return }
     if role == .server && error == .noError {
@@ -216,7 +218,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     closed = true
     closeReason = reason
     if tracing {
-      trace("\(role) close: \(reason) local=\(context.channel.localAddress?.port ?? -1) remote=\(context.channel.remoteAddress?.port ?? -1) streams=\(streams.count)")
+      trace(
+        "\(role) close: \(reason) local=\(context.channel.localAddress?.port ?? -1) remote=\(context.channel.remoteAddress?.port ?? -1) streams=\(streams.count)"
+      )
     }
     context.close(promise: nil)
   }
@@ -574,7 +578,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   func goAwayReceived(lastStreamID: Int32, code: UInt32) {
     if tracing {
-      trace("\(role) GOAWAY received last=\(lastStreamID) code=\(code) local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)")
+      trace(
+        "\(role) GOAWAY received last=\(lastStreamID) code=\(code) local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)"
+      )
     }
     events.append(.goAway(lastStreamID, H2ErrorCode(code)))
   }

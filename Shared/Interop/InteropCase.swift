@@ -41,10 +41,11 @@ extension InteropCase {
       try expect(response == Grpc_Testing_Empty(), "empty_unary: non-empty response")
 
     case .largeUnary:
-      let response = try await test.unaryCall(.with {
-        $0.responseSize = 314_159
-        $0.payload = zeros(271_828)
-      })
+      let response = try await test.unaryCall(
+        .with {
+          $0.responseSize = 314_159
+          $0.payload = zeros(271_828)
+        })
       try expect(response.payload.body == Data(count: 314_159), "large_unary: wrong payload")
 
     case .clientStreaming:
@@ -59,9 +60,10 @@ extension InteropCase {
 
     case .serverStreaming:
       let sizes = [31_415, 9, 2_653, 58_979]
-      let call = try await test.streamingOutputCall(.with {
-        $0.responseParameters = sizes.map { s in .with { $0.size = Int32(s) } }
-      })
+      let call = try await test.streamingOutputCall(
+        .with {
+          $0.responseParameters = sizes.map { s in .with { $0.size = Int32(s) } }
+        })
       var got: [Int] = []
       while let r = try await call.receive() { got.append(r.payload.body.count) }
       try expect(got == sizes, "server_streaming: sizes \(got)")
@@ -69,10 +71,11 @@ extension InteropCase {
     case .pingPong:
       let call = try await test.fullDuplexCall()
       for (responseSize, payloadSize) in [(31_415, 27_182), (9, 8), (2_653, 1_828), (58_979, 45_904)] {
-        try await call.send(.with {
-          $0.responseParameters = [.with { $0.size = Int32(responseSize) }]
-          $0.payload = zeros(payloadSize)
-        })
+        try await call.send(
+          .with {
+            $0.responseParameters = [.with { $0.size = Int32(responseSize) }]
+            $0.payload = zeros(payloadSize)
+          })
         let r = try await call.receive()
         try expect(r?.payload.body.count == responseSize, "ping_pong: wanted \(responseSize)")
       }
@@ -94,10 +97,11 @@ extension InteropCase {
 
     case .cancelAfterFirstResponse:
       let call = try await test.fullDuplexCall()
-      try await call.send(.with {
-        $0.responseParameters = [.with { $0.size = 31_415 }]
-        $0.payload = zeros(27_182)
-      })
+      try await call.send(
+        .with {
+          $0.responseParameters = [.with { $0.size = 31_415 }]
+          $0.payload = zeros(27_182)
+        })
       let r = try await call.receive()
       try expect(r?.payload.body.count == 31_415, "cancel_after_first_response: first response")
       call.cancel()
@@ -120,26 +124,32 @@ extension InteropCase {
           $0.responseSize = 314_159
           $0.payload = zeros(271_828)
         }, metadata: metadata)
-      try expect(unary.initialMetadata.first("x-grpc-test-echo-initial") == "test_initial_metadata_value",
+      try expect(
+        unary.initialMetadata.first("x-grpc-test-echo-initial") == "test_initial_metadata_value",
         "custom_metadata: unary initial \(unary.initialMetadata)")
-      try expect(unary.trailingMetadata[binaryValues: "x-grpc-test-echo-trailing-bin"] == [[0xab, 0xab, 0xab]],
+      try expect(
+        unary.trailingMetadata[binaryValues: "x-grpc-test-echo-trailing-bin"] == [[0xab, 0xab, 0xab]],
         "custom_metadata: unary trailing \(unary.trailingMetadata)")
       let call = try await test.fullDuplexCall(metadata: metadata)
-      try await call.send(.with {
-        $0.responseParameters = [.with { $0.size = 314_159 }]
-        $0.payload = zeros(271_828)
-      })
+      try await call.send(
+        .with {
+          $0.responseParameters = [.with { $0.size = 314_159 }]
+          $0.payload = zeros(271_828)
+        })
       try await call.end()
       while try await call.receive() != nil {}
       let initial = try await call.initialMetadata()
       let trailing = await call.trailingMetadata()
-      try expect(initial.first("x-grpc-test-echo-initial") == "test_initial_metadata_value",
+      try expect(
+        initial.first("x-grpc-test-echo-initial") == "test_initial_metadata_value",
         "custom_metadata: stream initial \(initial)")
-      try expect(trailing[binaryValues: "x-grpc-test-echo-trailing-bin"] == [[0xab, 0xab, 0xab]],
+      try expect(
+        trailing[binaryValues: "x-grpc-test-echo-trailing-bin"] == [[0xab, 0xab, 0xab]],
         "custom_metadata: stream trailing \(trailing)")
 
     case .statusCodeAndMessage, .specialStatusMessage:
-      let message = self == .statusCodeAndMessage
+      let message =
+        self == .statusCodeAndMessage
         ? "test status message"
         : "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"
       let status = Grpc_Testing_EchoStatus.with {

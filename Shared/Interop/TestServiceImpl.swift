@@ -28,14 +28,18 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     throw RPCError(code: Status.Code(wireValue: Int(status.code)), message: status.message)
   }
 
-  public func emptyCall(request: Grpc_Testing_Empty, context: ServerContext) async throws
+  public func emptyCall(
+    request: Grpc_Testing_Empty, context: ServerContext
+  ) async throws
     -> Grpc_Testing_Empty
   {
     Self.echoMetadata(context)
     return Grpc_Testing_Empty()
   }
 
-  public func unaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws
+  public func unaryCall(
+    request: Grpc_Testing_SimpleRequest, context: ServerContext
+  ) async throws
     -> Grpc_Testing_SimpleResponse
   {
     Self.echoMetadata(context)
@@ -47,7 +51,9 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     return .with { $0.payload = payload }
   }
 
-  public func cacheableUnaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext)
+  public func cacheableUnaryCall(
+    request: Grpc_Testing_SimpleRequest, context: ServerContext
+  )
     async throws -> Grpc_Testing_SimpleResponse
   {
     try await unaryCall(request: request, context: context)
@@ -91,7 +97,9 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     for request in all { try await respond(to: request, responses) }
   }
 
-  public func unimplementedCall(request: Grpc_Testing_Empty, context: ServerContext) async throws
+  public func unimplementedCall(
+    request: Grpc_Testing_Empty, context: ServerContext
+  ) async throws
     -> Grpc_Testing_Empty
   {
     throw RPCError(code: .unimplemented, message: "UnimplementedCall is not implemented")

@@ -71,7 +71,8 @@ public struct Migrator: Sendable {
       if try exists[0].decode(Int.self, at: 0) == 0 {
         try await tx.query("CREATE SCHEMA \(identifier: schema)")
       }
-      try await tx.query("""
+      try await tx.query(
+        """
         CREATE TABLE IF NOT EXISTS \(identifier: schema).schema_migrations (
           version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
           applied_at timestamptz NOT NULL DEFAULT now())
@@ -86,7 +87,9 @@ public struct Migrator: Sendable {
       let known = Set(migrations.map(\.version))
       if let unknown = applied.keys.sorted().first(where: { !known.contains($0) }) {
         throw MigrationError(
-          description: "schema \(schema) has migration \(unknown) (\(applied[unknown]!.name)), which this build does not know; refusing to start an older build")
+          description:
+            "schema \(schema) has migration \(unknown) (\(applied[unknown]!.name)), which this build does not know; refusing to start an older build"
+        )
       }
       var done: [Int] = []
       for m in migrations {
@@ -94,13 +97,16 @@ public struct Migrator: Sendable {
         if let previous = applied[m.version] {
           guard previous.checksum == checksum else {
             throw MigrationError(
-              description: "migration \(m.version)_\(m.name) of schema \(schema) was edited after it was applied (checksum \(previous.checksum), now \(checksum)); add a new migration instead")
+              description:
+                "migration \(m.version)_\(m.name) of schema \(schema) was edited after it was applied (checksum \(previous.checksum), now \(checksum)); add a new migration instead"
+            )
           }
           continue
         }
         try await tx.execute("SET LOCAL search_path = \"\(schema)\"")
         try await tx.execute(m.sql)
-        try await tx.query("""
+        try await tx.query(
+          """
           INSERT INTO \(identifier: schema).schema_migrations (version, name, checksum)
           VALUES (\(m.version), \(m.name), \(checksum))
           """)

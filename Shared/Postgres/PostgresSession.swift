@@ -27,7 +27,9 @@ public struct PostgresSession: Sendable {
     }.get()
   }
 
-  private func run(_ body: @escaping @Sendable (PostgresConnection) throws -> PostgresRows) async throws
+  private func run(
+    _ body: @escaping @Sendable (PostgresConnection) throws -> PostgresRows
+  ) async throws
     -> PostgresRows
   {
     try Task.checkCancellation()

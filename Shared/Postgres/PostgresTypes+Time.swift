@@ -85,7 +85,8 @@ extension Date: PostgresCodable {
     let (y, m, d) = CivilDays.date(days: days)
     let secs = Int(rest / 1_000_000)
     let us = Int(rest % 1_000_000)
-    return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2)).\(pad(us, 6))+00"
+    return
+      "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2)).\(pad(us, 6))+00"
   }
 
   public static var acceptedOIDs: Set<UInt32> { [PostgresOID.timestamptz, PostgresOID.timestamp] }

@@ -64,7 +64,9 @@ private func mismatch<T>(_ text: String, _ type: T.Type) -> PostgresError {
 extension Int64: PostgresCodable {
   public static var postgresOID: UInt32 { PostgresOID.int8 }
   public var postgresText: String { String(self) }
-  public static var acceptedOIDs: Set<UInt32> { [PostgresOID.int2, PostgresOID.int4, PostgresOID.int8, PostgresOID.oid] }
+  public static var acceptedOIDs: Set<UInt32> {
+    [PostgresOID.int2, PostgresOID.int4, PostgresOID.int8, PostgresOID.oid]
+  }
   public static func decode(postgresText text: String) throws -> Int64 {
     guard let v = Int64(text) else { throw mismatch(text, Self.self) }
     return v

@@ -95,9 +95,13 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   public func initialMetadata() async throws -> Metadata {
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<Metadata, any Error>) in
       onLoop {
-        if let h = self.headers { c.resume(returning: h) } else if self.finalStatus != nil {
+        if let h = self.headers {
+          c.resume(returning: h)
+        } else if self.finalStatus != nil {
           c.resume(returning: Metadata())
-        } else { self.headersWaiters.append(c) }
+        } else {
+          self.headersWaiters.append(c)
+        }
       }
     }
   }
@@ -199,7 +203,8 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
     } catch .tooLarge(let n) {
       stream.consume(data.readableBytes)
       return terminate(
-        Status(code: .resourceExhausted,
+        Status(
+          code: .resourceExhausted,
           message: "response message of \(n) bytes exceeds the limit of \(maxReceiveMessageSize) bytes"))
     } catch {
       stream.consume(data.readableBytes)
@@ -247,9 +252,13 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
     let error = statusError
     if let w = receiveWaiter {
       receiveWaiter = nil
-      if let error, messages.isEmpty { w.resume(throwing: error) } else if let m = messages.popFirst() {
+      if let error, messages.isEmpty {
+        w.resume(throwing: error)
+      } else if let m = messages.popFirst() {
         w.resume(returning: m)
-      } else { w.resume(returning: nil) }
+      } else {
+        w.resume(returning: nil)
+      }
     }
     for w in headersWaiters {
       if let error { w.resume(throwing: error) } else { w.resume(returning: headers ?? Metadata()) }

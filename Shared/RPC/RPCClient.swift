@@ -183,7 +183,9 @@ public final class RPCClient: Sendable {
 
   private func connection(waitForReady: Bool, deadline: NIODeadline?) async throws -> ClientConnection {
     while true {
-      enum Next { case ready(ClientConnection), wait(EventLoopFuture<ClientConnection>), backoff(NIODeadline, String), connect }
+      enum Next {
+        case ready(ClientConnection), wait(EventLoopFuture<ClientConnection>), backoff(NIODeadline, String), connect
+      }
       let next: Next = state.withLockedValue { state in
         if state.closed { return .backoff(.distantFuture, "client closed") }
         if let c = state.connection, c.isUsable { return .ready(c) }
@@ -196,7 +198,7 @@ public final class RPCClient: Sendable {
       case .ready(let c):
         return c
       case .wait(let f):
-        do { return try await f.get() } catch where waitForReady { continue }
+        do { return try await f.get() } catch  where waitForReady { continue }
       case .backoff(let at, let why):
         guard waitForReady, at != .distantFuture else {
           throw RPCError(code: .unavailable, message: "cannot connect to \(authority): \(why)")
@@ -207,7 +209,7 @@ public final class RPCClient: Sendable {
         try await Task.sleep(nanoseconds: UInt64(max(0, at.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds)))
       case .connect:
         let future = startConnect()
-        do { return try await future.get() } catch where waitForReady { continue }
+        do { return try await future.get() } catch  where waitForReady { continue }
       }
     }
   }
@@ -277,7 +279,10 @@ public final class RPCClient: Sendable {
             state.connecting = nil
             let jitter = 1 + Double.random(in: -configuration.backoffJitter...configuration.backoffJitter)
             state.retryAt = .now() + .nanoseconds(Int64(Double(state.backoff.nanoseconds) * jitter))
-            state.backoff = .nanoseconds(min(Int64(Double(state.backoff.nanoseconds) * configuration.backoffMultiplier), configuration.backoffMax.nanoseconds))
+            state.backoff = .nanoseconds(
+              min(
+                Int64(Double(state.backoff.nanoseconds) * configuration.backoffMultiplier),
+                configuration.backoffMax.nanoseconds))
             state.lastError = message
           }
           promise.fail(RPCError(code: .unavailable, message: "cannot connect to \(authority): \(message)"))
@@ -334,7 +339,9 @@ final class ClientKeepalive: ChannelInboundHandler {
     guard let interval else { return }
     let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
     let channel = context.channel
-    delegate.onPingAck = { _ in loopBound.value.pending?.cancel(); loopBound.value.pending = nil }
+    delegate.onPingAck = { _ in
+      loopBound.value.pending?.cancel(); loopBound.value.pending = nil
+    }
     timer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
       let me = loopBound.value
       guard me.pending == nil, let h2 = me.delegate.h2 else { return }

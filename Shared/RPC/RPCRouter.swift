@@ -47,7 +47,8 @@ public struct RPCRouter: Sendable {
 
   public mutating func registerBidirectionalStreaming<Req: Message, Resp: Message>(
     _ descriptor: MethodDescriptor, request: Req.Type = Req.self, response: Resp.Type = Resp.self,
-    _ handler: @escaping @Sendable (RequestStream<Req>, ServerContext, ResponseWriter<Resp>)
+    _ handler:
+      @escaping @Sendable (RequestStream<Req>, ServerContext, ResponseWriter<Resp>)
       async throws -> Void
   ) {
     routes[descriptor.path] = Route(descriptor: descriptor) { call, context in

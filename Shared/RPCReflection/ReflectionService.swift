@@ -44,7 +44,8 @@ public final class ReflectionService: Grpc_Reflection_V1_ServerReflection.Servic
     }
     for s in services {
       for encoded in s.reflectionFileDescriptors.suffix(1) {
-        guard let bytes = Data(base64Encoded: encoded), let file = try? Google_Protobuf_FileDescriptorProto(serializedBytes: bytes)
+        guard let bytes = Data(base64Encoded: encoded),
+          let file = try? Google_Protobuf_FileDescriptorProto(serializedBytes: bytes)
         else { continue }
         let prefix = file.package.isEmpty ? "" : file.package + "."
         for service in file.service { names.insert(prefix + service.name) }
@@ -66,7 +67,6 @@ public final class ReflectionService: Grpc_Reflection_V1_ServerReflection.Servic
     ) { try await self.serverReflectionInfo(requests: $0, context: $1, responses: $2) }
   }
 
-
   public func serverReflectionInfo(
     requests: RequestStream<Grpc_Reflection_V1_ServerReflectionRequest>, context: ServerContext,
     responses: ResponseWriter<Grpc_Reflection_V1_ServerReflectionResponse>
@@ -77,7 +77,9 @@ public final class ReflectionService: Grpc_Reflection_V1_ServerReflection.Servic
   }
 
   /// The answer to one request.
-  public func answer(_ request: Grpc_Reflection_V1_ServerReflectionRequest) -> Grpc_Reflection_V1_ServerReflectionResponse {
+  public func answer(
+    _ request: Grpc_Reflection_V1_ServerReflectionRequest
+  ) -> Grpc_Reflection_V1_ServerReflectionResponse {
     var response = Grpc_Reflection_V1_ServerReflectionResponse()
     response.validHost = request.host
     response.originalRequest = request
@@ -91,8 +93,11 @@ public final class ReflectionService: Grpc_Reflection_V1_ServerReflection.Servic
     case .listServices:
       response.listServicesResponse = .with { $0.service = serviceNames.map { n in .with { $0.name = n } } }
     case .fileByFilename(let name):
-      if let set = fileWithImports(name) { response.fileDescriptorResponse = .with { $0.fileDescriptorProto = set } }
-      else { notFound("no file \(String(name.prefix(200)))") }
+      if let set = fileWithImports(name) {
+        response.fileDescriptorResponse = .with { $0.fileDescriptorProto = set }
+      } else {
+        notFound("no file \(String(name.prefix(200)))")
+      }
     case .fileContainingSymbol(let symbol):
       if let name = symbols[symbol], let set = fileWithImports(name) {
         response.fileDescriptorResponse = .with { $0.fileDescriptorProto = set }

@@ -24,7 +24,8 @@ public struct AuditTrailService: Tuoyu_Audit_V1_AuditTrail.ServiceProtocol {
     }
     let target: String? = request.target.isEmpty ? nil : request.target
     let principal: String? = request.principal.isEmpty ? nil : request.principal
-    let rows = try await pool.query("""
+    let rows = try await pool.query(
+      """
       SELECT id, at, principal, department, method, target, request_id, request_digest, outcome
       FROM audit_log
       WHERE id < \(before) AND (\(target)::text IS NULL OR target = \(target))
@@ -36,17 +37,18 @@ public struct AuditTrailService: Tuoyu_Audit_V1_AuditTrail.ServiceProtocol {
     for row in rows.prefix(size) {
       let (id, at, who, dept, method, target, requestID, digest, outcome) =
         try row.decode((Int64, Date, String, String, String, String, String, String, String).self)
-      response.entries.append(.with {
-        $0.id = id
-        $0.at = formatter.string(from: at)
-        $0.principal = who
-        $0.department = dept
-        $0.method = method
-        $0.target = target
-        $0.requestID = requestID
-        $0.requestDigest = digest
-        $0.outcome = outcome
-      })
+      response.entries.append(
+        .with {
+          $0.id = id
+          $0.at = formatter.string(from: at)
+          $0.principal = who
+          $0.department = dept
+          $0.method = method
+          $0.target = target
+          $0.requestID = requestID
+          $0.requestDigest = digest
+          $0.outcome = outcome
+        })
     }
     if rows.count > size, let last = response.entries.last { response.nextPageToken = String(last.id) }
     return response

@@ -26,14 +26,16 @@ public struct ChangeFeedConsumer: Sendable {
     _ event: Tuoyu_Feed_V1_Event, _ effect: (Tuoyu_Feed_V1_Event, PostgresSession) async throws -> Void
   ) async throws -> Bool {
     try await pool.withTransaction { tx in
-      try await tx.query("""
+      try await tx.query(
+        """
         INSERT INTO feed_cursor (source, last_cursor) VALUES (\(source), 0) ON CONFLICT (source) DO NOTHING
         """)
       let last = try await tx.query(
         "SELECT last_cursor FROM feed_cursor WHERE source = \(source) FOR UPDATE")[0].decode(Int64.self, at: 0)
       guard event.cursor > last else { return false }
       try await effect(event, tx)
-      try await tx.query("""
+      try await tx.query(
+        """
         UPDATE feed_cursor SET last_cursor = \(event.cursor), updated_at = now() WHERE source = \(source)
         """)
       return true
@@ -70,9 +72,11 @@ public struct ChangeFeedConsumer: Sendable {
         delay = .seconds(1)
       } catch {
         if Task.isCancelled { return }
-        logger.warning("change feed interrupted; resuming", metadata: [
-          "source": "\(source)", "error": "\(error)", "retry_in": "\(delay)",
-        ])
+        logger.warning(
+          "change feed interrupted; resuming",
+          metadata: [
+            "source": "\(source)", "error": "\(error)", "retry_in": "\(delay)",
+          ])
       }
       try? await Task.sleep(for: delay)
       delay = min(delay * 2, .seconds(30))

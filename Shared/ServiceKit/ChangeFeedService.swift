@@ -38,7 +38,8 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
     guard try unpositioned[0].decode(Bool.self, at: 0) else { return false }
     return try await pool.withTransaction { tx in
       try await tx.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox_position'))")
-      try await tx.query("""
+      try await tx.query(
+        """
         UPDATE outbox o SET position = p.position
         FROM (SELECT cursor, nextval('outbox_position') AS position
               FROM (SELECT cursor FROM outbox
@@ -46,7 +47,8 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
                     ORDER BY txid, cursor) ready) p
         WHERE o.cursor = p.cursor
         """)
-      return try await tx.query("SELECT EXISTS (SELECT 1 FROM outbox WHERE position IS NULL)")[0].decode(Bool.self, at: 0)
+      return try await tx.query("SELECT EXISTS (SELECT 1 FROM outbox WHERE position IS NULL)")[0].decode(
+        Bool.self, at: 0)
     }
   }
 
@@ -57,7 +59,8 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
 
   func poll(after cursor: Int64) async throws -> (events: [Tuoyu_Feed_V1_Event], pending: Bool) {
     let pending = try await assignPositions()
-    let rows = try await pool.query("""
+    let rows = try await pool.query(
+      """
       SELECT position, event_type, subject, payload::text, created_at FROM outbox
       WHERE position > \(cursor) ORDER BY position LIMIT \(batchSize)
       """)

@@ -8,14 +8,18 @@ public enum Checked {
     return r
   }
 
-  public static func multiply<T: FixedWidthInteger>(_ a: T, _ b: T, _ what: @autoclosure () -> String) throws(Refusal) -> T {
+  public static func multiply<T: FixedWidthInteger>(
+    _ a: T, _ b: T, _ what: @autoclosure () -> String
+  ) throws(Refusal) -> T {
     let (r, overflow) = a.multipliedReportingOverflow(by: b)
     if overflow { throw outOfRange(what()) }
     return r
   }
 
   /// The sum of `values`, refused when it leaves `T`.
-  public static func sum<T: FixedWidthInteger>(_ values: some Sequence<T>, _ what: @autoclosure () -> String) throws(Refusal) -> T {
+  public static func sum<T: FixedWidthInteger>(
+    _ values: some Sequence<T>, _ what: @autoclosure () -> String
+  ) throws(Refusal) -> T {
     var total: T = 0
     for v in values {
       let (r, overflow) = total.addingReportingOverflow(v)
@@ -33,7 +37,9 @@ public enum Checked {
   }
 
   /// `value` converted to `T`, refused when it does not fit.
-  public static func convert<T: FixedWidthInteger>(_ value: some BinaryInteger, _ what: @autoclosure () -> String) throws(Refusal) -> T {
+  public static func convert<T: FixedWidthInteger>(
+    _ value: some BinaryInteger, _ what: @autoclosure () -> String
+  ) throws(Refusal) -> T {
     guard let r = T(exactly: value) else { throw outOfRange(what()) }
     return r
   }

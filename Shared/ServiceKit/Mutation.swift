@@ -45,14 +45,16 @@ public enum Mutation {
     let key = "\(caller.principal)\u{1F}\(requestID)"
     do {
       return try await pool.withTransaction { tx in
-        let claimed = try await tx.query("""
+        let claimed = try await tx.query(
+          """
           INSERT INTO idempotency (request_id, method, request_digest, response)
           VALUES (\(key), \(method), md5(\(bytes)), '\\x') ON CONFLICT (request_id) DO NOTHING
           RETURNING request_digest
           """)
         guard let digest = try claimed.first?.decode(String.self, at: 0) else {
           // Seen before (or committed meanwhile by a concurrent call with the same id).
-          let row = try await tx.query("""
+          let row = try await tx.query(
+            """
             SELECT method = \(method) AND request_digest = md5(\(bytes)), response
             FROM idempotency WHERE request_id = \(key)
             """)[0]
@@ -64,7 +66,8 @@ public enum Mutation {
           return try Response(serializedBytes: try row.decode(PostgresBytes.self, at: 1).bytes)
         }
         let response = try await body(tx)
-        try await tx.query("""
+        try await tx.query(
+          """
           UPDATE idempotency SET response = \(PostgresBytes(try response.serializedBytes()))
           WHERE request_id = \(key)
           """)
@@ -90,7 +93,8 @@ public enum Mutation {
     _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
     request: PostgresBytes, outcome: String
   ) async throws {
-    try await tx.query("""
+    try await tx.query(
+      """
       INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
       VALUES (\(caller.principal), \(caller.department), \(method), \(target), \(requestID), md5(\(request)), \(outcome))
       """)
@@ -100,7 +104,8 @@ public enum Mutation {
     _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
     _ digest: String, outcome: String
   ) async throws {
-    try await tx.query("""
+    try await tx.query(
+      """
       INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
       VALUES (\(caller.principal), \(caller.department), \(method), \(target), \(requestID), \(digest), \(outcome))
       """)

@@ -7,7 +7,8 @@ public enum Outbox {
   public static func append(
     _ tx: PostgresSession, eventType: String, subject: String, payload: PostgresJSON = PostgresJSON("{}")
   ) async throws -> Int64 {
-    try await tx.query("""
+    try await tx.query(
+      """
       INSERT INTO outbox (event_type, subject, payload) VALUES (\(eventType), \(subject), \(payload))
       RETURNING cursor
       """)[0].decode(Int64.self, at: 0)

@@ -132,7 +132,8 @@ public enum VaultError: Error, Sendable, Hashable, CustomStringConvertible {
     switch self {
     case .badKeyFile(let why): "personal-data vault: \(why)"
     case .unknownKey(let id): "personal-data vault: no key \(id) to open this value (was the key file replaced?)"
-    case .authenticationFailed(let id): "personal-data vault: the value does not open with key \(id) (wrong key or altered bytes)"
+    case .authenticationFailed(let id):
+      "personal-data vault: the value does not open with key \(id) (wrong key or altered bytes)"
     case .sealFailed: "personal-data vault: sealing failed"
     }
   }

@@ -83,7 +83,8 @@ public struct Refusals: RPCErrorConvertible, Sendable, CustomStringConvertible {
     status.message = description
     let bad = all.filter { $0.kind == .invalidArgument }
     if !bad.isEmpty,
-      let any = Google_Rpc_BadRequest.packed(bad.map { API.FieldViolation(field: $0.field, rule: $0.rule, message: $0.message) })
+      let any = Google_Rpc_BadRequest.packed(
+        bad.map { API.FieldViolation(field: $0.field, rule: $0.rule, message: $0.message) })
     {
       status.details.append(any)
     }

@@ -43,9 +43,10 @@ public struct ServiceRunner: Sendable {
     let metrics = running.metricsPort.map { " metrics on http://\(configuration.metricsHost):\($0)/metrics" } ?? ""
     print("\(name) listening on \(configuration.host):\(running.port)\(metrics)")
     fflush(nil)
-    let group = ServiceGroup(configuration: .init(
-      services: running.lifecycle, gracefulShutdownSignals: [.sigterm, .sigint],
-      cancellationSignals: [.sigquit], logger: running.logger))
+    let group = ServiceGroup(
+      configuration: .init(
+        services: running.lifecycle, gracefulShutdownSignals: [.sigterm, .sigint],
+        cancellationSignals: [.sigquit], logger: running.logger))
     try await group.run()
     running.logger.info("stopped")
   }
@@ -115,22 +116,25 @@ public struct ServiceRunner: Sendable {
     }
     // What holds threads, connections and ports starts once the files above have been read, and
     // is stopped again if a later step fails.
-    let pool = PostgresPool(configuration: .init(
-      url: configuration.databaseURL, maxConnections: configuration.maxConnections,
-      statementTimeout: .seconds(30), setup: ["SET search_path = \"\(schema)\""]))
+    let pool = PostgresPool(
+      configuration: .init(
+        url: configuration.databaseURL, maxConnections: configuration.maxConnections,
+        statementTimeout: .seconds(30), setup: ["SET search_path = \"\(schema)\""]))
     // Wakes the change feed when an outbox commit notifies (polling stays as the fallback).
-    let listener = PostgresListener(conninfo: configuration.databaseURL, channel: ChangeFeedService.channel(schema: schema))
+    let listener = PostgresListener(
+      conninfo: configuration.databaseURL, channel: ChangeFeedService.channel(schema: schema))
     let stopEarly: @Sendable () async -> Void = {
       listener.stop()
       await pool.close()
     }
     let rpc: RPCServer
     do {
-      let services: [any RPCService] = [
-        health,
-        ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
-        AuditTrailService(pool: pool),
-      ] + makeServices(pool)
+      let services: [any RPCService] =
+        [
+          health,
+          ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
+          AuditTrailService(pool: pool),
+        ] + makeServices(pool)
       // Server reflection describes every service above (and itself) to grpcurl, IDEs, …
       rpc = try RPCServer(
         configuration: server, services: services + [ReflectionService(services: services)], logger: logger)
@@ -154,9 +158,11 @@ public struct ServiceRunner: Sendable {
       await stopEarly()
       throw error
     }
-    logger.info("listening", metadata: [
-      "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",
-    ])
+    logger.info(
+      "listening",
+      metadata: [
+        "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",
+      ])
     let servingGauge = Gauge(label: "tuoyu_serving", dimensions: [("service", name)])
     let poolGauges = ["open", "idle", "waiting"].map {
       Gauge(label: "tuoyu_db_pool_connections", dimensions: [("service", name), ("state", $0)])

@@ -14,7 +14,9 @@ public enum SharedTables {
     let own = try serviceMigrations.map { try Migrator.load(schema: schema, directory: $0).migrations } ?? []
     if let low = own.first(where: { $0.version <= lastSharedVersion }) {
       throw MigrationError(
-        description: "migration \(low.version)_\(low.name) of \(schema) is numbered in the shared range 1–\(lastSharedVersion); service migrations start at 100")
+        description:
+          "migration \(low.version)_\(low.name) of \(schema) is numbered in the shared range 1–\(lastSharedVersion); service migrations start at 100"
+      )
     }
     let base = try Migrator.load(schema: schema, directory: shared).migrations
     return try Migrator(schema: schema, migrations: base + own)

@@ -44,7 +44,8 @@ public struct MetricsInterceptor: ServerInterceptor {
     let key = "\(method) \(code.rawValue)"
     return counters.withLockedValue { c in
       if let hit = c[key] { return hit }
-      let made = Metrics.Counter(label: "tuoyu_rpc_server_requests_total", dimensions: [("method", method), ("code", "\(code)")])
+      let made = Metrics.Counter(
+        label: "tuoyu_rpc_server_requests_total", dimensions: [("method", method), ("code", "\(code)")])
       c[key] = made
       return made
     }
@@ -87,7 +88,9 @@ public final class MetricsHTTPServer: Sendable {
   private let channel: any Channel
 
   /// Binds `host:port` (0 picks a free port) on `group`.
-  public init(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
+  public init(
+    host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  )
     async throws
   {
     Telemetry.bootstrap()
@@ -133,7 +136,8 @@ private final class MetricsHandler: ChannelInboundHandler {
       }
       var headers = HTTPHeaders([("content-type", type), ("content-length", "\(body.count)")])
       if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
-      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+      context.write(
+        wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
         promise: nil)
       if head.method != .HEAD {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)

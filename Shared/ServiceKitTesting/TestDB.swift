@@ -14,11 +14,14 @@ public enum TestDB {
   public static var available: Bool { url != nil }
 
   /// A pool on the test database (its default schema).
-  public static func pool(max: Int = 4, acquireTimeout: Duration = .seconds(5), statementTimeout: Duration? = nil)
+  public static func pool(
+    max: Int = 4, acquireTimeout: Duration = .seconds(5), statementTimeout: Duration? = nil
+  )
     -> PostgresPool
   {
-    PostgresPool(configuration: .init(
-      url: url!, maxConnections: max, acquireTimeout: acquireTimeout, statementTimeout: statementTimeout))
+    PostgresPool(
+      configuration: .init(
+        url: url!, maxConnections: max, acquireTimeout: acquireTimeout, statementTimeout: statementTimeout))
   }
 
   /// A new empty schema named `prefix_…`, and a pool whose connections work in it.
@@ -27,8 +30,9 @@ public enum TestDB {
     let admin = PostgresPool(configuration: .init(url: url!, maxConnections: 1))
     try await admin.query("CREATE SCHEMA \(identifier: name)")
     await admin.close()
-    let pool = PostgresPool(configuration: .init(
-      url: url!, maxConnections: maxConnections, setup: ["SET search_path = \"\(name)\""]))
+    let pool = PostgresPool(
+      configuration: .init(
+        url: url!, maxConnections: maxConnections, setup: ["SET search_path = \"\(name)\""]))
     return (name, pool)
   }
 
@@ -46,7 +50,9 @@ public enum TestDB {
   /// Runs `scripts/pg COMMAND` on the test cluster (or the one in `directory`); what it printed.
   @discardableResult
   public static func pg(_ command: String, _ directory: String? = nil) throws -> String {
-    guard let pipe = popen("'\(root.path)/scripts/pg' \(command) '\(directory ?? self.directory!)' < /dev/null 2>/dev/null", "r")
+    guard
+      let pipe = popen(
+        "'\(root.path)/scripts/pg' \(command) '\(directory ?? self.directory!)' < /dev/null 2>/dev/null", "r")
     else { throw PostgresError(.other, "cannot run scripts/pg") }
     var output = ""
     var buffer = [CChar](repeating: 0, count: 4096)

@@ -32,7 +32,8 @@ public final class TestService: Sendable {
     config.metricsPort = nil
     let running = try await runner.start(config)
     for _ in 0..<100 where running.health.status(of: "") != .serving { try await Task.sleep(for: .milliseconds(50)) }
-    return TestService(running: running, issuer: try await TokenIssuer(privateKeyPEM: privateKey), pool: pool, schema: schema)
+    return TestService(
+      running: running, issuer: try await TokenIssuer(privateKeyPEM: privateKey), pool: pool, schema: schema)
   }
 
   init(running: ServiceRunner.Running, issuer: TokenIssuer, pool: PostgresPool, schema: String) {
@@ -43,10 +44,13 @@ public final class TestService: Sendable {
   }
 
   /// A client of the service presenting a token with `roles` (no token when nil).
-  public func client(_ roles: [String]?, subject: String = "tester", department: String = "health") async throws -> RPCClient {
+  public func client(
+    _ roles: [String]?, subject: String = "tester", department: String = "health"
+  ) async throws -> RPCClient {
     var config = RPCClient.Configuration(host: "127.0.0.1", port: running.port)
     if let roles {
-      let token = try await issuer.issue(TokenClaims(subject: subject, department: department, roles: roles, lifetime: 600))
+      let token = try await issuer.issue(
+        TokenClaims(subject: subject, department: department, roles: roles, lifetime: 600))
       config.defaultMetadata.addString("Bearer \(token)", forKey: "authorization")
     }
     return try RPCClient(configuration: config)

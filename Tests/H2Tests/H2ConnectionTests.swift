@@ -86,7 +86,9 @@ final class Pair {
     }
   }
 
-  func request(_ path: String = "/svc/M", endStream: Bool = false, extra: [H2Header] = []) throws -> (H2Stream, Recorder) {
+  func request(
+    _ path: String = "/svc/M", endStream: Bool = false, extra: [H2Header] = []
+  ) throws -> (H2Stream, Recorder) {
     let r = Recorder()
     let s = try client.openStream(
       headers: [
@@ -258,7 +260,8 @@ final class Pair {
 
   @Test func garbageClosesTheConnection() throws {
     let pair = try Pair()
-    try pair.serverChannel.writeInbound(ByteBuffer(bytes: [0, 0, 4, 0xFF, 0, 0, 0, 0, 0, 1, 2, 3, 4] + Array(repeating: 0xEE, count: 64)))
+    try pair.serverChannel.writeInbound(
+      ByteBuffer(bytes: [0, 0, 4, 0xFF, 0, 0, 0, 0, 0, 1, 2, 3, 4] + Array(repeating: 0xEE, count: 64)))
     pair.serverChannel.embeddedEventLoop.run()
     // A GOAWAY went out and the channel closed.
     var sawGoAway = false

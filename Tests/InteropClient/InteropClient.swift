@@ -21,7 +21,8 @@ struct InteropClient: AsyncParsableCommand {
       cases = InteropCase.allCases
     } else {
       guard let c = InteropCase(rawValue: testCase) else {
-        throw ValidationError("unknown test case \(testCase); known: \(InteropCase.allCases.map(\.rawValue).joined(separator: ", "))")
+        throw ValidationError(
+          "unknown test case \(testCase); known: \(InteropCase.allCases.map(\.rawValue).joined(separator: ", "))")
       }
       cases = [c]
     }

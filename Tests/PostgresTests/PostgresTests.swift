@@ -6,7 +6,6 @@ import Postgres
 import ServiceKitTesting
 import Testing
 
-
 @Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"), .serialized)
 struct PostgresTests {
   @Test func everyTypeRoundTripsWithNulls() async throws {
@@ -14,7 +13,8 @@ struct PostgresTests {
     let id = UUID()
     let now = Date(timeIntervalSince1970: 1_795_000_000.123456)
     let date = PostgresDate(year: 2025, month: 12, day: 31)
-    let rows = try await pool.query("""
+    let rows = try await pool.query(
+      """
       SELECT \(Int64.max)::int8, \(Int32.min)::int4, \(true)::bool, \("托育 'quoted' \\ \"x\"")::text,
              \(3.25)::float8, \(now)::timestamptz, \(date)::date, \(id)::uuid,
              \(PostgresBytes([0, 1, 0xfe, 0xff]))::bytea, \(PostgresJSON("{\"a\": [1, 2]}"))::jsonb,
@@ -197,7 +197,8 @@ struct PostgresTests {
       #expect(e.kind == .queryCanceled)
     }
     let running = try await pool.query(
-      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker + "%") AND state = 'active' AND pid <> pg_backend_pid()")
+      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker + "%") AND state = 'active' AND pid <> pg_backend_pid()"
+    )
     #expect(try running[0].decode(Int.self, at: 0) == 0)
 
     // The server-side statement timeout works too.
@@ -265,7 +266,11 @@ struct PostgresTests {
 final class Counter: @unchecked Sendable {
   private let lock = NSLock()
   private var n = 0
-  func increment() -> Int { lock.withLock { n += 1; return n } }
+  func increment() -> Int {
+    lock.withLock {
+      n += 1; return n
+    }
+  }
   var value: Int { lock.withLock { n } }
 }
 

@@ -159,9 +159,15 @@ import Testing
     // call had even reached the server.)
     let (started, signal) = AsyncStream<Void>.makeStream()
     let inFlight = Task {
-      let call = try await test.streamingOutputCall(.with {
-        $0.responseParameters = [.with { $0.size = 10 }, .with { $0.size = 10; $0.intervalUs = 300_000 }]
-      })
+      let call = try await test.streamingOutputCall(
+        .with {
+          $0.responseParameters = [
+            .with { $0.size = 10 },
+            .with {
+              $0.size = 10; $0.intervalUs = 300_000
+            },
+          ]
+        })
       var n = 0
       while try await call.receive() != nil {
         n += 1
@@ -191,7 +197,8 @@ import Testing
       #expect(error.code == .unavailable)
     }
     let second = try await TestServer.start(port: port)
-    let r = try await test.emptyCall(Grpc_Testing_Empty(), options: CallOptions(timeout: .seconds(10), waitForReady: true))
+    let r = try await test.emptyCall(
+      Grpc_Testing_Empty(), options: CallOptions(timeout: .seconds(10), waitForReady: true))
     #expect(r == Grpc_Testing_Empty())
     await client.close()
     await second.server.shutdown()
@@ -201,12 +208,13 @@ import Testing
     // A TCP server that accepts and never says a word.
     let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .bind(host: "127.0.0.1", port: 0).get()
-    let client = try RPCClient(configuration: {
-      var c = RPCClient.Configuration(host: "127.0.0.1", port: silent.localAddress!.port!)
-      c.keepaliveInterval = .milliseconds(100)
-      c.keepaliveTimeout = .milliseconds(200)
-      return c
-    }())
+    let client = try RPCClient(
+      configuration: {
+        var c = RPCClient.Configuration(host: "127.0.0.1", port: silent.localAddress!.port!)
+        c.keepaliveInterval = .milliseconds(100)
+        c.keepaliveTimeout = .milliseconds(200)
+        return c
+      }())
     do {
       _ = try await Grpc_Testing_TestService.Client(client).emptyCall(Grpc_Testing_Empty())
       Issue.record("call to a silent peer succeeded")

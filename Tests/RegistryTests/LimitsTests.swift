@@ -13,30 +13,31 @@ import Testing
     return (v, c.violations.map(\.rule))
   }
 
-  @Test(arguments: [
-    // (value, kind, min, max, rule or nil when accepted)
-    ("91330502MA2B3C4D58", TextKind.upperAlnum, 18, 18, nil),
-    ("91330502MA2B3C4D5\u{212A}", .upperAlnum, 18, 18, "limits.characters"),  // KELVIN SIGN, not K
-    ("91330502ma2b3c4d58", .upperAlnum, 18, 18, "limits.characters"),
-    ("9133050", .upperAlnum, 18, 18, "limits.length"),
-    ("330502", .digits, 6, 9, nil),
-    ("330502\u{0}' OR 1=1", .digits, 0, 9, "limits.characters"),
-    ("３３０５０２", .digits, 0, 9, "limits.characters"),  // full-width digits are not ASCII digits
-    ("名字\u{0}尾巴", .line, 1, 100, "limits.characters"),
-    ("路\u{1B}]0;pwned\u{7}", .line, 0, 200, "limits.characters"),
-    ("a\u{202E}b", .line, 0, 200, "limits.characters"),
-    ("a\u{85}b", .line, 0, 200, "limits.characters"),
-    ("第一行\n第二行\t", .paragraph, 0, 200, nil),
-    ("第一行\n第二行", .line, 0, 200, "limits.characters"),
-    ("\r\n", .paragraph, 0, 200, "limits.characters"),
-    ("   ", .line, 1, 10, "limits.length"),
-    ("\u{3000}", .line, 1, 10, "limits.length"),
-    ("\n\n", .paragraph, 1, 10, "limits.blank"),
-    ("0572-1234+5", .phone, 0, 20, nil),
-    ("0572 1234", .phone, 0, 20, "limits.characters"),
-    ("abc-1_2.3:4/5", .token, 1, 128, nil),
-    ("abc,def", .token, 1, 128, "limits.characters"),
-  ] as [(String, TextKind, Int, Int, String?)])
+  @Test(
+    arguments: [
+      // (value, kind, min, max, rule or nil when accepted)
+      ("91330502MA2B3C4D58", TextKind.upperAlnum, 18, 18, nil),
+      ("91330502MA2B3C4D5\u{212A}", .upperAlnum, 18, 18, "limits.characters"),  // KELVIN SIGN, not K
+      ("91330502ma2b3c4d58", .upperAlnum, 18, 18, "limits.characters"),
+      ("9133050", .upperAlnum, 18, 18, "limits.length"),
+      ("330502", .digits, 6, 9, nil),
+      ("330502\u{0}' OR 1=1", .digits, 0, 9, "limits.characters"),
+      ("３３０５０２", .digits, 0, 9, "limits.characters"),  // full-width digits are not ASCII digits
+      ("名字\u{0}尾巴", .line, 1, 100, "limits.characters"),
+      ("路\u{1B}]0;pwned\u{7}", .line, 0, 200, "limits.characters"),
+      ("a\u{202E}b", .line, 0, 200, "limits.characters"),
+      ("a\u{85}b", .line, 0, 200, "limits.characters"),
+      ("第一行\n第二行\t", .paragraph, 0, 200, nil),
+      ("第一行\n第二行", .line, 0, 200, "limits.characters"),
+      ("\r\n", .paragraph, 0, 200, "limits.characters"),
+      ("   ", .line, 1, 10, "limits.length"),
+      ("\u{3000}", .line, 1, 10, "limits.length"),
+      ("\n\n", .paragraph, 1, 10, "limits.blank"),
+      ("0572-1234+5", .phone, 0, 20, nil),
+      ("0572 1234", .phone, 0, 20, "limits.characters"),
+      ("abc-1_2.3:4/5", .token, 1, 128, nil),
+      ("abc,def", .token, 1, 128, "limits.characters"),
+    ] as [(String, TextKind, Int, Int, String?)])
   func textCases(value: String, kind: TextKind, min: Int, max: Int, rule: String?) {
     let (_, rules) = check(value, kind, min: min, max: max)
     #expect(rules == (rule.map { [$0] } ?? []), "\(value.debugDescription)")
@@ -70,7 +71,9 @@ import Testing
     var request = Tuoyu_Registry_V1_SubmitFilingRequest.with {
       $0.requestID = "r-1"
       $0.creditCode = "91330502MA2B3C4D58"
-      $0.facts.seats.infant = .with { $0.classes = 0; $0.seats = .max }
+      $0.facts.seats.infant = .with {
+        $0.classes = 0; $0.seats = .max
+      }
       $0.facts.careTypes = [.fullDay, .UNRECOGNIZED(99)]
       $0.facts.monthlyFee.fen = .max
       $0.facts.latitude = .nan
@@ -122,8 +125,11 @@ import Testing
 
   static func context(_ values: [Int], fee: Int64?) -> FilingContext {
     let keys = RulePack.Key.allCases
-    let pack = RulePack(zip(keys, values).map { RulePack.Value($0, from: LocalDate(year: 2020, month: 1, day: 1)!, $1) }
-      + zip(keys, values.reversed()).map { RulePack.Value($0, region: "330502", from: LocalDate(year: 2021, month: 1, day: 1)!, $1) })
+    let pack = RulePack(
+      zip(keys, values).map { RulePack.Value($0, from: LocalDate(year: 2020, month: 1, day: 1)!, $1) }
+        + zip(keys, values.reversed()).map {
+          RulePack.Value($0, region: "330502", from: LocalDate(year: 2021, month: 1, day: 1)!, $1)
+        })
     return FilingContext(date: day, pack: pack, county: "330502", city: "330500", countyAverageFee: fee)
   }
 
@@ -141,10 +147,18 @@ import Testing
         $0.townshipCode = "330502001"
         $0.inclusive = fee % 2 == 0
         $0.monthlyFee.fen = fee
-        $0.seats.infant = .with { $0.classes = n[0]; $0.seats = n[1] }
-        $0.seats.toddler = .with { $0.classes = n[2]; $0.seats = n[3] }
-        $0.seats.olderToddler = .with { $0.classes = n[4]; $0.seats = n[5] }
-        $0.seats.mixed = .with { $0.classes = n[6]; $0.seats = n[7] }
+        $0.seats.infant = .with {
+          $0.classes = n[0]; $0.seats = n[1]
+        }
+        $0.seats.toddler = .with {
+          $0.classes = n[2]; $0.seats = n[3]
+        }
+        $0.seats.olderToddler = .with {
+          $0.classes = n[4]; $0.seats = n[5]
+        }
+        $0.seats.mixed = .with {
+          $0.classes = n[6]; $0.seats = n[7]
+        }
         $0.seats.family = n[8]
         $0.carers = n[9]
         $0.premisesTenureYears = n[0]
@@ -167,7 +181,8 @@ import Testing
   }
 
   @Test func checkedArithmeticAgreesWithWideArithmetic() async {
-    await propertyCheck(count: 5000, input: Gen.int64(in: Int64.min...Int64.max), Gen.int64(in: Int64.min...Int64.max)) { a, b in
+    await propertyCheck(count: 5000, input: Gen.int64(in: Int64.min...Int64.max), Gen.int64(in: Int64.min...Int64.max))
+    { a, b in
       let wide = Int128(a) + Int128(b)
       let got = try? Checked.add(a, b, "x")
       let range = Int128(Int64.min)...Int128(Int64.max)

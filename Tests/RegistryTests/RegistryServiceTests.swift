@@ -16,9 +16,10 @@ struct RegistryFixture: Sendable {
   let service: TestService
 
   static func start() async throws -> RegistryFixture {
-    RegistryFixture(service: try await TestService.start(
-      name: "registry", migrations: RegistryService.migrations!, policy: RegistryService.policy,
-      services: { [RegistryService(pool: $0)] }))
+    RegistryFixture(
+      service: try await TestService.start(
+        name: "registry", migrations: RegistryService.migrations!, policy: RegistryService.policy,
+        services: { [RegistryService(pool: $0)] }))
   }
 
   var pool: PostgresPool { service.pool }
@@ -46,24 +47,28 @@ func date(_ s: String) -> Tuoyu_Common_V1_Date {
 
 /// A small city: 330500 with two counties and three townships, figures for 2025.
 func putDemoRegions(_ admin: Registry.Client) async throws {
-  func put(_ code: String, _ name: String, _ level: Tuoyu_Registry_V1_RegionLevel, _ parent: String, pop: Int64 = 0,
-    target: Int64 = 0, fee: Int64 = 0) async throws
-  {
-    _ = try await admin.putRegion(.with {
-      $0.requestID = "region-\(code)"
-      $0.code = code
-      $0.displayName = name
-      $0.level = level
-      $0.parentCode = parent
-      if pop > 0 || target > 0 || fee > 0 {
-        $0.years = [.with {
-          $0.year = 2025
-          $0.population = pop
-          $0.seatTarget = target
-          $0.averageMonthlyFee.fen = fee
-        }]
-      }
-    })
+  func put(
+    _ code: String, _ name: String, _ level: Tuoyu_Registry_V1_RegionLevel, _ parent: String, pop: Int64 = 0,
+    target: Int64 = 0, fee: Int64 = 0
+  ) async throws {
+    _ = try await admin.putRegion(
+      .with {
+        $0.requestID = "region-\(code)"
+        $0.code = code
+        $0.displayName = name
+        $0.level = level
+        $0.parentCode = parent
+        if pop > 0 || target > 0 || fee > 0 {
+          $0.years = [
+            .with {
+              $0.year = 2025
+              $0.population = pop
+              $0.seatTarget = target
+              $0.averageMonthlyFee.fen = fee
+            }
+          ]
+        }
+      })
   }
   try await put("330500", "湖州市", .city, "", target: 400)
   try await put("330502", "吴兴区", .county, "330500", pop: 60_000, target: 250, fee: 250_000)
@@ -83,9 +88,10 @@ let materials = FilingMaterials.with {
   $0.staffHealthCertificatesAttached = true
 }
 
-func facts(township: String = "330502001", inclusive: Bool = true, fee: Int64 = 180_000, infant: Int32 = 10,
-  toddler: Int32 = 30) -> FilingFacts
-{
+func facts(
+  township: String = "330502001", inclusive: Bool = true, fee: Int64 = 180_000, infant: Int32 = 10,
+  toddler: Int32 = 30
+) -> FilingFacts {
   .with {
     $0.mode = .privateCentre
     $0.careTypes = [.fullDay]
@@ -93,8 +99,12 @@ func facts(township: String = "330502001", inclusive: Bool = true, fee: Int64 = 
     $0.monthlyFee.fen = fee
     $0.townshipCode = township
     $0.address = "示例路 1 号"
-    $0.seats.infant = .with { $0.classes = 1; $0.seats = infant }
-    $0.seats.toddler = .with { $0.classes = 2; $0.seats = toddler }
+    $0.seats.infant = .with {
+      $0.classes = 1; $0.seats = infant
+    }
+    $0.seats.toddler = .with {
+      $0.classes = 2; $0.seats = toddler
+    }
   }
 }
 
@@ -113,30 +123,34 @@ func expectCode(_ code: Status.Code, rule: String? = nil, _ body: () async throw
 @Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"), .serialized)
 struct RegistryServiceTests {
   /// Registers and files `n` institutions, effective on `day`.
-  func fileInstitution(_ officer: Registry.Client, _ approver: Registry.Client, _ admin: Registry.Client, n: Int,
-    facts f: FilingFacts, day: String) async throws -> Institution
-  {
-    _ = try await admin.registerInstitution(.with {
-      $0.requestID = "reg-\(n)"
-      $0.creditCode = code(n)
-      $0.displayName = "示例托育 \(n)"
-      $0.legalNature = .forProfit
-      $0.registrationAuthority = "湖州市吴兴区市场监督管理局"
-      $0.facts.townshipCode = f.townshipCode
-      $0.effectiveDate = date(day)
-    })
-    _ = try await officer.submitFiling(.with {
-      $0.requestID = "sub-\(n)"
-      $0.creditCode = code(n)
-      $0.facts = f
-      $0.materials = materials
-      $0.effectiveDate = date(day)
-    })
-    return try await approver.fileInstitution(.with {
-      $0.requestID = "file-\(n)"
-      $0.creditCode = code(n)
-      $0.effectiveDate = date(day)
-    })
+  func fileInstitution(
+    _ officer: Registry.Client, _ approver: Registry.Client, _ admin: Registry.Client, n: Int,
+    facts f: FilingFacts, day: String
+  ) async throws -> Institution {
+    _ = try await admin.registerInstitution(
+      .with {
+        $0.requestID = "reg-\(n)"
+        $0.creditCode = code(n)
+        $0.displayName = "示例托育 \(n)"
+        $0.legalNature = .forProfit
+        $0.registrationAuthority = "湖州市吴兴区市场监督管理局"
+        $0.facts.townshipCode = f.townshipCode
+        $0.effectiveDate = date(day)
+      })
+    _ = try await officer.submitFiling(
+      .with {
+        $0.requestID = "sub-\(n)"
+        $0.creditCode = code(n)
+        $0.facts = f
+        $0.materials = materials
+        $0.effectiveDate = date(day)
+      })
+    return try await approver.fileInstitution(
+      .with {
+        $0.requestID = "file-\(n)"
+        $0.creditCode = code(n)
+        $0.effectiveDate = date(day)
+      })
   }
 
   @Test func lifecycleHistoryAsOfAndIndicators() async throws {
@@ -156,96 +170,114 @@ struct RegistryServiceTests {
     // A filing change in 2026 (more seats); the year-end 2025 view keeps the old seats.
     var more = facts(toddler: 45)
     more.seats.toddler.classes = 3
-    let changed = try await officer.changeFiling(.with {
-      $0.requestID = "chg-1"
-      $0.creditCode = code(1)
-      $0.facts = more
-      $0.reason = "扩班"
-      $0.effectiveDate = date("2026-02-01")
-    })
-    #expect(changed.facts.seats.total == 55 && changed.version == 4)
-    await expectCode(.failedPrecondition, rule: "filing-change.changes-something") {
-      _ = try await officer.changeFiling(.with {
-        $0.requestID = "chg-same"
+    let changed = try await officer.changeFiling(
+      .with {
+        $0.requestID = "chg-1"
         $0.creditCode = code(1)
         $0.facts = more
-        $0.effectiveDate = date("2026-02-02")
+        $0.reason = "扩班"
+        $0.effectiveDate = date("2026-02-01")
       })
+    #expect(changed.facts.seats.total == 55 && changed.version == 4)
+    await expectCode(.failedPrecondition, rule: "filing-change.changes-something") {
+      _ = try await officer.changeFiling(
+        .with {
+          $0.requestID = "chg-same"
+          $0.creditCode = code(1)
+          $0.facts = more
+          $0.effectiveDate = date("2026-02-02")
+        })
     }
-    let then = try await viewer.getInstitution(.with {
-      $0.creditCode = code(1)
-      $0.asOf = date("2025-12-31")
-    })
+    let then = try await viewer.getInstitution(
+      .with {
+        $0.creditCode = code(1)
+        $0.asOf = date("2025-12-31")
+      })
     #expect(then.facts.seats.total == 40 && then.status == .filed)
     await expectCode(.notFound) {
-      _ = try await viewer.getInstitution(.with {
-        $0.creditCode = code(1)
-        $0.asOf = date("2025-02-28")
-      })
+      _ = try await viewer.getInstitution(
+        .with {
+          $0.creditCode = code(1)
+          $0.asOf = date("2025-02-28")
+        })
     }
 
     // Suspend ⇄ reinstate, then revoke: each a version; refused transitions name their rule.
-    _ = try await approver.suspendInstitution(.with {
-      $0.requestID = "sus-1"
-      $0.creditCode = code(1)
-      $0.reason = "critical finding"
-    })
-    await expectCode(.failedPrecondition, rule: "lifecycle.changed") {
-      _ = try await officer.changeFiling(.with {
-        $0.requestID = "chg-2"
+    _ = try await approver.suspendInstitution(
+      .with {
+        $0.requestID = "sus-1"
         $0.creditCode = code(1)
-        $0.facts = facts()
+        $0.reason = "critical finding"
       })
+    await expectCode(.failedPrecondition, rule: "lifecycle.changed") {
+      _ = try await officer.changeFiling(
+        .with {
+          $0.requestID = "chg-2"
+          $0.creditCode = code(1)
+          $0.facts = facts()
+        })
     }
-    _ = try await approver.reinstateInstitution(.with {
-      $0.requestID = "rei-1"
-      $0.creditCode = code(1)
-    })
-    let revoked = try await approver.revokeInstitution(.with {
-      $0.requestID = "rev-1"
-      $0.creditCode = code(1)
-      $0.reason = "serious violation"
-    })
+    _ = try await approver.reinstateInstitution(
+      .with {
+        $0.requestID = "rei-1"
+        $0.creditCode = code(1)
+      })
+    let revoked = try await approver.revokeInstitution(
+      .with {
+        $0.requestID = "rev-1"
+        $0.creditCode = code(1)
+        $0.reason = "serious violation"
+      })
     #expect(revoked.status == .revoked)
     await expectCode(.failedPrecondition, rule: "lifecycle.reinstated") {
-      _ = try await approver.reinstateInstitution(.with {
-        $0.requestID = "rei-2"
-        $0.creditCode = code(1)
-      })
+      _ = try await approver.reinstateInstitution(
+        .with {
+          $0.requestID = "rei-2"
+          $0.creditCode = code(1)
+        })
     }
     let history = try await viewer.listInstitutionHistory(.with { $0.creditCode = code(1) })
-    #expect(history.versions.map(\.event) == [
-      "registered", "filing-submitted", "filed", "changed", "suspended", "reinstated", "revoked",
-    ])
+    #expect(
+      history.versions.map(\.event) == [
+        "registered", "filing-submitted", "filed", "changed", "suspended", "reinstated", "revoked",
+      ])
     #expect(history.versions.allSatisfy { $0.recordedBy == "tester" })
-    let history2025 = try await viewer.listInstitutionHistory(.with {
-      $0.creditCode = code(1)
-      $0.asOf = date("2025-12-31")
-    })
+    let history2025 = try await viewer.listInstitutionHistory(
+      .with {
+        $0.creditCode = code(1)
+        $0.asOf = date("2025-12-31")
+      })
     #expect(history2025.versions.map(\.event) == ["registered", "filing-submitted", "filed"])
 
     // More institutions for the indicators: a non-普惠 one in 330502002, a 普惠 one in 南浔, one
     // filed only in 2026, and one refused.
-    _ = try await fileInstitution(officer, approver, admin, n: 2, facts: facts(township: "330502002", inclusive: false, fee: 400_000), day: "2025-05-01")
-    _ = try await fileInstitution(officer, approver, admin, n: 3, facts: facts(township: "330503001", fee: 150_000, infant: 5, toddler: 15), day: "2025-06-01")
-    _ = try await fileInstitution(officer, approver, admin, n: 4, facts: facts(township: "330503001", fee: 150_000), day: "2026-01-05")
-    _ = try await admin.registerInstitution(.with {
-      $0.requestID = "reg-5"
-      $0.creditCode = code(5)
-      $0.displayName = "示例托育 5"
-      $0.legalNature = .nonProfit
-      $0.registrationAuthority = "湖州市民政局"
-      $0.facts.townshipCode = "330502001"
-      $0.effectiveDate = date("2025-01-01")
-    })
+    _ = try await fileInstitution(
+      officer, approver, admin, n: 2, facts: facts(township: "330502002", inclusive: false, fee: 400_000),
+      day: "2025-05-01")
+    _ = try await fileInstitution(
+      officer, approver, admin, n: 3, facts: facts(township: "330503001", fee: 150_000, infant: 5, toddler: 15),
+      day: "2025-06-01")
+    _ = try await fileInstitution(
+      officer, approver, admin, n: 4, facts: facts(township: "330503001", fee: 150_000), day: "2026-01-05")
+    _ = try await admin.registerInstitution(
+      .with {
+        $0.requestID = "reg-5"
+        $0.creditCode = code(5)
+        $0.displayName = "示例托育 5"
+        $0.legalNature = .nonProfit
+        $0.registrationAuthority = "湖州市民政局"
+        $0.facts.townshipCode = "330502001"
+        $0.effectiveDate = date("2025-01-01")
+      })
 
     let ind = try await viewer.getIndicators(.with { $0.year = 2025 })
     #expect(ind.regions.map(\.regionCode) == ["330500", "330502", "330503"])
     // Independent computation from the facts above, at 2025-12-31: institution 1 (40 seats, 普惠,
     // 330502001), 2 (40, not 普惠, 330502002), 3 (20, 普惠, 330503001).
     let city = ind.regions[0], wx = ind.regions[1], nx = ind.regions[2]
-    #expect((wx.seats, wx.inclusiveSeats, wx.institutions, wx.townships, wx.townshipsCovered, wx.townshipsInclusiveCovered)
-      == (80, 40, 2, 2, 2, 1))
+    #expect(
+      (wx.seats, wx.inclusiveSeats, wx.institutions, wx.townships, wx.townshipsCovered, wx.townshipsInclusiveCovered)
+        == (80, 40, 2, 2, 2, 1))
     #expect((nx.seats, nx.inclusiveSeats, nx.institutions, nx.townshipsCovered) == (20, 20, 1, 1))
     #expect((city.seats, city.inclusiveSeats, city.population, city.seatTarget) == (100, 60, 100_000, 400))
     #expect(abs(wx.seatsPerThousand - 80.0 * 1000 / 60_000) < 1e-9)
@@ -256,40 +288,45 @@ struct RegistryServiceTests {
     // Lists: filters, subtree, as-of, paging with a token bound to its filters.
     let all = try await viewer.listInstitutions(.with { $0.regionCode = "330500" })
     #expect(all.institutions.map(\.creditCode) == [1, 2, 3, 4, 5].map(code))
-    let filedInclusive = try await viewer.listInstitutions(.with {
-      $0.status = .filed
-      $0.inclusiveOnly = true
-    })
+    let filedInclusive = try await viewer.listInstitutions(
+      .with {
+        $0.status = .filed
+        $0.inclusiveOnly = true
+      })
     #expect(filedInclusive.institutions.map(\.creditCode) == [3, 4].map(code))
-    let nanxun2025 = try await viewer.listInstitutions(.with {
-      $0.regionCode = "330503"
-      $0.asOf = date("2025-12-31")
-    })
+    let nanxun2025 = try await viewer.listInstitutions(
+      .with {
+        $0.regionCode = "330503"
+        $0.asOf = date("2025-12-31")
+      })
     #expect(nanxun2025.institutions.map(\.creditCode) == [code(3)])
     let page1 = try await viewer.listInstitutions(.with { $0.pageSize = 2 })
     #expect(page1.institutions.count == 2 && !page1.nextPageToken.isEmpty)
-    let page2 = try await viewer.listInstitutions(.with {
-      $0.pageSize = 2
-      $0.pageToken = page1.nextPageToken
-    })
-    #expect(page2.institutions.map(\.creditCode) == [3, 4].map(code))
-    await expectCode(.invalidArgument, rule: "paging.same-filters") {
-      _ = try await viewer.listInstitutions(.with {
+    let page2 = try await viewer.listInstitutions(
+      .with {
         $0.pageSize = 2
-        $0.inclusiveOnly = true
         $0.pageToken = page1.nextPageToken
       })
+    #expect(page2.institutions.map(\.creditCode) == [3, 4].map(code))
+    await expectCode(.invalidArgument, rule: "paging.same-filters") {
+      _ = try await viewer.listInstitutions(
+        .with {
+          $0.pageSize = 2
+          $0.inclusiveOnly = true
+          $0.pageToken = page1.nextPageToken
+        })
     }
 
     // Public disclosure: no token, filed only, a fee band instead of the fee.
     let anonymous = try await f.client(nil)
     let pub = try await anonymous.listPublicInstitutions(.init())
-    #expect(pub.institutions.map(\.filingNumber) == ["TY-330502-2025-00002", "TY-330503-2025-00001", "TY-330503-2026-00001"])
+    #expect(
+      pub.institutions.map(\.filingNumber) == ["TY-330502-2025-00002", "TY-330503-2025-00001", "TY-330503-2026-00001"])
     #expect(pub.institutions[1].feeBand == "1000–1500 yuan")
     await expectCode(.unauthenticated) { _ = try await anonymous.listInstitutions(.init()) }
 
-    // The change feed carried each step.
-    #expect(try await f.count("SELECT count(*) FROM outbox WHERE event_type LIKE 'institution.%'") == 17)  // 7 for no. 1, 3 each for 2–4, 1 for 5
+    // The change feed carried each step: 7 for no. 1, 3 each for 2–4, 1 for 5.
+    #expect(try await f.count("SELECT count(*) FROM outbox WHERE event_type LIKE 'institution.%'") == 17)
     await f.stop()
   }
 
@@ -299,32 +336,40 @@ struct RegistryServiceTests {
     let officer = try await f.client(["registry.officer"])
     try await putDemoRegions(admin)
     func register(_ c: String, township: String = "330502001") async throws {
-      _ = try await admin.registerInstitution(.with {
-        $0.requestID = UUID().uuidString
-        $0.creditCode = c
-        $0.displayName = "x"
-        $0.legalNature = .forProfit
-        $0.registrationAuthority = "y"
-        $0.facts.townshipCode = township
-      })
+      _ = try await admin.registerInstitution(
+        .with {
+          $0.requestID = UUID().uuidString
+          $0.creditCode = c
+          $0.displayName = "x"
+          $0.legalNature = .forProfit
+          $0.registrationAuthority = "y"
+          $0.facts.townshipCode = township
+        })
     }
     await expectCode(.invalidArgument, rule: "credit-code.gb32100") { try await register("91330502MA2B3C4D5E") }
-    await expectCode(.invalidArgument, rule: "region.known-township") { try await register(code(9), township: "330502999") }
+    await expectCode(.invalidArgument, rule: "region.known-township") {
+      try await register(code(9), township: "330502999")
+    }
     #expect(try await f.count("SELECT count(*) FROM institution") == 0)
     try await register(code(9))
     await expectCode(.alreadyExists) { try await register(code(9)) }
 
     func submit(_ facts: FilingFacts, _ m: FilingMaterials = materials) async throws {
-      _ = try await officer.submitFiling(.with {
-        $0.requestID = UUID().uuidString
-        $0.creditCode = code(9)
-        $0.facts = facts
-        $0.materials = m
-      })
+      _ = try await officer.submitFiling(
+        .with {
+          $0.requestID = UUID().uuidString
+          $0.creditCode = code(9)
+          $0.facts = facts
+          $0.materials = m
+        })
     }
-    await expectCode(.invalidArgument, rule: "facts.seats.infant.seats: must be 0–2000 (rule limits.range)") { try await submit(facts(infant: -1)) }
+    await expectCode(.invalidArgument, rule: "facts.seats.infant.seats: must be 0–2000 (rule limits.range)") {
+      try await submit(facts(infant: -1))
+    }
     await expectCode(.failedPrecondition, rule: "class.infant.max-children") { try await submit(facts(infant: 11)) }
-    await expectCode(.failedPrecondition, rule: "inclusive.fee-below-county-average") { try await submit(facts(fee: 250_000)) }
+    await expectCode(.failedPrecondition, rule: "inclusive.fee-below-county-average") {
+      try await submit(facts(fee: 250_000))
+    }
     var noFire = materials
     noFire.fireSafetyCertificate = ""
     await expectCode(.failedPrecondition, rule: "filing.materials.fire-safety") { try await submit(facts(), noFire) }
@@ -341,35 +386,46 @@ struct RegistryServiceTests {
     #expect(try await f.count("SELECT count(*) FROM outbox WHERE event_type LIKE 'institution.%'") == 1)
     #expect(try await f.count("SELECT count(*) FROM audit_log WHERE outcome LIKE 'FAILED_PRECONDITION%'") >= 4)
     await expectCode(.failedPrecondition, rule: "lifecycle.filed") {
-      _ = try await (try await f.client(["registry.approver"])).fileInstitution(.with {
-        $0.requestID = "f"
-        $0.creditCode = code(9)
-      })
+      _ = try await (try await f.client(["registry.approver"])).fileInstitution(
+        .with {
+          $0.requestID = "f"
+          $0.creditCode = code(9)
+        })
     }
     await expectCode(.invalidArgument, rule: "region.known") {
       _ = try await admin.listInstitutions(.with { $0.regionCode = "339999" })
     }
     await expectCode(.invalidArgument, rule: "effective-date.not-future") {
-      _ = try await officer.submitFiling(.with {
-        $0.requestID = "future"
-        $0.creditCode = code(9)
-        $0.facts = facts()
-        $0.materials = materials
-        $0.effectiveDate = date("2999-01-01")
-      })
+      _ = try await officer.submitFiling(
+        .with {
+          $0.requestID = "future"
+          $0.creditCode = code(9)
+          $0.facts = facts()
+          $0.materials = materials
+          $0.effectiveDate = date("2999-01-01")
+        })
     }
 
     // Import: per row; a malformed row is reported with its rule and the others land.
     let call = try await admin.importInstitutions()
     let rows: [Tuoyu_Registry_V1_ImportRow] = [
-      .with { $0.row = 2; $0.creditCode = code(20); $0.displayName = "导入一"; $0.legalNature = .forProfit
-        $0.registrationAuthority = "a"; $0.facts = facts(); $0.filingNumber = "HZ-OLD-1"; $0.effectiveDate = date("2025-06-01") },
-      .with { $0.row = 3; $0.creditCode = "NOT-A-CODE"; $0.displayName = "坏行"; $0.legalNature = .forProfit
-        $0.registrationAuthority = "a"; $0.facts = facts() },
-      .with { $0.row = 4; $0.creditCode = code(21); $0.displayName = "导入三"; $0.legalNature = .nonProfit
-        $0.registrationAuthority = "a"; $0.facts.townshipCode = "330503001" },
-      .with { $0.row = 5; $0.creditCode = code(9); $0.displayName = "重复"; $0.legalNature = .nonProfit
-        $0.registrationAuthority = "a"; $0.facts.townshipCode = "330503001" },
+      .with {
+        $0.row = 2; $0.creditCode = code(20); $0.displayName = "导入一"; $0.legalNature = .forProfit
+        $0.registrationAuthority = "a"; $0.facts = facts(); $0.filingNumber = "HZ-OLD-1";
+        $0.effectiveDate = date("2025-06-01")
+      },
+      .with {
+        $0.row = 3; $0.creditCode = "NOT-A-CODE"; $0.displayName = "坏行"; $0.legalNature = .forProfit
+        $0.registrationAuthority = "a"; $0.facts = facts()
+      },
+      .with {
+        $0.row = 4; $0.creditCode = code(21); $0.displayName = "导入三"; $0.legalNature = .nonProfit
+        $0.registrationAuthority = "a"; $0.facts.townshipCode = "330503001"
+      },
+      .with {
+        $0.row = 5; $0.creditCode = code(9); $0.displayName = "重复"; $0.legalNature = .nonProfit
+        $0.registrationAuthority = "a"; $0.facts.townshipCode = "330503001"
+      },
     ]
     for row in rows { try await call.send(row) }
     try await call.end()
@@ -379,10 +435,13 @@ struct RegistryServiceTests {
     #expect(result.failures.map(\.code) == ["INVALID_ARGUMENT", "ALREADY_EXISTS"])
     #expect(result.failures[0].rule == "limits.characters")  // the contract's limits, before the GB 32100 check
     // Each row is on the audit trail: the imported ones with their change, the refused ones too.
-    #expect(try await f.count("SELECT count(*) FROM audit_log WHERE request_id LIKE 'import:row:%' AND outcome = 'OK'") == 2)
-    #expect(try await f.count("""
-      SELECT count(*) FROM audit_log WHERE request_id IN ('import:row:3', 'import:row:5') AND outcome <> 'OK'
-      """) == 2)
+    #expect(
+      try await f.count("SELECT count(*) FROM audit_log WHERE request_id LIKE 'import:row:%' AND outcome = 'OK'") == 2)
+    #expect(
+      try await f.count(
+        """
+        SELECT count(*) FROM audit_log WHERE request_id IN ('import:row:3', 'import:row:5') AND outcome <> 'OK'
+        """) == 2)
     let imported = try await admin.getInstitution(.with { $0.creditCode = code(20) })
     #expect(imported.status == .filed && imported.filingNumber == "HZ-OLD-1")
     await f.stop()
@@ -415,7 +474,9 @@ struct RegistryServiceTests {
     await expectCode(.permissionDenied) {
       _ = try await registration.fileInstitution(.with { $0.requestID = "x" })
     }
-    await expectCode(.unauthenticated) { _ = try await (try await f.client(nil)).getIndicators(.with { $0.year = 2025 }) }
+    await expectCode(.unauthenticated) {
+      _ = try await (try await f.client(nil)).getIndicators(.with { $0.year = 2025 })
+    }
 
     // Every method × every role on the wire: allowed roles get past authorization (whatever the
     // empty request then earns), the rest get PERMISSION_DENIED.

@@ -7,7 +7,7 @@ import Testing
 @Suite struct CreditCodeTests {
   @Test(arguments: [
     ("91330502MA2B3C4D5E", false),  // made up: wrong check character
-    ("91350100M000100Y43", true),   // check character verified independently (Python, the same weights)
+    ("91350100M000100Y43", true),  // check character verified independently (Python, the same weights)
   ])
   func knownCodes(code: String, valid: Bool) {
     #expect((CreditCode.problem(code) == nil) == valid, "\(code): \(CreditCode.problem(code) ?? "valid")")
@@ -48,12 +48,13 @@ import Testing
 }
 
 @Suite struct RulePackTests {
-  let pack = RulePack(RulePack.national.values + [
-    // Huzhou (city) makes infant classes smaller from 2025; one county tries to loosen toddlers.
-    .init(.infantClassMax, region: "330500", from: LocalDate("2025-01-01")!, 8),
-    .init(.toddlerClassMax, region: "330502", from: LocalDate("2025-01-01")!, 18),
-    .init(.familyMinTenureYears, region: "330521", from: LocalDate("2025-06-01")!, 5),
-  ])
+  let pack = RulePack(
+    RulePack.national.values + [
+      // Huzhou (city) makes infant classes smaller from 2025; one county tries to loosen toddlers.
+      .init(.infantClassMax, region: "330500", from: LocalDate("2025-01-01")!, 8),
+      .init(.toddlerClassMax, region: "330502", from: LocalDate("2025-01-01")!, 18),
+      .init(.familyMinTenureYears, region: "330521", from: LocalDate("2025-06-01")!, 5),
+    ])
 
   @Test(arguments: [
     (RulePack.Key.infantClassMax, "2019-10-07", "330502", nil as Int?),  // before the national standard
@@ -80,14 +81,19 @@ func goodFacts() -> FilingFacts {
     $0.monthlyFee.fen = 180_000
     $0.townshipCode = "330502001"
     $0.address = "湖州市吴兴区示例路 1 号"
-    $0.seats.infant = .with { $0.classes = 1; $0.seats = 10 }
-    $0.seats.toddler = .with { $0.classes = 2; $0.seats = 30 }
+    $0.seats.infant = .with {
+      $0.classes = 1; $0.seats = 10
+    }
+    $0.seats.toddler = .with {
+      $0.classes = 2; $0.seats = 30
+    }
   }
 }
 
 @Suite struct FilingRulesTests {
   func ctx(_ date: String = "2026-03-01", average: Int64? = 250_000, known: Bool = true) -> FilingContext {
-    FilingContext(date: LocalDate(date)!, pack: .national, county: known ? "330502" : nil, city: "330500",
+    FilingContext(
+      date: LocalDate(date)!, pack: .national, county: known ? "330502" : nil, city: "330500",
       countyAverageFee: average)
   }
 
@@ -99,23 +105,58 @@ func goodFacts() -> FilingFacts {
     #expect(rules(goodFacts()) == [])
   }
 
-  @Test(arguments: [
-    ("infant 11 in one class", { @Sendable (f: inout FilingFacts) in f.seats.infant.seats = 11 }, "class.infant.max-children"),
-    ("toddler 31 in two", { @Sendable (f: inout FilingFacts) in f.seats.toddler.seats = 31 }, "class.toddler.max-children"),
-    ("older 21 in one", { @Sendable (f: inout FilingFacts) in f.seats.olderToddler = .with { $0.classes = 1; $0.seats = 21 } }, "class.older-toddler.max-children"),
-    ("mixed 19 in one", { @Sendable (f: inout FilingFacts) in f.seats.mixed = .with { $0.classes = 1; $0.seats = 19 } }, "class.mixed.max-children"),
-    ("seats without classes", { @Sendable (f: inout FilingFacts) in f.seats.infant.classes = 0 }, "class.infant.max-children"),
-    ("negative seats", { @Sendable (f: inout FilingFacts) in f.seats.toddler.seats = -1 }, "seats.non-negative"),
-    ("no seats", { @Sendable (f: inout FilingFacts) in f.seats = .init() }, "filing.seats-required"),
-    ("fee at the average", { @Sendable (f: inout FilingFacts) in f.monthlyFee.fen = 250_000 }, "inclusive.fee-below-county-average"),
-    ("普惠 without a fee", { @Sendable (f: inout FilingFacts) in f.monthlyFee.fen = 0 }, "inclusive.fee-required"),
-    ("negative fee", { @Sendable (f: inout FilingFacts) in f.inclusive = false; f.monthlyFee.fen = -1 }, "filing.fee"),
-    ("bad township", { @Sendable (f: inout FilingFacts) in f.townshipCode = "33050200" }, "region.township-code"),
-    ("no mode", { @Sendable (f: inout FilingFacts) in f.mode = .unspecified }, "filing.mode"),
-    ("no care type", { @Sendable (f: inout FilingFacts) in f.careTypes = [] }, "filing.care-types"),
-    ("no address", { @Sendable (f: inout FilingFacts) in f.address = " " }, "filing.address"),
-    ("family seats in a centre", { @Sendable (f: inout FilingFacts) in f.seats.family = 3 }, "seats.family-only-for-family-points"),
-  ] as [(String, @Sendable (inout FilingFacts) -> Void, String)])
+  @Test(
+    arguments: [
+      (
+        "infant 11 in one class", { @Sendable (f: inout FilingFacts) in f.seats.infant.seats = 11 },
+        "class.infant.max-children"
+      ),
+      (
+        "toddler 31 in two", { @Sendable (f: inout FilingFacts) in f.seats.toddler.seats = 31 },
+        "class.toddler.max-children"
+      ),
+      (
+        "older 21 in one",
+        { @Sendable (f: inout FilingFacts) in
+          f.seats.olderToddler = .with {
+            $0.classes = 1; $0.seats = 21
+          }
+        }, "class.older-toddler.max-children"
+      ),
+      (
+        "mixed 19 in one",
+        { @Sendable (f: inout FilingFacts) in
+          f.seats.mixed = .with {
+            $0.classes = 1; $0.seats = 19
+          }
+        }, "class.mixed.max-children"
+      ),
+      (
+        "seats without classes", { @Sendable (f: inout FilingFacts) in f.seats.infant.classes = 0 },
+        "class.infant.max-children"
+      ),
+      ("negative seats", { @Sendable (f: inout FilingFacts) in f.seats.toddler.seats = -1 }, "seats.non-negative"),
+      ("no seats", { @Sendable (f: inout FilingFacts) in f.seats = .init() }, "filing.seats-required"),
+      (
+        "fee at the average", { @Sendable (f: inout FilingFacts) in f.monthlyFee.fen = 250_000 },
+        "inclusive.fee-below-county-average"
+      ),
+      ("普惠 without a fee", { @Sendable (f: inout FilingFacts) in f.monthlyFee.fen = 0 }, "inclusive.fee-required"),
+      (
+        "negative fee",
+        { @Sendable (f: inout FilingFacts) in
+          f.inclusive = false; f.monthlyFee.fen = -1
+        }, "filing.fee"
+      ),
+      ("bad township", { @Sendable (f: inout FilingFacts) in f.townshipCode = "33050200" }, "region.township-code"),
+      ("no mode", { @Sendable (f: inout FilingFacts) in f.mode = .unspecified }, "filing.mode"),
+      ("no care type", { @Sendable (f: inout FilingFacts) in f.careTypes = [] }, "filing.care-types"),
+      ("no address", { @Sendable (f: inout FilingFacts) in f.address = " " }, "filing.address"),
+      (
+        "family seats in a centre", { @Sendable (f: inout FilingFacts) in f.seats.family = 3 },
+        "seats.family-only-for-family-points"
+      ),
+    ] as [(String, @Sendable (inout FilingFacts) -> Void, String)])
   func refusedFacts(name: String, change: @Sendable (inout FilingFacts) -> Void, rule: String) {
     var f = goodFacts()
     change(&f)
@@ -137,9 +178,12 @@ func goodFacts() -> FilingFacts {
   @Test func classSizesFollowTheDate() {
     var f = goodFacts()
     f.seats.infant.seats = 10
-    let stricter = RulePack(RulePack.national.values + [.init(.infantClassMax, region: "330500", from: LocalDate("2025-01-01")!, 8)])
-    let before = FilingContext(date: LocalDate("2024-12-31")!, pack: stricter, county: "330502", city: "330500", countyAverageFee: 250_000)
-    let after = FilingContext(date: LocalDate("2025-01-01")!, pack: stricter, county: "330502", city: "330500", countyAverageFee: 250_000)
+    let stricter = RulePack(
+      RulePack.national.values + [.init(.infantClassMax, region: "330500", from: LocalDate("2025-01-01")!, 8)])
+    let before = FilingContext(
+      date: LocalDate("2024-12-31")!, pack: stricter, county: "330502", city: "330500", countyAverageFee: 250_000)
+    let after = FilingContext(
+      date: LocalDate("2025-01-01")!, pack: stricter, county: "330502", city: "330500", countyAverageFee: 250_000)
     #expect(FilingRules.facts(f, before).isEmpty)
     #expect(FilingRules.facts(f, after).map(\.rule) == ["class.infant.max-children"])
   }
@@ -179,8 +223,9 @@ func goodFacts() -> FilingFacts {
     #expect(FilingRules.materials(m, servesMeals: true).map(\.rule) == ["filing.materials.food-licence"])
     m.hygieneEvaluationPassed = false
     m.fireSafetyCertificate = ""
-    #expect(FilingRules.materials(m, servesMeals: false).map(\.rule)
-      == ["filing.materials.hygiene-evaluation", "filing.materials.fire-safety"])
+    #expect(
+      FilingRules.materials(m, servesMeals: false).map(\.rule)
+        == ["filing.materials.hygiene-evaluation", "filing.materials.fire-safety"])
   }
 }
 
@@ -198,7 +243,9 @@ func goodFacts() -> FilingFacts {
       .suspend: [.filed: .suspended],
       .reinstate: [.suspended: .filed],
       .revoke: [.filed: .revoked, .suspended: .revoked],
-      .close: [.registered: .closed, .filingSubmitted: .closed, .filingRefused: .closed, .filed: .closed, .suspended: .closed],
+      .close: [
+        .registered: .closed, .filingSubmitted: .closed, .filingRefused: .closed, .filed: .closed, .suspended: .closed,
+      ],
       .register: [:],
     ]
     let statuses: [S] = [.registered, .filingSubmitted, .filed, .filingRefused, .suspended, .revoked, .closed]

@@ -13,12 +13,16 @@ struct AuditTrailTests {
       descriptor: MutationTests.method, requestMetadata: Metadata(), deadline: nil, peer: "test")
     context.values[Caller.contextKey] = Caller(principal: "officer-1", department: "health")
     for n in 1...3 {
-      _ = try await Mutation.run(pool, context: context, requestID: "r\(n)", request: Req.with { $0.afterCursor = Int64(n) },
-        target: "things/\(n)") { _ in Resp() }
+      _ = try await Mutation.run(
+        pool, context: context, requestID: "r\(n)", request: Req.with { $0.afterCursor = Int64(n) },
+        target: "things/\(n)"
+      ) { _ in Resp() }
     }
     await #expect(throws: RPCError.self) {
-      _ = try await Mutation.run(pool, context: context, requestID: "r1", request: Req.with { $0.afterCursor = 9 },
-        target: "things/1") { _ in Resp() }
+      _ = try await Mutation.run(
+        pool, context: context, requestID: "r1", request: Req.with { $0.afterCursor = 9 },
+        target: "things/1"
+      ) { _ in Resp() }
     }
     let trail = AuditTrailService(pool: pool)
     let first = try await trail.listAuditEntries(request: .with { $0.pageSize = 3 }, context: context)
@@ -26,7 +30,9 @@ struct AuditTrailTests {
     #expect(first.entries[0].outcome.hasPrefix("FAILED_PRECONDITION"))
     #expect(first.entries[1].principal == "officer-1" && first.entries[1].outcome == "OK")
     let second = try await trail.listAuditEntries(
-      request: .with { $0.pageSize = 3; $0.pageToken = first.nextPageToken }, context: context)
+      request: .with {
+        $0.pageSize = 3; $0.pageToken = first.nextPageToken
+      }, context: context)
     #expect(second.entries.map(\.target) == ["things/1"])
     #expect(second.nextPageToken.isEmpty)
     let filtered = try await trail.listAuditEntries(request: .with { $0.target = "things/1" }, context: context)

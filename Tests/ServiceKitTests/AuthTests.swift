@@ -79,7 +79,9 @@ struct CountingService: RPCService {
 
     await expectRefused(.unauthenticated, f) { try await f.call(token: nil) }
     await expectRefused(.unauthenticated, f) { try await f.call(token: "not.a.jwt") }
-    await expectRefused(.unauthenticated, f) { try await f.call(token: try await f.token(roles: ["registry.officer"], lifetime: -60)) }
+    await expectRefused(.unauthenticated, f) {
+      try await f.call(token: try await f.token(roles: ["registry.officer"], lifetime: -60))
+    }
     // Signed by another key.
     let (otherKey, _) = try TokenIssuer.makeKeyPair()
     let forged = try await TokenIssuer(privateKeyPEM: otherKey).issue(

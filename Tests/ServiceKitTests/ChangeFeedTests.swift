@@ -149,7 +149,11 @@ final class CrashFlag: @unchecked Sendable {
   private let lock = NSLock()
   private var tripped = false
   /// True the first time only.
-  func trip() -> Bool { lock.withLock { defer { tripped = true }; return !tripped } }
+  func trip() -> Bool {
+    lock.withLock {
+      defer { tripped = true }; return !tripped
+    }
+  }
 }
 
 actor AsyncGate {

@@ -20,7 +20,9 @@ struct MutationTests {
     return c
   }
 
-  func create(_ pool: PostgresPool, id: String, n: Int64, fail: Bool = false, as principal: String = "officer-7")
+  func create(
+    _ pool: PostgresPool, id: String, n: Int64, fail: Bool = false, as principal: String = "officer-7"
+  )
     async throws -> Resp
   {
     try await Mutation.run(

@@ -58,7 +58,8 @@ struct ServiceRunnerTests {
     // The backend stops running the statement: PQcancel reached the server.
     var running_ = -1
     for _ in 0..<50 {
-      running_ = try await pool.query("""
+      running_ = try await pool.query(
+        """
         SELECT count(*) FROM pg_stat_activity
         WHERE state = 'active' AND query LIKE '%tuoyu-deadline-' || 'probe%' AND pid <> pg_backend_pid()
         """)[0].decode(Int.self, at: 0)
@@ -118,8 +119,10 @@ struct ServiceRunnerTests {
 
   @Test func flagsWinOverEnvironmentAndPeersAreRead() throws {
     let c = try ServiceConfiguration.load(
-      arguments: ["--listen", "0.0.0.0:50061", "--metrics-listen=127.0.0.1:9464", "--peer-registry", "[::1]:50051",
-        "--service-token", "abc", "--database-url", "postgresql://y@h/db"],
+      arguments: [
+        "--listen", "0.0.0.0:50061", "--metrics-listen=127.0.0.1:9464", "--peer-registry", "[::1]:50051",
+        "--service-token", "abc", "--database-url", "postgresql://y@h/db",
+      ],
       environment: env.merging(["TUOYU_PEER_WORKFORCE": "10.0.0.2:50062"]) { $1 })
     #expect(c.host == "0.0.0.0" && c.port == 50061)
     #expect(c.databaseURL == "postgresql://y@h/db")

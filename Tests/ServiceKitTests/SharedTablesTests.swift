@@ -12,7 +12,8 @@ import Testing
   }
 
   @Test func sharedTablesComeFirstThenTheServicesOwn() throws {
-    let m = try SharedTables.migrator(schema: "x", serviceMigrations: try dir(["0100_thing.sql": "CREATE TABLE thing (id int)"]))
+    let m = try SharedTables.migrator(
+      schema: "x", serviceMigrations: try dir(["0100_thing.sql": "CREATE TABLE thing (id int)"]))
     #expect(m.migrations.map(\.version) == [1, 2, 3, 4, 5, 100])
     #expect(m.migrations.first?.name == "outbox")
   }

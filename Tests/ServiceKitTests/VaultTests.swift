@@ -6,11 +6,12 @@ import Testing
 
 @Suite struct ResidentIDTests {
   // Made-up numbers; check characters computed independently (ISO 7064 MOD 11-2 by hand).
-  @Test(arguments: [
-    ("11010519491231002X", nil), ("110105194912310038", nil), ("110105194912310021", "check character"),
-    ("1101051949123100", "18 characters"), ("11010519491231002x", "check character"),
-    ("1101051949123100２X", "18 characters"), ("11010519491231A02X", "digits"),
-  ] as [(String, String?)])
+  @Test(
+    arguments: [
+      ("11010519491231002X", nil), ("110105194912310038", nil), ("110105194912310021", "check character"),
+      ("1101051949123100", "18 characters"), ("11010519491231002x", "check character"),
+      ("1101051949123100２X", "18 characters"), ("11010519491231A02X", "digits"),
+    ] as [(String, String?)])
   func cases(id: String, problem: String?) {
     let got = ResidentID.problem(id)
     if let problem {
@@ -107,7 +108,8 @@ import Testing
     let ids = (0..<50).map { ResidentID.complete("3305021990010\(String(format: "%04d", $0))")! }
     for id in ids {
       let s = try vault.protect(id)
-      try await pool.query("""
+      try await pool.query(
+        """
         INSERT INTO vault_test VALUES (\(s.keyID), \(PostgresBytes(s.hash)), \(PostgresBytes(s.sealed)))
         """)
     }

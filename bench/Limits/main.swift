@@ -19,15 +19,19 @@ func bench<M: LimitedMessage>(_ name: String, _ message: M, iterations: Int) thr
   var decode = Double.infinity, checked = Double.infinity
   for _ in 0..<3 {
     decode = min(decode, try nanoseconds(iterations) { sink &+= try M(serializedBytes: bytes).isInitialized ? 1 : 0 })
-    checked = min(checked, try nanoseconds(iterations) {
-      var m = try M(serializedBytes: bytes)
-      try m.checkLimits()
-      sink &+= m.isInitialized ? 1 : 0
-    })
+    checked = min(
+      checked,
+      try nanoseconds(iterations) {
+        var m = try M(serializedBytes: bytes)
+        try m.checkLimits()
+        sink &+= m.isInitialized ? 1 : 0
+      })
   }
   let limits = checked - decode
-  print(String(format: "%-34@ %6d B  decode %8.0f ns  decode+limits %8.0f ns  limits %7.0f ns  ratio %.2f×",
-    name as NSString, bytes.count, decode, checked, limits, checked / decode))
+  print(
+    String(
+      format: "%-34@ %6d B  decode %8.0f ns  decode+limits %8.0f ns  limits %7.0f ns  ratio %.2f×",
+      name as NSString, bytes.count, decode, checked, limits, checked / decode))
   if sink == 42 { print("") }
 }
 
@@ -44,33 +48,51 @@ let facts = Tuoyu_Registry_V1_FilingFacts.with {
   $0.townshipCode = "330502001"
   $0.address = "湖州市吴兴区示例路 1 号 创业大厦 3 楼"
   $0.contactPhone = "0572-1234567"
-  $0.seats.infant = .with { $0.classes = 1; $0.seats = 10 }
-  $0.seats.toddler = .with { $0.classes = 2; $0.seats = 30 }
-}
-try bench("GetInstitutionRequest", Tuoyu_Registry_V1_GetInstitutionRequest.with {
-  $0.creditCode = "91330502MA2B3C4D58"
-}, iterations: iterations)
-try bench("ListInstitutionsRequest", Tuoyu_Registry_V1_ListInstitutionsRequest.with {
-  $0.regionCode = "330502"
-  $0.pageSize = 50
-  $0.pageToken = "djEfOTEzMzA1MDJNQTJCM0M0RDU4H3wwfHx8"
-}, iterations: iterations)
-try bench("SubmitFilingRequest", Tuoyu_Registry_V1_SubmitFilingRequest.with {
-  $0.requestID = "3f2b8c1e-5a0d-4d7e-9b1a-2c6e8f0a1b2c"
-  $0.creditCode = "91330502MA2B3C4D58"
-  $0.facts = facts
-  $0.materials = .with {
-    $0.siteProof = "租赁合同 2025-001"
-    $0.hygieneEvaluationPassed = true
-    $0.fireSafetyCertificate = "XF-2025-001"
+  $0.seats.infant = .with {
+    $0.classes = 1; $0.seats = 10
   }
-  $0.effectiveDate = .with { $0.year = 2025; $0.month = 6; $0.day = 2 }
-}, iterations: iterations)
-try bench("PutRegionRequest (12 years)", Tuoyu_Registry_V1_PutRegionRequest.with {
-  $0.requestID = "r-1"
-  $0.code = "330502"
-  $0.displayName = "吴兴区"
-  $0.level = .county
-  $0.parentCode = "330500"
-  $0.years = (2014...2025).map { y in .with { $0.year = Int32(y); $0.population = 700_000; $0.seatTarget = 3500 } }
-}, iterations: iterations / 4)
+  $0.seats.toddler = .with {
+    $0.classes = 2; $0.seats = 30
+  }
+}
+try bench(
+  "GetInstitutionRequest",
+  Tuoyu_Registry_V1_GetInstitutionRequest.with {
+    $0.creditCode = "91330502MA2B3C4D58"
+  }, iterations: iterations)
+try bench(
+  "ListInstitutionsRequest",
+  Tuoyu_Registry_V1_ListInstitutionsRequest.with {
+    $0.regionCode = "330502"
+    $0.pageSize = 50
+    $0.pageToken = "djEfOTEzMzA1MDJNQTJCM0M0RDU4H3wwfHx8"
+  }, iterations: iterations)
+try bench(
+  "SubmitFilingRequest",
+  Tuoyu_Registry_V1_SubmitFilingRequest.with {
+    $0.requestID = "3f2b8c1e-5a0d-4d7e-9b1a-2c6e8f0a1b2c"
+    $0.creditCode = "91330502MA2B3C4D58"
+    $0.facts = facts
+    $0.materials = .with {
+      $0.siteProof = "租赁合同 2025-001"
+      $0.hygieneEvaluationPassed = true
+      $0.fireSafetyCertificate = "XF-2025-001"
+    }
+    $0.effectiveDate = .with {
+      $0.year = 2025; $0.month = 6; $0.day = 2
+    }
+  }, iterations: iterations)
+try bench(
+  "PutRegionRequest (12 years)",
+  Tuoyu_Registry_V1_PutRegionRequest.with {
+    $0.requestID = "r-1"
+    $0.code = "330502"
+    $0.displayName = "吴兴区"
+    $0.level = .county
+    $0.parentCode = "330500"
+    $0.years = (2014...2025).map { y in
+      .with {
+        $0.year = Int32(y); $0.population = 700_000; $0.seatTarget = 3500
+      }
+    }
+  }, iterations: iterations / 4)

@@ -17,7 +17,9 @@ struct TokenCommand: AsyncParsableCommand {
       let (priv, pub) = try TokenIssuer.makeKeyPair()
       try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
       let privPath = (out as NSString).appendingPathComponent("private.pem")
-      guard FileManager.default.createFile(atPath: privPath, contents: Data(priv.utf8), attributes: [.posixPermissions: 0o600])
+      guard
+        FileManager.default.createFile(
+          atPath: privPath, contents: Data(priv.utf8), attributes: [.posixPermissions: 0o600])
       else { throw ValidationError("cannot write \(privPath)") }
       try pub.write(toFile: (out as NSString).appendingPathComponent("public.pem"), atomically: true, encoding: .utf8)
       print("wrote \(privPath) and public.pem")

@@ -21,13 +21,15 @@ struct Import: AsyncParsableCommand {
   @Flag(help: "No progress bar.") var quiet = false
 
   static let required = ["credit_code", "name", "legal_nature", "authority", "township"]
-  static let known = Set(required + [
-    "mode", "care_types", "inclusive", "monthly_fee_yuan", "address", "phone", "infant", "toddler", "older_toddler",
-    "mixed", "family_seats", "carers", "tenure_years", "serves_meals", "filing_number", "effective_date",
-  ])
+  static let known = Set(
+    required + [
+      "mode", "care_types", "inclusive", "monthly_fee_yuan", "address", "phone", "infant", "toddler", "older_toddler",
+      "mixed", "family_seats", "carers", "tenure_years", "serves_meals", "filing_number", "effective_date",
+    ])
 
   /// One CSV record as a row to send, or why it cannot be read.
-  static func row(_ line: Int, _ fields: [String], _ header: [String]) -> Result<Tuoyu_Registry_V1_ImportRow, CLIError> {
+  static func row(_ line: Int, _ fields: [String], _ header: [String]) -> Result<Tuoyu_Registry_V1_ImportRow, CLIError>
+  {
     guard fields.count == header.count else {
       return .failure(CLIError("\(header.count) columns expected, got \(fields.count)"))
     }
@@ -50,7 +52,8 @@ struct Import: AsyncParsableCommand {
       r.row = Int32(line)
       r.creditCode = v["credit_code", default: ""]
       r.displayName = v["name", default: ""]
-      r.legalNature = try lookup([("non-profit", .nonProfit), ("for-profit", .forProfit)], v["legal_nature", default: ""], "legal_nature")
+      r.legalNature = try lookup(
+        [("non-profit", .nonProfit), ("for-profit", .forProfit)], v["legal_nature", default: ""], "legal_nature")
       r.registrationAuthority = v["authority", default: ""]
       r.facts.townshipCode = v["township", default: ""]
       if let m = v["mode"], !m.isEmpty { r.facts.mode = try lookup(modeNames, m, "mode") }
@@ -96,13 +99,14 @@ struct Import: AsyncParsableCommand {
         switch Self.row(line, fields, header) {
         case .success(let r): rows.append(r)
         case .failure(let e):
-          local.append(.with {
-            $0.row = Int32(line)
-            $0.creditCode = fields.first ?? ""
-            $0.code = "INVALID_ARGUMENT"
-            $0.message = e.message
-            $0.rule = "csv.row"
-          })
+          local.append(
+            .with {
+              $0.row = Int32(line)
+              $0.creditCode = fields.first ?? ""
+              $0.code = "INVALID_ARGUMENT"
+              $0.message = e.message
+              $0.rule = "csv.row"
+            })
         }
       }
     } catch let e as CSV.ParseError {
@@ -136,7 +140,9 @@ struct Import: AsyncParsableCommand {
       all.received += Int32(local.count)
       printOutput(options, t, json: [all])
     } else {
-      print("imported \(response.imported) of \(Int(response.received) + local.count) rows from \(file); \(failures.count) failed")
+      print(
+        "imported \(response.imported) of \(Int(response.received) + local.count) rows from \(file); \(failures.count) failed"
+      )
       if !failures.isEmpty { print(t.render(options.output) { "" }) }
     }
     if !failures.isEmpty { throw ExitCode(2) }
@@ -145,7 +151,8 @@ struct Import: AsyncParsableCommand {
   func progress(_ done: Int, _ total: Int) {
     let width = 30
     let filled = total == 0 ? width : done * width / total
-    let line = "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) rows"
+    let line =
+      "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) rows"
     FileHandle.standardError.write(Data(line.utf8))
   }
 }

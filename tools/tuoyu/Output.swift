@@ -41,7 +41,8 @@ struct Table {
 func displayWidth(_ s: String) -> Int {
   s.unicodeScalars.reduce(0) { w, u in
     let v = u.value
-    let wide = (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+    let wide =
+      (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
       || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
       || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
     return w + (wide ? 2 : 1)
@@ -49,11 +50,12 @@ func displayWidth(_ s: String) -> Int {
 }
 
 func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any SwiftProtobuf.Message]) {
-  print(table.render(options.output) {
-    var opts = JSONEncodingOptions()
-    opts.preserveProtoFieldNames = true
-    return messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }.joined(separator: "\n")
-  })
+  print(
+    table.render(options.output) {
+      var opts = JSONEncodingOptions()
+      opts.preserveProtoFieldNames = true
+      return messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }.joined(separator: "\n")
+    })
 }
 
 /// Money given and shown in yuan, exchanged in fen: "1800", "1800.5", "1800.50" → 180050 fen.

@@ -43,7 +43,9 @@ let modeNames: [(String, Tuoyu_Registry_V1_ServiceMode)] = [
   ("family", .familyCarePoint), ("community", .community), ("private", .privateCentre),
   ("kindergarten", .kindergartenClass), ("employer", .employer), ("medical", .medicalCare),
 ]
-let levelNames: [(String, Tuoyu_Registry_V1_RegionLevel)] = [("city", .city), ("county", .county), ("township", .township)]
+let levelNames: [(String, Tuoyu_Registry_V1_RegionLevel)] = [
+  ("city", .city), ("county", .county), ("township", .township),
+]
 let careNames: [(String, Tuoyu_Registry_V1_CareType)] = [
   ("full-day", .fullDay), ("half-day", .halfDay), ("hourly", .hourly), ("temporary", .temporary),
 ]
@@ -162,10 +164,11 @@ struct Regions: AsyncParsableCommand {
       var all: [Tuoyu_Registry_V1_Region] = []
       var token = ""
       repeat {
-        let page = try await R.Client(c).listRegions(.with {
-          $0.rootCode = root ?? ""
-          $0.pageToken = token
-        }, options: options.callOptions)
+        let page = try await R.Client(c).listRegions(
+          .with {
+            $0.rootCode = root ?? ""
+            $0.pageToken = token
+          }, options: options.callOptions)
         all += page.regions
         token = page.nextPageToken
       } while !token.isEmpty
@@ -190,10 +193,15 @@ struct Region: AsyncParsableCommand {
   @Argument var code: String
 
   func run() async throws {
-    let r = await withClient(options, "registry") { try await R.Client($0).getRegion(.with { $0.code = code }, options: options.callOptions) }
+    let r = await withClient(options, "registry") {
+      try await R.Client($0).getRegion(.with { $0.code = code }, options: options.callOptions)
+    }
     var t = Table(["CODE", "NAME", "YEAR", "POPULATION", "SEAT TARGET", "AVG FEE"])
     for y in r.years {
-      t.add([r.code, r.displayName, String(y.year), String(y.population), String(y.seatTarget), Yuan.show(y.averageMonthlyFee.fen)])
+      t.add([
+        r.code, r.displayName, String(y.year), String(y.population), String(y.seatTarget),
+        Yuan.show(y.averageMonthlyFee.fen),
+      ])
     }
     if r.years.isEmpty { t.add([r.code, r.displayName, "", "", "", ""]) }
     printOutput(options, t, json: [r])
@@ -231,8 +239,14 @@ struct PutRegion: AsyncParsableCommand {
       }
       return req
     }
-    let r = await withClient(options, "registry") { try await R.Client($0).putRegion(checked(req), options: options.callOptions) }
-    printOutput(options, { var t = Table(["CODE", "NAME", "YEARS"]); t.add([r.code, r.displayName, String(r.years.count)]); return t }(), json: [r])
+    let r = await withClient(options, "registry") {
+      try await R.Client($0).putRegion(checked(req), options: options.callOptions)
+    }
+    printOutput(
+      options,
+      {
+        var t = Table(["CODE", "NAME", "YEARS"]); t.add([r.code, r.displayName, String(r.years.count)]); return t
+      }(), json: [r])
   }
 }
 
@@ -264,12 +278,13 @@ struct ImportRegions: AsyncParsableCommand {
           guard let y = Int32(f[4]), let p = Int64(f[5].isEmpty ? "0" : f[5]), let t = Int64(f[6].isEmpty ? "0" : f[6]),
             let fee = f[7].isEmpty ? 0 : Yuan.fen(f[7])
           else { throw CLIError("\(file):\(line): year, population, seat target and fee must be numbers") }
-          requests[f[0]]!.years.append(.with {
-            $0.year = y
-            $0.population = p
-            $0.seatTarget = t
-            $0.averageMonthlyFee.fen = fee
-          })
+          requests[f[0]]!.years.append(
+            .with {
+              $0.year = y
+              $0.population = p
+              $0.seatTarget = t
+              $0.averageMonthlyFee.fen = fee
+            })
         }
       }
     } catch let e as CSV.ParseError {
@@ -279,7 +294,8 @@ struct ImportRegions: AsyncParsableCommand {
       for code in order {
         var req = requests[code]!
         // The same file loaded twice is the same request: a retry, not a second change.
-        req.requestID = "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: "_"))"
+        req.requestID =
+          "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: "_"))"
         _ = try await R.Client(c).putRegion(checked(req), options: options.callOptions)
       }
     }
@@ -305,14 +321,17 @@ struct Register: AsyncParsableCommand {
       req.requestID = requestID(target.requestId)
       req.creditCode = target.creditCode
       req.displayName = name
-      req.legalNature = try lookup([("non-profit", .nonProfit), ("for-profit", .forProfit)], legalNature, "--legal-nature")
+      req.legalNature = try lookup(
+        [("non-profit", .nonProfit), ("for-profit", .forProfit)], legalNature, "--legal-nature")
       req.registrationAuthority = authority
       req.facts.townshipCode = township
       req.facts.address = address ?? ""
       req.effectiveDate = try date(target.date, "--date")
       return req
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).registerInstitution(checked(req), options: options.callOptions) }
+    let i = await withClient(options, "registry") {
+      try await R.Client($0).registerInstitution(checked(req), options: options.callOptions)
+    }
     printInstitution(options, i)
   }
 }
@@ -346,7 +365,9 @@ struct SubmitFiling: AsyncParsableCommand {
       req.effectiveDate = try date(target.date, "--date")
       return req
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).submitFiling(checked(req), options: options.callOptions) }
+    let i = await withClient(options, "registry") {
+      try await R.Client($0).submitFiling(checked(req), options: options.callOptions)
+    }
     printInstitution(options, i)
   }
 }
@@ -369,13 +390,16 @@ struct ChangeFiling: AsyncParsableCommand {
       req.effectiveDate = try date(target.date, "--date")
       return req
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).changeFiling(checked(req), options: options.callOptions) }
+    let i = await withClient(options, "registry") {
+      try await R.Client($0).changeFiling(checked(req), options: options.callOptions)
+    }
     printInstitution(options, i)
   }
 }
 
 struct File: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "File a submitted filing: checks pass, a receipt number is issued.")
+  static let configuration = CommandConfiguration(
+    abstract: "File a submitted filing: checks pass, a receipt number is issued.")
   @OptionGroup var options: GlobalOptions
   @OptionGroup var target: Target
 
@@ -387,7 +411,9 @@ struct File: AsyncParsableCommand {
         $0.effectiveDate = try date(target.date, "--date")
       }
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).fileInstitution(checked(req), options: options.callOptions) }
+    let i = await withClient(options, "registry") {
+      try await R.Client($0).fileInstitution(checked(req), options: options.callOptions)
+    }
     printInstitution(options, i)
   }
 }
@@ -407,7 +433,9 @@ struct Refuse: AsyncParsableCommand {
         $0.effectiveDate = try date(target.date, "--date")
       }
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).refuseFiling(checked(req), options: options.callOptions) }
+    let i = await withClient(options, "registry") {
+      try await R.Client($0).refuseFiling(checked(req), options: options.callOptions)
+    }
     printInstitution(options, i)
   }
 }
@@ -484,7 +512,9 @@ struct Get: AsyncParsableCommand {
         $0.asOf = try date(asOf, "--as-of")
       }
     }
-    let i = await withClient(options, "registry") { try await R.Client($0).getInstitution(checked(req), options: options.callOptions) }
+    let i = await withClient(options, "registry") {
+      try await R.Client($0).getInstitution(checked(req), options: options.callOptions)
+    }
     printInstitution(options, i)
   }
 }
@@ -566,11 +596,12 @@ struct Public: AsyncParsableCommand {
       var all: [Tuoyu_Registry_V1_PublicInstitution] = []
       var token = ""
       repeat {
-        let page = try await R.Client(c).listPublicInstitutions(.with {
-          $0.regionCode = region ?? ""
-          $0.pageToken = token
-          $0.pageSize = 500
-        }, options: options.callOptions)
+        let page = try await R.Client(c).listPublicInstitutions(
+          .with {
+            $0.regionCode = region ?? ""
+            $0.pageToken = token
+            $0.pageSize = 500
+          }, options: options.callOptions)
         all += page.institutions
         token = page.nextPageToken
       } while !token.isEmpty
@@ -578,7 +609,10 @@ struct Public: AsyncParsableCommand {
     }
     var t = Table(["NAME", "FILING NO.", "ADDRESS", "MODE", "普惠", "SEATS", "FEE BAND"])
     for p in all {
-      t.add([p.displayName, p.filingNumber, p.address, name(modeNames, p.mode), p.inclusive ? "yes" : "no", String(p.seats), p.feeBand])
+      t.add([
+        p.displayName, p.filingNumber, p.address, name(modeNames, p.mode), p.inclusive ? "yes" : "no", String(p.seats),
+        p.feeBand,
+      ])
     }
     printOutput(options, t, json: all)
   }
@@ -589,9 +623,13 @@ struct Rules: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
 
   func run() async throws {
-    let r = await withClient(options, "registry") { try await R.Client($0).listRuleValues(.init(), options: options.callOptions) }
+    let r = await withClient(options, "registry") {
+      try await R.Client($0).listRuleValues(.init(), options: options.callOptions)
+    }
     var t = Table(["KEY", "REGION", "FROM", "VALUE", "SOURCE"])
-    for v in r.values { t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value), v.source]) }
+    for v in r.values {
+      t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value), v.source])
+    }
     printOutput(options, t, json: [r])
   }
 }
@@ -619,7 +657,9 @@ struct PutRule: AsyncParsableCommand {
         }
       }
     }
-    let v = await withClient(options, "registry") { try await R.Client($0).putRuleValue(checked(req), options: options.callOptions) }
+    let v = await withClient(options, "registry") {
+      try await R.Client($0).putRuleValue(checked(req), options: options.callOptions)
+    }
     var t = Table(["KEY", "REGION", "FROM", "VALUE"])
     t.add([v.key, v.regionCode.isEmpty ? "national" : v.regionCode, show(v.effectiveFrom), String(v.value)])
     printOutput(options, t, json: [v])
@@ -634,10 +674,11 @@ struct Indicators: AsyncParsableCommand {
 
   func run() async throws {
     let r = await withClient(options, "registry") {
-      try await R.Client($0).getIndicators(.with {
-        $0.year = year
-        $0.regionCode = region ?? ""
-      }, options: options.callOptions)
+      try await R.Client($0).getIndicators(
+        .with {
+          $0.year = year
+          $0.regionCode = region ?? ""
+        }, options: options.callOptions)
     }
     var t = Table([
       "REGION", "NAME", "POPULATION", "INSTITUTIONS", "SEATS", "PER 1000", "普惠 SEATS", "普惠 SHARE", "TOWNSHIPS",
@@ -646,7 +687,8 @@ struct Indicators: AsyncParsableCommand {
     for x in r.regions {
       t.add([
         x.regionCode, x.regionName, String(x.population), String(x.institutions), String(x.seats),
-        String(format: "%.2f", x.seatsPerThousand), String(x.inclusiveSeats), String(format: "%.1f%%", x.inclusiveShare * 100),
+        String(format: "%.2f", x.seatsPerThousand), String(x.inclusiveSeats),
+        String(format: "%.1f%%", x.inclusiveShare * 100),
         String(x.townships), String(x.townshipsCovered), String(x.townshipsInclusiveCovered), String(x.seatTarget),
         x.seatTarget == 0 ? "" : String(format: "%.1f%%", x.targetProgress * 100),
       ])

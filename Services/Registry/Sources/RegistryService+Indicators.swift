@@ -24,7 +24,8 @@ extension RegistryService {
           try $0.decode(String.self, at: 0)
         }
         guard cities.count == 1 else {
-          throw Refusal.invalid("region_code", rule: "indicators.region", "name the city or county (\(cities.count) cities known)")
+          throw Refusal.invalid(
+            "region_code", rule: "indicators.region", "name the city or county (\(cities.count) cities known)")
         }
         rootCode = cities[0]
       }
@@ -35,7 +36,8 @@ extension RegistryService {
         throw Refusal.invalid("region_code", rule: "indicators.region", "indicators are per city or county")
       }
       // Regions: the root, its counties, and every township under them.
-      let tree = try await db.query("""
+      let tree = try await db.query(
+        """
         WITH RECURSIVE t AS (
           SELECT code, name, level, parent_code FROM region WHERE code = \(root.code)
           UNION ALL SELECT r.code, r.name, r.level, r.parent_code FROM region r JOIN t ON r.parent_code = t.code)
@@ -57,7 +59,8 @@ extension RegistryService {
         if level == "township", let parent { townshipsOf[parent, default: 0] += 1 }
       }
       // What was filed at the year's end, per township.
-      let filed = try await db.query("""
+      let filed = try await db.query(
+        """
         WITH v AS (
           SELECT DISTINCT ON (credit_code) status, inclusive, township_code, county_code, total_seats
           FROM institution_version WHERE effective_date <= \(day.description)::date
@@ -81,11 +84,14 @@ extension RegistryService {
         let (county, _, n, seats, inclusiveSeats, anyInclusive) =
           try row.decode((String, String, Int64, Int64, Int64, Bool).self)
         guard var c = perCounty[county] else { continue }
-        c.institutions = try Checked.add(c.institutions, try Checked.convert(n, "institutions"), "institutions of \(county)")
+        c.institutions = try Checked.add(
+          c.institutions, try Checked.convert(n, "institutions"), "institutions of \(county)")
         c.seats = try Checked.add(c.seats, seats, "seats of \(county)")
         c.inclusiveSeats = try Checked.add(c.inclusiveSeats, inclusiveSeats, "普惠 seats of \(county)")
         c.townshipsCovered = try Checked.add(c.townshipsCovered, 1, "townships of \(county)")
-        if anyInclusive { c.townshipsInclusiveCovered = try Checked.add(c.townshipsInclusiveCovered, 1, "townships of \(county)") }
+        if anyInclusive {
+          c.townshipsInclusiveCovered = try Checked.add(c.townshipsInclusiveCovered, 1, "townships of \(county)")
+        }
         perCounty[county] = c
       }
       var rows = counties.map { perCounty[$0]! }
@@ -100,9 +106,11 @@ extension RegistryService {
         city.townshipsCovered = try Checked.sum(rows.map(\.townshipsCovered), "the city's townships")
         city.townshipsInclusiveCovered = try Checked.sum(rows.map(\.townshipsInclusiveCovered), "the city's townships")
         // The city's own figures when recorded, else the sum of its counties'.
-        city.population = (population[root.code] ?? 0) > 0
+        city.population =
+          (population[root.code] ?? 0) > 0
           ? population[root.code]! : try Checked.sum(rows.map(\.population), "the city's population")
-        city.seatTarget = (target[root.code] ?? 0) > 0
+        city.seatTarget =
+          (target[root.code] ?? 0) > 0
           ? target[root.code]! : try Checked.sum(rows.map(\.seatTarget), "the city's seat target")
         rows.insert(city, at: 0)
       }
@@ -141,12 +149,14 @@ extension RegistryService {
       // One call's response stays small: past the limit the import stops and says from where
       // to go on.
       if response.received >= Self.maxImportRows {
-        response.failures.append(.with {
-          $0.row = row.row
-          $0.code = Status.Code.resourceExhausted.description
-          $0.message = "an import takes at most \(Self.maxImportRows) rows; send the rest, from this row on, in another call"
-          $0.rule = "import.max-rows"
-        })
+        response.failures.append(
+          .with {
+            $0.row = row.row
+            $0.code = Status.Code.resourceExhausted.description
+            $0.message =
+              "an import takes at most \(Self.maxImportRows) rows; send the rest, from this row on, in another call"
+            $0.rule = "import.max-rows"
+          })
         break
       }
       response.received += 1
@@ -164,17 +174,20 @@ extension RegistryService {
         response.imported += 1
       } catch {
         _ = try? await pool.withTransaction { tx in
-          try await Mutation.audit(tx, caller, method, target, requestID, request: bytes, outcome: Mutation.outcome(of: error))
+          try await Mutation.audit(
+            tx, caller, method, target, requestID, request: bytes, outcome: Mutation.outcome(of: error))
         }
         let rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
-        response.failures.append(.with {
-          $0.row = row.row
-          $0.creditCode = row.creditCode
-          $0.code = rpc.code.description
-          $0.message = rpc.message
-          $0.rule = (error as? Refusals)?.rule ?? (error as? Refusal)?.rule
-            ?? (error as? LimitViolations)?.violations.first?.rule ?? ""
-        })
+        response.failures.append(
+          .with {
+            $0.row = row.row
+            $0.creditCode = row.creditCode
+            $0.code = rpc.code.description
+            $0.message = rpc.message
+            $0.rule =
+              (error as? Refusals)?.rule ?? (error as? Refusal)?.rule
+              ?? (error as? LimitViolations)?.violations.first?.rule ?? ""
+          })
       }
     }
     return response
@@ -195,7 +208,8 @@ extension RegistryService {
       if filed {
         let taken = try await tx.query("SELECT 1 FROM institution WHERE filing_number = \(row.filingNumber)")
         if !taken.isEmpty {
-          throw Refusal(.alreadyExists, rule: "filing.unique-number", field: "filing_number",
+          throw Refusal(
+            .alreadyExists, rule: "filing.unique-number", field: "filing_number",
             "filing number \(quoted(row.filingNumber)) is already used")
         }
       }

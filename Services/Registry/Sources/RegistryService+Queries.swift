@@ -54,7 +54,8 @@ extension RegistryService {
     return try await pool.withConnection { db in
       guard let day else { return try await RegistryStore.current(db, request.creditCode, forUpdate: false) }
       guard let inst = try await RegistryStore.asOf(db, request.creditCode, day: day) else {
-        throw Refusal(.notFound, rule: "institution.exists", field: "credit_code",
+        throw Refusal(
+          .notFound, rule: "institution.exists", field: "credit_code",
           "no institution with credit code \(request.creditCode) existed on \(day)")
       }
       return inst
@@ -70,7 +71,8 @@ extension RegistryService {
     if let day {
       // As of a day: each institution's latest version on or before it (an index scan in
       // (credit_code, version DESC) order that stops at the page's end).
-      rows = try await pool.query("""
+      rows = try await pool.query(
+        """
         WITH v AS (
           SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
           FROM institution_version
@@ -89,7 +91,8 @@ extension RegistryService {
       // (and county or township), so it reads only the rows it returns.
       let region = regionCode.utf8.count == 9 ? "township" : regionCode.isEmpty ? "" : "county-or-city"
       if !status.isEmpty && region == "township" {
-        rows = try await pool.query("""
+        rows = try await pool.query(
+          """
           SELECT v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.township_code = \(regionCode) AND i.credit_code > \(after)
@@ -97,7 +100,8 @@ extension RegistryService {
           ORDER BY i.credit_code LIMIT \(limit)
           """)
       } else if !status.isEmpty && region == "county-or-city" {
-        rows = try await pool.query("""
+        rows = try await pool.query(
+          """
           SELECT v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.credit_code > \(after)
@@ -106,7 +110,8 @@ extension RegistryService {
           ORDER BY i.credit_code LIMIT \(limit)
           """)
       } else if !status.isEmpty {
-        rows = try await pool.query("""
+        rows = try await pool.query(
+          """
           SELECT v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.credit_code > \(after)
@@ -114,7 +119,8 @@ extension RegistryService {
           ORDER BY i.credit_code LIMIT \(limit)
           """)
       } else {
-        rows = try await pool.query("""
+        rows = try await pool.query(
+          """
           SELECT v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.credit_code > \(after)
@@ -141,7 +147,8 @@ extension RegistryService {
     let size = try PageToken.size(request.pageSize)
     let day = try asOfDay(request.asOf)
     let status = request.status == .unspecified ? "" : Lifecycle.name(request.status)
-    let filters = "\(request.regionCode)|\(request.mode.rawValue)|\(status)|\(request.inclusiveOnly)|\(day?.description ?? "")"
+    let filters =
+      "\(request.regionCode)|\(request.mode.rawValue)|\(status)|\(request.inclusiveOnly)|\(day?.description ?? "")"
     let after = try PageToken.read(request.pageToken, filters: filters)
     try await knownRegion(request.regionCode)
     let found = try await institutions(
@@ -160,25 +167,30 @@ extension RegistryService {
   ) async throws -> Tuoyu_Registry_V1_ListInstitutionHistoryResponse {
     try Self.creditCode(request.creditCode)
     let asOf = try asOfDay(request.asOf)?.description ?? RegistryStore.endOfTime
-    let rows = try await pool.query("""
+    let rows = try await pool.query(
+      """
       SELECT version, event, effective_date::text, recorded_at, recorded_by, body FROM institution_version
       WHERE credit_code = \(request.creditCode) AND effective_date <= \(asOf)::date ORDER BY version
       """)
     if rows.isEmpty {
-      throw Refusal(.notFound, rule: "institution.exists", field: "credit_code", "no institution with credit code \(request.creditCode)")
+      throw Refusal(
+        .notFound, rule: "institution.exists", field: "credit_code",
+        "no institution with credit code \(request.creditCode)")
     }
     let formatter = ISO8601DateFormatter()
     var response = Tuoyu_Registry_V1_ListInstitutionHistoryResponse()
     for row in rows {
-      let (version, event, date, at, by, body) = try row.decode((Int32, String, String, Date, String, PostgresBytes).self)
-      response.versions.append(.with {
-        $0.version = version
-        $0.event = event
-        $0.effectiveDate = LocalDate(date)?.proto ?? .init()
-        $0.recordedAt = formatter.string(from: at)
-        $0.recordedBy = by
-        $0.institution = (try? Institution(serializedBytes: body.bytes)) ?? .init()
-      })
+      let (version, event, date, at, by, body) = try row.decode(
+        (Int32, String, String, Date, String, PostgresBytes).self)
+      response.versions.append(
+        .with {
+          $0.version = version
+          $0.event = event
+          $0.effectiveDate = LocalDate(date)?.proto ?? .init()
+          $0.recordedAt = formatter.string(from: at)
+          $0.recordedBy = by
+          $0.institution = (try? Institution(serializedBytes: body.bytes)) ?? .init()
+        })
     }
     return response
   }
@@ -195,17 +207,18 @@ extension RegistryService {
       limit: size + 1)
     var response = Tuoyu_Registry_V1_ListPublicInstitutionsResponse()
     for inst in found.prefix(size) {
-      response.institutions.append(.with {
-        $0.displayName = inst.displayName
-        $0.filingNumber = inst.filingNumber
-        $0.address = Self.publicAddress(inst.facts)
-        $0.countyCode = inst.countyCode
-        $0.townshipCode = inst.facts.townshipCode
-        $0.mode = inst.facts.mode
-        $0.inclusive = inst.facts.inclusive
-        $0.seats = inst.facts.seats.total
-        $0.feeBand = Self.feeBand(inst.facts.monthlyFee.fen)
-      })
+      response.institutions.append(
+        .with {
+          $0.displayName = inst.displayName
+          $0.filingNumber = inst.filingNumber
+          $0.address = Self.publicAddress(inst.facts)
+          $0.countyCode = inst.countyCode
+          $0.townshipCode = inst.facts.townshipCode
+          $0.mode = inst.facts.mode
+          $0.inclusive = inst.facts.inclusive
+          $0.seats = inst.facts.seats.total
+          $0.feeBand = Self.feeBand(inst.facts.monthlyFee.fen)
+        })
     }
     if found.count > size, let last = found.prefix(size).last {
       response.nextPageToken = PageToken.make(after: last.creditCode, filters: filters)
@@ -240,22 +253,25 @@ extension RegistryService {
 
   /// The regions named, in code order, with their years: two queries however many there are.
   func regions(_ db: PostgresSession, _ codes: [String]) async throws -> [Tuoyu_Registry_V1_Region] {
-    let rows = try await db.query("""
+    let rows = try await db.query(
+      """
       SELECT code, name, level, parent_code FROM region WHERE code = ANY(\(codes)) ORDER BY code
       """)
     var years: [String: [Tuoyu_Registry_V1_RegionYear]] = [:]
-    for row in try await db.query("""
+    for row in try await db.query(
+      """
       SELECT code, year, population, seat_target, average_monthly_fee_fen FROM region_year
       WHERE code = ANY(\(codes)) ORDER BY code, year
       """)
     {
       let (code, y, p, t, f) = try row.decode((String, Int32, Int64, Int64, Int64).self)
-      years[code, default: []].append(.with {
-        $0.year = y
-        $0.population = p
-        $0.seatTarget = t
-        $0.averageMonthlyFee.fen = f
-      })
+      years[code, default: []].append(
+        .with {
+          $0.year = y
+          $0.population = p
+          $0.seatTarget = t
+          $0.averageMonthlyFee.fen = f
+        })
     }
     return try rows.map { row in
       let (code, name, level, parent) = try row.decode((String, String, String, String?).self)
@@ -279,7 +295,9 @@ extension RegistryService {
     }
   }
 
-  public func getRegion(request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) async throws
+  public func getRegion(
+    request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext
+  ) async throws
     -> Tuoyu_Registry_V1_Region
   {
     try await pool.withConnection { try await region($0, request.code) }
@@ -293,12 +311,14 @@ extension RegistryService {
     let after = try PageToken.read(request.pageToken, filters: filters)
     try await knownRegion(request.rootCode, field: "root_code")
     return try await pool.withConnection { db in
-      let codes = try await db.query("""
+      let codes = try await db.query(
+        """
         WITH RECURSIVE t AS (
           SELECT code FROM region WHERE (\(request.rootCode) = '' AND parent_code IS NULL) OR code = \(request.rootCode)
           UNION ALL SELECT r.code FROM region r JOIN t ON r.parent_code = t.code)
         SELECT code FROM t WHERE code > \(after) ORDER BY code LIMIT \(size + 1)
-        """).map { try $0.decode(String.self, at: 0) }
+        """
+      ).map { try $0.decode(String.self, at: 0) }
       var response = Tuoyu_Registry_V1_ListRegionsResponse()
       response.regions = try await regions(db, Array(codes.prefix(size)))
       if codes.count > size, let last = response.regions.last {
@@ -308,7 +328,9 @@ extension RegistryService {
     }
   }
 
-  public func putRegion(request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) async throws
+  public func putRegion(
+    request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext
+  ) async throws
     -> Tuoyu_Registry_V1_Region
   {
     var problems: [Refusal] = []
@@ -323,16 +345,21 @@ extension RegistryService {
     }
     let digits = level == "township" ? 9 : 6
     if !FilingRules.isDigits(request.code, count: digits) {
-      problems.append(.invalid("code", rule: "region.code", "a \(level.isEmpty ? "region" : level) code has \(digits) digits"))
+      problems.append(
+        .invalid("code", rule: "region.code", "a \(level.isEmpty ? "region" : level) code has \(digits) digits"))
     }
     if request.displayName.trimmingCharacters(in: .whitespaces).isEmpty {
       problems.append(.invalid("display_name", rule: "region.name", "a name is required"))
     }
     if (level == "city") != request.parentCode.isEmpty {
-      problems.append(.invalid("parent_code", rule: "region.parent", level == "city" ? "a city has no parent" : "a parent region is required"))
+      problems.append(
+        .invalid(
+          "parent_code", rule: "region.parent", level == "city" ? "a city has no parent" : "a parent region is required"
+        ))
     }
     if level == "township", !request.code.hasPrefix(request.parentCode) {
-      problems.append(.invalid("code", rule: "region.township-prefix", "a township's code starts with its county's code"))
+      problems.append(
+        .invalid("code", rule: "region.township-prefix", "a township's code starts with its county's code"))
     }
     var seen = Set<Int32>()
     for (i, y) in request.years.enumerated() {
@@ -351,19 +378,25 @@ extension RegistryService {
         let parent = try await RegistryStore.region(tx, request.parentCode)
         let expected = level == "county" ? "city" : "county"
         guard parent?.level == expected else {
-          throw Refusal.invalid("parent_code", rule: "region.parent", "the parent of a \(level) must be a known \(expected)")
+          throw Refusal.invalid(
+            "parent_code", rule: "region.parent", "the parent of a \(level) must be a known \(expected)")
         }
       }
-      if let existing = try await RegistryStore.region(tx, request.code), existing.level != level || existing.parent != (request.parentCode.isEmpty ? nil : request.parentCode) {
-        throw Refusal.precondition("region.fixed-place", "a region's level and parent do not change", field: "parent_code")
+      if let existing = try await RegistryStore.region(tx, request.code),
+        existing.level != level || existing.parent != (request.parentCode.isEmpty ? nil : request.parentCode)
+      {
+        throw Refusal.precondition(
+          "region.fixed-place", "a region's level and parent do not change", field: "parent_code")
       }
       let parent: String? = request.parentCode.isEmpty ? nil : request.parentCode
-      try await tx.query("""
+      try await tx.query(
+        """
         INSERT INTO region (code, name, level, parent_code) VALUES (\(request.code), \(request.displayName), \(level), \(parent))
         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name
         """)
       for y in request.years {
-        try await tx.query("""
+        try await tx.query(
+          """
           INSERT INTO region_year (code, year, population, seat_target, average_monthly_fee_fen)
           VALUES (\(request.code), \(y.year), \(y.population), \(y.seatTarget), \(y.averageMonthlyFee.fen))
           ON CONFLICT (code, year) DO UPDATE SET population = EXCLUDED.population,
@@ -380,7 +413,8 @@ extension RegistryService {
   public func listRuleValues(
     request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ListRuleValuesResponse {
-    let rows = try await pool.query("""
+    let rows = try await pool.query(
+      """
       SELECT key, region_code, effective_from::text, value, source FROM rule_value ORDER BY key, region_code, effective_from
       """)
     return try .with { out in
@@ -418,7 +452,8 @@ extension RegistryService {
     return try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "rules/\(v.key)"
     ) { tx in
-      try await tx.query("""
+      try await tx.query(
+        """
         INSERT INTO rule_value (key, region_code, effective_from, value, source)
         VALUES (\(v.key), \(v.regionCode), \(from)::date, \(v.value), \(v.source))
         ON CONFLICT (key, region_code, effective_from) DO UPDATE SET value = EXCLUDED.value, source = EXCLUDED.source

@@ -31,9 +31,10 @@ public struct RegistryService: Registry.ServiceProtocol {
       "registry.viewer", "registry.officer", "registry.approver", "registry.admin", "registration", "leader",
       "service", "auditor",
     ]
-    for m in [M.getRegion, M.listRegions, M.getInstitution, M.listInstitutions, M.listInstitutionHistory,
-      M.listRuleValues, M.getIndicators]
-    {
+    for m in [
+      M.getRegion, M.listRegions, M.getInstitution, M.listInstitutions, M.listInstitutionHistory,
+      M.listRuleValues, M.getIndicators,
+    ] {
       p.allow(m, roles: readers)
     }
     p.allow(M.registerInstitution, roles: ["registration", "registry.admin"])
@@ -52,7 +53,8 @@ public struct RegistryService: Registry.ServiceProtocol {
     let now = today()
     if d == Tuoyu_Common_V1_Date() { return now }
     guard let date = LocalDate(d) else {
-      throw Refusal.invalid("effective_date", rule: "effective-date.valid", "\(d.year)-\(d.month)-\(d.day) is not a date")
+      throw Refusal.invalid(
+        "effective_date", rule: "effective-date.valid", "\(d.year)-\(d.month)-\(d.day) is not a date")
     }
     if date > now {
       throw Refusal.invalid("effective_date", rule: "effective-date.not-future", "\(date) is in the future")
@@ -72,8 +74,10 @@ public struct RegistryService: Registry.ServiceProtocol {
       problems.append(.invalid("legal_nature", rule: "institution.legal-nature", "non-profit or for-profit"))
     }
     if authority.trimmingCharacters(in: .whitespaces).isEmpty {
-      problems.append(.invalid("registration_authority", rule: "institution.registration-authority",
-        "the registration authority is required"))
+      problems.append(
+        .invalid(
+          "registration_authority", rule: "institution.registration-authority",
+          "the registration authority is required"))
     }
     return problems
   }
@@ -152,11 +156,14 @@ public struct RegistryService: Registry.ServiceProtocol {
   public func submitFiling(
     request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext
   ) async throws -> Institution {
-    try await act(.submitFiling, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context) { inst, tx, day in
+    try await act(
+      .submitFiling, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, tx, day in
       let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
       try Refusals.check(
-        FilingRules.facts(request.facts, ctx) + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals))
+        FilingRules.facts(request.facts, ctx)
+          + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals))
       inst.facts = request.facts
       inst.countyCode = ctx.county ?? ""
       inst.reasons = []
@@ -168,8 +175,10 @@ public struct RegistryService: Registry.ServiceProtocol {
   public func fileInstitution(
     request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext
   ) async throws -> Institution {
-    try await act(.file, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context) { inst, tx, day in
+    try await act(
+      .file, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, tx, day in
       // Checked again on the day of filing: the rules or the county's average fee may have moved.
       let ctx = try await RegistryStore.filingContext(tx, township: inst.facts.townshipCode, date: day)
       try Refusals.check(FilingRules.facts(inst.facts, ctx))
@@ -186,15 +195,19 @@ public struct RegistryService: Registry.ServiceProtocol {
     guard !reasons.isEmpty else {
       throw Refusal.invalid("reasons", rule: "filing.refusal-reasons", "a refusal names its reasons")
     }
-    return try await act(.refuse, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context) { inst, _, _ in inst.reasons = reasons }
+    return try await act(
+      .refuse, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, _, _ in inst.reasons = reasons }
   }
 
   public func changeFiling(
     request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext
   ) async throws -> Institution {
-    try await act(.change, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context) { inst, tx, day in
+    try await act(
+      .change, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, tx, day in
       let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
       try Refusals.check(FilingRules.facts(request.facts, ctx))
       var proposed = request.facts
@@ -208,15 +221,20 @@ public struct RegistryService: Registry.ServiceProtocol {
     }
   }
 
-  func simple(_ action: Lifecycle.Action, _ request: Tuoyu_Registry_V1_InstitutionActionRequest, _ context: ServerContext)
+  func simple(
+    _ action: Lifecycle.Action, _ request: Tuoyu_Registry_V1_InstitutionActionRequest, _ context: ServerContext
+  )
     async throws -> Institution
   {
     let reason = request.reason.trimmingCharacters(in: .whitespaces)
     if action != .reinstate, reason.isEmpty {
-      throw Refusal.invalid("reason", rule: "lifecycle.reason-required", "say why the institution is \(action.rawValue)")
+      throw Refusal.invalid(
+        "reason", rule: "lifecycle.reason-required", "say why the institution is \(action.rawValue)")
     }
-    return try await act(action, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context) { inst, _, _ in inst.reasons = reason.isEmpty ? [] : [reason] }
+    return try await act(
+      action, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, _, _ in inst.reasons = reason.isEmpty ? [] : [reason] }
   }
 
   public func suspendInstitution(

@@ -32,7 +32,8 @@ enum RegistryStore {
   /// average fee for the year (or the latest year before it that has one).
   static func filingContext(_ tx: PostgresSession, township: String, date: LocalDate) async throws -> FilingContext {
     let pack = try await rulePack(tx)
-    let rows = try await tx.query("""
+    let rows = try await tx.query(
+      """
       SELECT c.code, c.parent_code FROM region t JOIN region c ON c.code = t.parent_code
       WHERE t.code = \(township) AND t.level = 'township' AND c.level = 'county'
       """)
@@ -40,22 +41,25 @@ enum RegistryStore {
       return FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
     }
     let (county, city) = try row.decode((String, String?).self)
-    let fee = try await tx.query("""
+    let fee = try await tx.query(
+      """
       SELECT average_monthly_fee_fen FROM region_year
       WHERE code = \(county) AND year <= \(date.year) AND average_monthly_fee_fen > 0
       ORDER BY year DESC LIMIT 1
-      """).first?.decode(Int64.self, at: 0)
+      """
+    ).first?.decode(Int64.self, at: 0)
     return FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
   }
 
   static func rulePack(_ tx: PostgresSession) async throws -> RulePack {
     let rows = try await tx.query("SELECT key, region_code, effective_from::text, value FROM rule_value")
-    return RulePack(try rows.compactMap { row in
-      let (key, region, from, value) = try row.decode((String, String, String, Int).self)
-      // A value that is not positive cannot be applied: refused when written, skipped when read.
-      guard let k = RulePack.Key(rawValue: key), let d = LocalDate(from), value > 0 else { return nil }
-      return RulePack.Value(k, region: region, from: d, value)
-    })
+    return RulePack(
+      try rows.compactMap { row in
+        let (key, region, from, value) = try row.decode((String, String, String, Int).self)
+        // A value that is not positive cannot be applied: refused when written, skipped when read.
+        guard let k = RulePack.Key(rawValue: key), let d = LocalDate(from), value > 0 else { return nil }
+        return RulePack.Value(k, region: region, from: d, value)
+      })
   }
 
   // MARK: Institutions
@@ -72,11 +76,13 @@ enum RegistryStore {
       let locked = try await tx.query(
         "SELECT current_version FROM institution WHERE credit_code = \(code) FOR UPDATE")
       guard let version = try locked.first?.decode(Int32.self, at: 0) else { throw notFound(code) }
-      rows = try await tx.query("""
+      rows = try await tx.query(
+        """
         SELECT body FROM institution_version WHERE credit_code = \(code) AND version = \(version)
         """)
     } else {
-      rows = try await tx.query("""
+      rows = try await tx.query(
+        """
         SELECT v.body FROM institution i
         JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
         WHERE i.credit_code = \(code)
@@ -87,12 +93,14 @@ enum RegistryStore {
   }
 
   static func notFound(_ code: String) -> Refusal {
-    Refusal(.notFound, rule: "institution.exists", field: "credit_code", "no institution with credit code \(quoted(code))")
+    Refusal(
+      .notFound, rule: "institution.exists", field: "credit_code", "no institution with credit code \(quoted(code))")
   }
 
   /// The institution as it stood at the end of `day`.
   static func asOf(_ tx: PostgresSession, _ code: String, day: LocalDate) async throws -> Institution? {
-    let rows = try await tx.query("""
+    let rows = try await tx.query(
+      """
       SELECT body FROM institution_version
       WHERE credit_code = \(code) AND effective_date <= \(day.description)::date
       ORDER BY version DESC LIMIT 1
@@ -114,24 +122,28 @@ enum RegistryStore {
     let filingNumber: String? = inst.filingNumber.isEmpty ? nil : inst.filingNumber
     if let previous {
       if let lastDay = LocalDate(previous.effectiveDate), date < lastDay {
-        throw Refusal.precondition("effective-date.not-before-last",
+        throw Refusal.precondition(
+          "effective-date.not-before-last",
           "the effective date \(date) is before the institution's last change on \(lastDay)", field: "effective_date")
       }
       inst.version = try Checked.add(previous.version, 1, "the version of \(code)")
-      try await tx.query("""
+      try await tx.query(
+        """
         UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber),
           status = \(Lifecycle.name(inst.status)), county_code = \(inst.countyCode),
           township_code = \(inst.facts.townshipCode)
         WHERE credit_code = \(code)
         """)
     } else {
-      let inserted = try await tx.query("""
+      let inserted = try await tx.query(
+        """
         INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code)
         VALUES (\(code), 1, \(filingNumber), \(Lifecycle.name(inst.status)), \(inst.countyCode), \(inst.facts.townshipCode))
         ON CONFLICT (credit_code) DO NOTHING RETURNING credit_code
         """)
       guard !inserted.isEmpty else {
-        throw Refusal(.alreadyExists, rule: "institution.unique-credit-code", field: "credit_code",
+        throw Refusal(
+          .alreadyExists, rule: "institution.unique-credit-code", field: "credit_code",
           "an institution with credit code \(code) is already registered")
       }
       inst.version = 1
@@ -139,7 +151,8 @@ enum RegistryStore {
     inst.facts.seats.total = try FilingRules.storedTotal(inst.facts.seats)
     inst.name = "institutions/\(code)"
     let body = PostgresBytes(try inst.serializedBytes())
-    try await tx.query("""
+    try await tx.query(
+      """
       INSERT INTO institution_version (credit_code, version, event, effective_date, recorded_by, status,
         display_name, mode, inclusive, township_code, county_code, total_seats, body)
       VALUES (\(code), \(inst.version), \(event.rawValue), \(date.description)::date, \(caller.principal),
@@ -151,8 +164,10 @@ enum RegistryStore {
       "county_code": inst.countyCode, "township_code": inst.facts.townshipCode, "inclusive": inst.facts.inclusive,
       "seats": Int(inst.facts.seats.total), "effective_date": date.description, "filing_number": inst.filingNumber,
     ]
-    let json = String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
-    try await Outbox.append(tx, eventType: "institution.\(event.rawValue)", subject: inst.name, payload: PostgresJSON(json))
+    let json = String(
+      decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
+    try await Outbox.append(
+      tx, eventType: "institution.\(event.rawValue)", subject: inst.name, payload: PostgresJSON(json))
     return inst
   }
 
@@ -160,7 +175,8 @@ enum RegistryStore {
   /// Numbers an import brought in from an older system are skipped.
   static func nextFilingNumber(_ tx: PostgresSession, county: String, year: Int) async throws -> String {
     while true {
-      let n = try await tx.query("""
+      let n = try await tx.query(
+        """
         INSERT INTO filing_sequence (county_code, year, last) VALUES (\(county), \(year), 1)
         ON CONFLICT (county_code, year) DO UPDATE SET last = filing_sequence.last + 1
         RETURNING last

@@ -218,7 +218,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
         outcome = error.rpcError
       } catch is CancellationError {
         outcome = RPCError(code: .cancelled, message: "call cancelled")
-      } catch where Task.isCancelled {
+      } catch  where Task.isCancelled {
         // The call was cancelled or ran past its deadline, and what it awaited failed because of it
         // (e.g. a query cancelled on the server): not a handler failure.
         outcome = RPCError(code: .cancelled, message: "call cancelled")

@@ -23,7 +23,9 @@ final class ServerConnection: H2ConnectionDelegate {
     }
   }
 
-  func h2Connection(_ connection: H2Connection, openedStream stream: H2Stream)
+  func h2Connection(
+    _ connection: H2Connection, openedStream stream: H2Stream
+  )
     -> (any H2StreamDelegate)?
   {
     ServerCall(stream: stream, connection: self)

@@ -28,7 +28,8 @@ public enum CreditCode {
     }
     let expected = checkValue(digits[0..<17])
     if digits[17] != expected {
-      return "check character is '\(Character(Unicode.Scalar(bytes[17])))', expected '\(Character(Unicode.Scalar(alphabet[expected])))'"
+      return
+        "check character is '\(Character(Unicode.Scalar(bytes[17])))', expected '\(Character(Unicode.Scalar(alphabet[expected])))'"
     }
     return nil
   }

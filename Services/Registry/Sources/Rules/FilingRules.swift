@@ -37,8 +37,10 @@ public enum FilingRules {
     if !isDigits(f.townshipCode, count: 9) {
       out.append(.invalid("\(field).township_code", rule: "region.township-code", "must be a 9-digit township code"))
     } else if ctx.county == nil {
-      out.append(.invalid("\(field).township_code", rule: "region.known-township",
-        "township \(f.townshipCode) is not in the registry's region tree"))
+      out.append(
+        .invalid(
+          "\(field).township_code", rule: "region.known-township",
+          "township \(f.townshipCode) is not in the registry's region tree"))
     }
     if f.latitude != 0 || f.longitude != 0 {
       if !(-90...90).contains(f.latitude) || !(-180...180).contains(f.longitude) {
@@ -70,22 +72,28 @@ public enum FilingRules {
       out.append(.invalid("\(field).address", rule: "filing.address", "an address is required"))
     }
     if f.monthlyFee.fen < 0 || f.monthlyFee.fen > maxMonthlyFee {
-      out.append(.invalid("\(field).monthly_fee", rule: "filing.fee", "a monthly fee is 0–\(Money.yuan(maxMonthlyFee))"))
+      out.append(
+        .invalid("\(field).monthly_fee", rule: "filing.fee", "a monthly fee is 0–\(Money.yuan(maxMonthlyFee))"))
     }
     out += seats(f, ctx, field: field)
     if f.inclusive {
       if f.monthlyFee.fen <= 0 {
-        out.append(.invalid("\(field).monthly_fee", rule: "inclusive.fee-required", "a 普惠 institution states its monthly fee"))
+        out.append(
+          .invalid("\(field).monthly_fee", rule: "inclusive.fee-required", "a 普惠 institution states its monthly fee"))
       } else if let average = ctx.countyAverageFee, average > 0 {
         if f.monthlyFee.fen >= average {
-          out.append(.precondition("inclusive.fee-below-county-average",
-            "a 普惠 fee must be below the county's average monthly fee \(Money.yuan(average)); got \(Money.yuan(f.monthlyFee.fen))",
-            field: "\(field).monthly_fee"))
+          out.append(
+            .precondition(
+              "inclusive.fee-below-county-average",
+              "a 普惠 fee must be below the county's average monthly fee \(Money.yuan(average)); got \(Money.yuan(f.monthlyFee.fen))",
+              field: "\(field).monthly_fee"))
         }
       } else if ctx.county != nil {
-        out.append(.precondition("inclusive.county-average-fee-known",
-          "the county \(ctx.county!) has no average monthly fee for \(ctx.date.year); set it before filing 普惠",
-          field: "\(field).monthly_fee"))
+        out.append(
+          .precondition(
+            "inclusive.county-average-fee-known",
+            "the county \(ctx.county!) has no average monthly fee for \(ctx.date.year); set it before filing 普惠",
+            field: "\(field).monthly_fee"))
       }
     }
     return out
@@ -108,11 +116,14 @@ public enum FilingRules {
     let county = ctx.county ?? ""
     if f.mode == .familyCarePoint {
       for (name, c, _, _) in classes where c.classes != 0 || c.seats != 0 {
-        out.append(.invalid("\(field).seats.\(name)", rule: "family.no-classes",
-          "a family care point declares family seats only"))
+        out.append(
+          .invalid(
+            "\(field).seats.\(name)", rule: "family.no-classes",
+            "a family care point declares family seats only"))
       }
       if s.family == 0 {
-        out.append(.precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
+        out.append(
+          .precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
       }
       // A rule value that is not positive cannot be applied (refused when written; handled here
       // for rows from before that check).
@@ -126,8 +137,11 @@ public enum FilingRules {
         return out
       }
       if Int(s.family) > maxChildren {
-        out.append(.precondition(RulePack.Key.familyMaxChildren.rawValue,
-          "a family care point takes at most \(maxChildren) children; declared \(s.family)", field: "\(field).seats.family"))
+        out.append(
+          .precondition(
+            RulePack.Key.familyMaxChildren.rawValue,
+            "a family care point takes at most \(maxChildren) children; declared \(s.family)",
+            field: "\(field).seats.family"))
       }
       if f.carers < 0 {
         out.append(.invalid("\(field).carers", rule: "seats.non-negative", "carers cannot be negative"))
@@ -135,20 +149,26 @@ public enum FilingRules {
         !overflow && Int(s.family) > capacity
       {
         let needed = Checked.divideRoundingUp(Int(s.family), perCarer) ?? 0
-        out.append(.precondition(RulePack.Key.familyChildrenPerCarer.rawValue,
-          "one carer for at most \(perCarer) children: \(s.family) children need \(needed) carers, declared \(f.carers)",
-          field: "\(field).carers"))
+        out.append(
+          .precondition(
+            RulePack.Key.familyChildrenPerCarer.rawValue,
+            "one carer for at most \(perCarer) children: \(s.family) children need \(needed) carers, declared \(f.carers)",
+            field: "\(field).carers"))
       }
       if Int(f.premisesTenureYears) < tenure {
-        out.append(.precondition(RulePack.Key.familyMinTenureYears.rawValue,
-          "the home must be owned or leased for at least \(tenure) years; declared \(f.premisesTenureYears)",
-          field: "\(field).premises_tenure_years"))
+        out.append(
+          .precondition(
+            RulePack.Key.familyMinTenureYears.rawValue,
+            "the home must be owned or leased for at least \(tenure) years; declared \(f.premisesTenureYears)",
+            field: "\(field).premises_tenure_years"))
       }
       return out
     }
     if s.family != 0 {
-      out.append(.invalid("\(field).seats.family", rule: "seats.family-only-for-family-points",
-        "only a family care point declares family seats"))
+      out.append(
+        .invalid(
+          "\(field).seats.family", rule: "seats.family-only-for-family-points",
+          "only a family care point declares family seats"))
     }
     // Int32 seats summed in Int (64 bits): no sum of four Int32s can leave it.
     var total = 0
@@ -162,15 +182,18 @@ public enum FilingRules {
       // Rule values are data: a product past Int's range is a capacity no seat count reaches.
       let (capacity, overflow) = Int(c.classes).multipliedReportingOverflow(by: max)
       if !overflow && Int(c.seats) > capacity {
-        out.append(.precondition(key.rawValue,
-          "\(label) holds at most \(max) children per class: \(c.seats) seats need \(Checked.divideRoundingUp(Int(c.seats), max) ?? 0) classes, declared \(c.classes)",
-          field: "\(field).seats.\(name)"))
+        out.append(
+          .precondition(
+            key.rawValue,
+            "\(label) holds at most \(max) children per class: \(c.seats) seats need \(Checked.divideRoundingUp(Int(c.seats), max) ?? 0) classes, declared \(c.classes)",
+            field: "\(field).seats.\(name)"))
       }
     }
     if total == 0 {
       out.append(.precondition("filing.seats-required", "a filing declares at least one seat", field: "\(field).seats"))
     } else if total > maxTotalSeats {
-      out.append(.invalid("\(field).seats", rule: "seats.total-max", "at most \(maxTotalSeats) seats in all; declared \(total)"))
+      out.append(
+        .invalid("\(field).seats", rule: "seats.total-max", "at most \(maxTotalSeats) seats in all; declared \(total)"))
     }
     return out
   }
@@ -179,14 +202,22 @@ public enum FilingRules {
   public static func materials(_ m: FilingMaterials, servesMeals: Bool) -> [Refusal] {
     var out: [Refusal] = []
     func need(_ ok: Bool, _ rule: String, _ field: String, _ what: String) {
-      if !ok { out.append(.precondition("filing.materials.\(rule)", "\(what) is required", field: "materials.\(field)")) }
+      if !ok {
+        out.append(.precondition("filing.materials.\(rule)", "\(what) is required", field: "materials.\(field)"))
+      }
     }
     need(!m.siteProof.isEmpty, "site-proof", "site_proof", "proof of the site (ownership or lease)")
-    need(m.hygieneEvaluationPassed, "hygiene-evaluation", "hygiene_evaluation_passed", "a passed hygiene evaluation (卫生评价)")
+    need(
+      m.hygieneEvaluationPassed, "hygiene-evaluation", "hygiene_evaluation_passed", "a passed hygiene evaluation (卫生评价)"
+    )
     need(!m.fireSafetyCertificate.isEmpty, "fire-safety", "fire_safety_certificate", "a fire-safety certificate")
     if servesMeals { need(!m.foodLicence.isEmpty, "food-licence", "food_licence", "a food licence (meals are served)") }
-    need(m.staffQualificationsAttached, "staff-qualifications", "staff_qualifications_attached", "staff qualification certificates")
-    need(m.staffHealthCertificatesAttached, "staff-health", "staff_health_certificates_attached", "staff health certificates")
+    need(
+      m.staffQualificationsAttached, "staff-qualifications", "staff_qualifications_attached",
+      "staff qualification certificates")
+    need(
+      m.staffHealthCertificatesAttached, "staff-health", "staff_health_certificates_attached",
+      "staff health certificates")
     return out
   }
 
@@ -202,7 +233,8 @@ public enum FilingRules {
   public static func storedTotal(_ s: Tuoyu_Registry_V1_Seats) throws(Refusal) -> Int32 {
     let total = totalSeats(s)
     guard (0...maxTotalSeats).contains(total) else {
-      throw Refusal.invalid("facts.seats", rule: "seats.total-max", "at most \(maxTotalSeats) seats in all; declared \(total)")
+      throw Refusal.invalid(
+        "facts.seats", rule: "seats.total-max", "at most \(maxTotalSeats) seats in all; declared \(total)")
     }
     return Int32(total)
   }
@@ -222,4 +254,3 @@ public enum Money {
     return "\(sign)\(a / 100).\(cents < 10 ? "0" : "")\(cents) yuan"
   }
 }
-

@@ -66,7 +66,9 @@ enum LimitsGenerator {
   ) throws {
     var body: [String] = []
     func missing(_ f: FieldDescriptor, _ what: String) throws {
-      if strict { throw LimitsError(description: "\(f.fullName): declare \(what) with [(tuoyu.common.v1.limits) = {…}]") }
+      if strict {
+        throw LimitsError(description: "\(f.fullName): declare \(what) with [(tuoyu.common.v1.limits) = {…}]")
+      }
     }
     for f in message.fields {
       if f.isMap { throw LimitsError(description: "\(f.fullName): map fields are not supported in requests") }
@@ -84,7 +86,9 @@ enum LimitsGenerator {
           guard let l = limits, l.maxLength > 0, let kind = textKind(l.text) else {
             try missing(f, "max_length and text"); return []
           }
-          return ["if let s = check.text(\(v), \(n), kind: \(kind), min: \(l.minLength), max: \(l.maxLength)) { \(v) = s }"]
+          return [
+            "if let s = check.text(\(v), \(n), kind: \(kind), min: \(l.minLength), max: \(l.maxLength)) { \(v) = s }"
+          ]
         case .bytes:
           guard let l = limits, l.maxLength > 0 else { try missing(f, "max_length"); return [] }
           return ["check.byteCount(\(v).count, \(n), max: \(l.maxLength))"]
@@ -122,7 +126,8 @@ enum LimitsGenerator {
         if f.type == .message, let m = f.messageType, isTuoyu(m),
           !(m.fullName == "tuoyu.common.v1.Money" && (limits?.hasMin ?? false))
         {
-          body.append("  for i in \(prop).indices { check.nested(\(prop)[i], \(quotedName), index: i) { \(prop)[i] = $0 } }")
+          body.append(
+            "  for i in \(prop).indices { check.nested(\(prop)[i], \(quotedName), index: i) { \(prop)[i] = $0 } }")
         } else {
           let inner = try checks("\(prop)[i]", "\"\(label)[\\(i)]\"")
           if !inner.isEmpty {
@@ -135,7 +140,8 @@ enum LimitsGenerator {
         continue
       }
       let inner = try checks(prop, quotedName)
-      let nestedMessage = (f.type == .message || f.type == .group) && inner.isEmpty
+      let nestedMessage =
+        (f.type == .message || f.type == .group) && inner.isEmpty
         && (f.messageType.map(isTuoyu) ?? false)
       if nestedMessage {
         body.append("if \(names.has) { check.nested(\(prop), \(quotedName)) { \(prop) = $0 } }")

@@ -52,7 +52,9 @@ struct Generator: CodeGenerator {
       out.line("import SwiftProtobuf")
       let needed = mappings.neededModules(forFile: file) ?? []
       for module in needed { out.line("import \(module)") }
-      if let limitsModule, !needed.contains(limitsModule), file.services.contains(where: { $0.methods.contains { limitedRequests.contains($0.inputType.fullName) } }) {
+      if let limitsModule, !needed.contains(limitsModule),
+        file.services.contains(where: { $0.methods.contains { limitedRequests.contains($0.inputType.fullName) } })
+      {
         out.line("import \(limitsModule)")
       }
       for service in file.services { emit(service, namer: namer, into: out) }
@@ -92,7 +94,8 @@ struct Generator: CodeGenerator {
             "public static let \(lowerName(m)) = MethodDescriptor(service: \"\(service.fullName)\", method: \"\(m.name)\", kind: .\(kind(m)))"
           )
         }
-        out.line("public static let all: [MethodDescriptor] = [\(service.methods.map(lowerName).joined(separator: ", "))]")
+        out.line(
+          "public static let all: [MethodDescriptor] = [\(service.methods.map(lowerName).joined(separator: ", "))]")
       }
       out.line("}")
       out.line("")
@@ -106,11 +109,16 @@ struct Generator: CodeGenerator {
           case "unary":
             out.line("func \(lowerName(m))(request: \(req), context: ServerContext) async throws -> \(resp)")
           case "serverStreaming":
-            out.line("func \(lowerName(m))(request: \(req), context: ServerContext, responses: ResponseWriter<\(resp)>) async throws")
+            out.line(
+              "func \(lowerName(m))(request: \(req), context: ServerContext, responses: ResponseWriter<\(resp)>) async throws"
+            )
           case "clientStreaming":
-            out.line("func \(lowerName(m))(requests: RequestStream<\(req)>, context: ServerContext) async throws -> \(resp)")
+            out.line(
+              "func \(lowerName(m))(requests: RequestStream<\(req)>, context: ServerContext) async throws -> \(resp)")
           default:
-            out.line("func \(lowerName(m))(requests: RequestStream<\(req)>, context: ServerContext, responses: ResponseWriter<\(resp)>) async throws")
+            out.line(
+              "func \(lowerName(m))(requests: RequestStream<\(req)>, context: ServerContext, responses: ResponseWriter<\(resp)>) async throws"
+            )
           }
         }
       }
@@ -129,20 +137,32 @@ struct Generator: CodeGenerator {
           out.line("")
           switch kind(m) {
           case "unary":
-            out.line("public func \(lowerName(m))(_ request: \(req), metadata: Metadata = Metadata(), options: CallOptions = CallOptions()) async throws -> \(resp) {")
-            out.indent { out.line("try await client.unary(\(d), request: request, metadata: metadata, options: options).message") }
-          case "serverStreaming":
-            out.line("public func \(lowerName(m))(_ request: \(req), metadata: Metadata = Metadata(), options: CallOptions = CallOptions()) async throws -> ClientCall<\(req), \(resp)> {")
+            out.line(
+              "public func \(lowerName(m))(_ request: \(req), metadata: Metadata = Metadata(), options: CallOptions = CallOptions()) async throws -> \(resp) {"
+            )
             out.indent {
-              out.line("let call = try await client.makeCall(\(d), request: \(req).self, response: \(resp).self, metadata: metadata, options: options)")
+              out.line("try await client.unary(\(d), request: request, metadata: metadata, options: options).message")
+            }
+          case "serverStreaming":
+            out.line(
+              "public func \(lowerName(m))(_ request: \(req), metadata: Metadata = Metadata(), options: CallOptions = CallOptions()) async throws -> ClientCall<\(req), \(resp)> {"
+            )
+            out.indent {
+              out.line(
+                "let call = try await client.makeCall(\(d), request: \(req).self, response: \(resp).self, metadata: metadata, options: options)"
+              )
               out.line("try await call.send(request)")
               out.line("try await call.end()")
               out.line("return call")
             }
           default:
-            out.line("public func \(lowerName(m))(metadata: Metadata = Metadata(), options: CallOptions = CallOptions()) async throws -> ClientCall<\(req), \(resp)> {")
+            out.line(
+              "public func \(lowerName(m))(metadata: Metadata = Metadata(), options: CallOptions = CallOptions()) async throws -> ClientCall<\(req), \(resp)> {"
+            )
             out.indent {
-              out.line("try await client.makeCall(\(d), request: \(req).self, response: \(resp).self, metadata: metadata, options: options)")
+              out.line(
+                "try await client.makeCall(\(d), request: \(req).self, response: \(resp).self, metadata: metadata, options: options)"
+              )
             }
           }
           out.line("}")
@@ -184,11 +204,16 @@ struct Generator: CodeGenerator {
           case ("unary", _):
             out.line("router.registerUnary(\(d)) { try await self.\(lowerName(m))(request: $0, context: $1) }")
           case ("serverStreaming", _):
-            out.line("router.registerServerStreaming(\(d)) { try await self.\(lowerName(m))(request: $0, context: $1, responses: $2) }")
+            out.line(
+              "router.registerServerStreaming(\(d)) { try await self.\(lowerName(m))(request: $0, context: $1, responses: $2) }"
+            )
           case ("clientStreaming", _):
-            out.line("router.registerClientStreaming(\(d)) { try await self.\(lowerName(m))(requests: $0, context: $1) }")
+            out.line(
+              "router.registerClientStreaming(\(d)) { try await self.\(lowerName(m))(requests: $0, context: $1) }")
           default:
-            out.line("router.registerBidirectionalStreaming(\(d)) { try await self.\(lowerName(m))(requests: $0, context: $1, responses: $2) }")
+            out.line(
+              "router.registerBidirectionalStreaming(\(d)) { try await self.\(lowerName(m))(requests: $0, context: $1, responses: $2) }"
+            )
           }
         }
       }
@@ -237,7 +262,9 @@ struct Generator: CodeGenerator {
 
   func lowerName(_ m: MethodDescriptor) -> String {
     let name = m.name.prefix(1).lowercased() + m.name.dropFirst()
-    let keywords: Set<String> = ["default", "import", "init", "self", "class", "func", "protocol", "return", "switch", "case"]
+    let keywords: Set<String> = [
+      "default", "import", "init", "self", "class", "func", "protocol", "return", "switch", "case",
+    ]
     return keywords.contains(name) ? "`\(name)`" : name
   }
 }
