@@ -11,16 +11,16 @@ public struct AuditTrailService: Tuoyu_Audit_V1_AuditTrail.ServiceProtocol {
   public func listAuditEntries(
     request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext
   ) async throws -> Tuoyu_Audit_V1_ListAuditEntriesResponse {
-    guard (0...500).contains(request.pageSize) else {
-      throw RPCError(code: .invalidArgument, message: "page_size must be 0–500, got \(request.pageSize)")
-    }
-    let size = request.pageSize == 0 ? 100 : Int(request.pageSize)
+    // The same paging as every list: a size rule, and a token bound to the filters it was issued for.
+    let size = try PageToken.size(request.pageSize, default: 100, max: 500)
+    let filters = "audit|\(request.target)|\(request.principal)"
     var before = Int64.max
-    if !request.pageToken.isEmpty {
-      guard let token = Int64(request.pageToken), token > 0 else {
-        throw RPCError(code: .invalidArgument, message: "page_token is not one this service issued")
+    let after = try PageToken.read(request.pageToken, filters: filters)
+    if !after.isEmpty {
+      guard let id = Int64(after), id > 0 else {
+        throw Refusal.invalid("page_token", rule: "paging.token", "not a page token this service issued")
       }
-      before = token
+      before = id
     }
     let target: String? = request.target.isEmpty ? nil : request.target
     let principal: String? = request.principal.isEmpty ? nil : request.principal
@@ -50,7 +50,9 @@ public struct AuditTrailService: Tuoyu_Audit_V1_AuditTrail.ServiceProtocol {
           $0.outcome = outcome
         })
     }
-    if rows.count > size, let last = response.entries.last { response.nextPageToken = String(last.id) }
+    if rows.count > size, let last = response.entries.last {
+      response.nextPageToken = PageToken.make(after: String(last.id), filters: filters)
+    }
     return response
   }
 }

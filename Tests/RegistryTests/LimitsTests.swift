@@ -173,11 +173,11 @@ import Testing
 
   @Test func feeBandsOfEveryInt64() async {
     await propertyCheck(count: 5000, input: Gen.int64(in: Int64.min...Int64.max)) { fen in
-      let band = RegistryService.feeBand(fen)
+      let band = Disclosure.feeBand(fen)
       #expect(!band.isEmpty)
     }
-    #expect(RegistryService.feeBand(.max) == "above 100000 yuan")
-    #expect(RegistryService.feeBand(180_000) == "1500–2000 yuan")
+    #expect(Disclosure.feeBand(.max) == "above 100000 yuan")
+    #expect(Disclosure.feeBand(180_000) == "1500–2000 yuan")
   }
 
   @Test func checkedArithmeticAgreesWithWideArithmetic() async {

@@ -266,3 +266,107 @@ func goodFacts() -> FilingFacts {
     #expect(checked == 63)
   }
 }
+
+@Suite struct RegionRulesTests {
+  static func put(
+    _ code: String, _ level: Tuoyu_Registry_V1_RegionLevel, parent: String = "", name: String = "区",
+    years: [(Int32, Int64)] = []
+  ) -> Tuoyu_Registry_V1_PutRegionRequest {
+    .with {
+      $0.code = code
+      $0.level = level
+      $0.parentCode = parent
+      $0.displayName = name
+      $0.years = years.map { y in
+        .with {
+          $0.year = y.0; $0.population = y.1
+        }
+      }
+    }
+  }
+
+  @Test(
+    arguments: [
+      (put("330500", .city), "city", [String]()),
+      (put("330502", .county, parent: "330500"), "county", []),
+      (put("330502001", .township, parent: "330502"), "township", []),
+      (put("330502001", .county, parent: "330500"), "county", ["region.code"]),
+      (put("330503001", .township, parent: "330502"), "township", ["region.township-prefix"]),
+      (put("330500", .city, parent: "330000"), "city", ["region.parent"]),
+      (put("330502", .county), "county", ["region.parent"]),
+      (put("330502", .unspecified, parent: "330500"), "", ["region.level"]),
+      (put("330502", .county, parent: "330500", name: " "), "county", ["region.name"]),
+      (put("330502", .county, parent: "330500", years: [(2025, 1), (2025, 2)]), "county", ["region.year"]),
+      (put("330502", .county, parent: "330500", years: [(1900, 1)]), "county", ["region.year"]),
+      (put("330502", .county, parent: "330500", years: [(2025, -1)]), "county", ["region.figures-non-negative"]),
+    ] as [(Tuoyu_Registry_V1_PutRegionRequest, String, [String])])
+  func cases(request: Tuoyu_Registry_V1_PutRegionRequest, level: String, rules: [String]) {
+    let (got, problems) = RegionRules.check(request)
+    #expect(got == level)
+    #expect(problems.map(\.rule) == rules)
+  }
+}
+
+@Suite struct RegistrationRulesTests {
+  @Test(
+    arguments: [
+      ("91350100M000100Y43", "托育", Tuoyu_Registry_V1_LegalNature.forProfit, "局", [String]()),
+      ("91350100M000100Y44", "托育", .forProfit, "局", ["credit-code.gb32100"]),
+      ("91350100M000100Y43", " ", .nonProfit, "局", ["institution.name"]),
+      ("91350100M000100Y43", "托育", .unspecified, "局", ["institution.legal-nature"]),
+      ("91350100M000100Y43", "托育", .forProfit, "", ["institution.registration-authority"]),
+      (
+        "", "", .unspecified, "",
+        ["credit-code.gb32100", "institution.name", "institution.legal-nature", "institution.registration-authority"]
+      ),
+    ] as [(String, String, Tuoyu_Registry_V1_LegalNature, String, [String])])
+  func cases(code: String, name: String, nature: Tuoyu_Registry_V1_LegalNature, authority: String, rules: [String]) {
+    let problems = Registration.check(creditCode: code, name: name, nature: nature, authority: authority)
+    #expect(problems.map(\.rule) == rules)
+  }
+}
+
+@Suite struct IndicatorRulesTests {
+  typealias R = IndicatorRules.Region
+  static let tree: [R] = [
+    R(code: "330500", name: "市", level: "city", parent: nil, population: 0, seatTarget: 500),
+    R(code: "330502", name: "吴兴", level: "county", parent: "330500", population: 60_000, seatTarget: 250),
+    R(code: "330503", name: "南浔", level: "county", parent: "330500", population: 40_000, seatTarget: 150),
+    R(code: "330502001", name: "一", level: "township", parent: "330502"),
+    R(code: "330502002", name: "二", level: "township", parent: "330502"),
+    R(code: "330503001", name: "三", level: "township", parent: "330503"),
+  ]
+
+  @Test func countiesAndTheCityRollUp() throws {
+    let filed = [
+      IndicatorRules.Filed(
+        county: "330502", township: "330502001", institutions: 2, seats: 120, inclusiveSeats: 80, anyInclusive: true),
+      IndicatorRules.Filed(
+        county: "330503", township: "330503001", institutions: 1, seats: 30, inclusiveSeats: 0, anyInclusive: false),
+      IndicatorRules.Filed(
+        county: "339999", township: "339999001", institutions: 9, seats: 999, inclusiveSeats: 0, anyInclusive: false),
+    ]
+    let rows = try IndicatorRules.rollUp(root: Self.tree[0], tree: Self.tree, filed: filed)
+    #expect(rows.map(\.regionCode) == ["330500", "330502", "330503"])
+    let city = rows[0]
+    #expect(city.seats == 150 && city.inclusiveSeats == 80 && city.institutions == 3)
+    #expect(city.population == 100_000 && city.seatTarget == 500)  // its own target, its counties' population
+    #expect(city.townships == 3 && city.townshipsCovered == 2 && city.townshipsInclusiveCovered == 1)
+    #expect(city.seatsPerThousand == 1.5 && city.targetProgress == 0.3)
+    #expect(rows[1].inclusiveShare == 80.0 / 120.0 && rows[2].inclusiveShare == 0)
+  }
+
+  @Test func storedFiguresPastInt64AreARefusal() {
+    var tree = Self.tree
+    tree[1].population = .max
+    tree[2].population = .max
+    #expect(throws: Refusal.self) { try IndicatorRules.rollUp(root: tree[0], tree: tree, filed: []) }
+    let huge = [
+      IndicatorRules.Filed(
+        county: "330502", township: "330502001", institutions: 1, seats: .max, inclusiveSeats: 0, anyInclusive: false),
+      IndicatorRules.Filed(
+        county: "330502", township: "330502002", institutions: 1, seats: 1, inclusiveSeats: 0, anyInclusive: false),
+    ]
+    #expect(throws: Refusal.self) { try IndicatorRules.rollUp(root: Self.tree[0], tree: Self.tree, filed: huge) }
+  }
+}

@@ -41,8 +41,8 @@ struct AuditTrailTests {
       do {
         _ = try await trail.listAuditEntries(request: bad, context: context)
         Issue.record("bad paging accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument)
+      } catch {
+        #expect(RPCError.status(of: error)?.code == .invalidArgument)
       }
     }
     await pool.close()

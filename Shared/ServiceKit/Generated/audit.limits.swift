@@ -7,7 +7,7 @@ import SwiftProtobuf
 extension Tuoyu_Audit_V1_ListAuditEntriesRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     check.range(pageSize, "page_size", min: 0, max: 500)
-    if let s = check.text(pageToken, "page_token", kind: .digits, min: 0, max: 20) { pageToken = s }
+    if let s = check.text(pageToken, "page_token", kind: .base64, min: 0, max: 512) { pageToken = s }
     if let s = check.text(target, "target", kind: .token, min: 0, max: 200) { target = s }
     if let s = check.text(principal, "principal", kind: .line, min: 0, max: 128) { principal = s }
   }

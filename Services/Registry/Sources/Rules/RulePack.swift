@@ -1,3 +1,5 @@
+import ServiceKit
+
 /// The numbers filings are checked against, each a value with the date it takes effect, national
 /// or local (a city or county may be stricter, never looser). Kept as data (table `rule_value`),
 /// so a new standard is a new row with a future date, not a new build.

@@ -1,69 +1,16 @@
 import API
-import RegistryAPI
 import Foundation
 import Postgres
 import RPC
+import RegistryAPI
 import ServiceKit
+import SwiftProtobuf
 
 public typealias Institution = Tuoyu_Registry_V1_Institution
 
-/// The registry's reads and writes of its own schema, inside a caller's transaction.
+/// The registry's reads and writes of its own schema (all of its SQL), inside a caller's session or
+/// transaction. Institutions: versions, the current state, lists and history.
 enum RegistryStore {
-  /// The day a version stands for "now" in as-of queries (every recorded version is on or before it).
-  static let endOfTime = "9999-12-31"
-
-  // MARK: Regions
-
-  struct RegionRow {
-    var code: String
-    var name: String
-    var level: String
-    var parent: String?
-  }
-
-  static func region(_ tx: PostgresSession, _ code: String) async throws -> RegionRow? {
-    let rows = try await tx.query("SELECT code, name, level, parent_code FROM region WHERE code = \(code)")
-    guard let row = rows.first else { return nil }
-    let (c, n, l, p) = try row.decode((String, String, String, String?).self)
-    return RegionRow(code: c, name: n, level: l, parent: p)
-  }
-
-  /// The filing context of a township on a day: its county and city, the rule pack, the county's
-  /// average fee for the year (or the latest year before it that has one).
-  static func filingContext(_ tx: PostgresSession, township: String, date: LocalDate) async throws -> FilingContext {
-    let pack = try await rulePack(tx)
-    let rows = try await tx.query(
-      """
-      SELECT c.code, c.parent_code FROM region t JOIN region c ON c.code = t.parent_code
-      WHERE t.code = \(township) AND t.level = 'township' AND c.level = 'county'
-      """)
-    guard let row = rows.first else {
-      return FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
-    }
-    let (county, city) = try row.decode((String, String?).self)
-    let fee = try await tx.query(
-      """
-      SELECT average_monthly_fee_fen FROM region_year
-      WHERE code = \(county) AND year <= \(date.year) AND average_monthly_fee_fen > 0
-      ORDER BY year DESC LIMIT 1
-      """
-    ).first?.decode(Int64.self, at: 0)
-    return FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
-  }
-
-  static func rulePack(_ tx: PostgresSession) async throws -> RulePack {
-    let rows = try await tx.query("SELECT key, region_code, effective_from::text, value FROM rule_value")
-    return RulePack(
-      try rows.compactMap { row in
-        let (key, region, from, value) = try row.decode((String, String, String, Int).self)
-        // A value that is not positive cannot be applied: refused when written, skipped when read.
-        guard let k = RulePack.Key(rawValue: key), let d = LocalDate(from), value > 0 else { return nil }
-        return RulePack.Value(k, region: region, from: d, value)
-      })
-  }
-
-  // MARK: Institutions
-
   /// The current version of an institution, locked for the transaction when `forUpdate`.
   ///
   /// Locking takes two statements: the lock on `institution` first, then the version it points
@@ -102,15 +49,120 @@ enum RegistryStore {
     let rows = try await tx.query(
       """
       SELECT body FROM institution_version
-      WHERE credit_code = \(code) AND effective_date <= \(day.description)::date
+      WHERE credit_code = \(code) AND effective_date <= \(day)
       ORDER BY version DESC LIMIT 1
       """)
     return try rows.first.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
   }
 
+  /// The bodies of the institutions matching the filters, as of `day` (now when nil), in credit
+  /// code order after `after`.
+  static func institutions(
+    _ db: PostgresSession, regionCode: String, mode: Int32, status: String, inclusiveOnly: Bool, day: LocalDate?,
+    after: String, limit: Int
+  ) async throws -> [Institution] {
+    let rows: PostgresRows
+    if let day {
+      // As of a day: each institution's latest version on or before it (an index scan in
+      // (credit_code, version DESC) order that stops at the page's end).
+      rows = try await db.query(
+        """
+        WITH v AS (
+          SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
+          FROM institution_version
+          WHERE credit_code > \(after) AND effective_date <= \(day)
+          ORDER BY credit_code, version DESC)
+        SELECT body FROM v
+        WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
+          AND (NOT \(inclusiveOnly) OR inclusive)
+          AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
+               OR county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+        ORDER BY credit_code LIMIT \(limit)
+        """)
+    } else {
+      // Now: the current version of each, walked in credit-code order from the page token. With
+      // a status (the public listing always has one) the walk is over an index of that status
+      // (and county or township), so it reads only the rows it returns.
+      let region = regionCode.utf8.count == 9 ? "township" : regionCode.isEmpty ? "" : "county-or-city"
+      if !status.isEmpty && region == "township" {
+        rows = try await db.query(
+          """
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.status = \(status) AND i.township_code = \(regionCode) AND i.credit_code > \(after)
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      } else if !status.isEmpty && region == "county-or-city" {
+        rows = try await db.query(
+          """
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.status = \(status) AND i.credit_code > \(after)
+            AND (i.county_code = \(regionCode) OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      } else if !status.isEmpty {
+        rows = try await db.query(
+          """
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.status = \(status) AND i.credit_code > \(after)
+            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      } else {
+        rows = try await db.query(
+          """
+          SELECT v.body FROM institution i
+          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+          WHERE i.credit_code > \(after)
+            AND (\(mode) = 0 OR v.mode = \(mode))
+            AND (NOT \(inclusiveOnly) OR v.inclusive)
+            AND (\(regionCode) = '' OR i.county_code = \(regionCode) OR i.township_code = \(regionCode)
+                 OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+          ORDER BY i.credit_code LIMIT \(limit)
+          """)
+      }
+    }
+    return try rows.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
+  }
+
   /// Records `next` as the version after `previous` (the first when `previous` is nil, as the
   /// caller read it in this transaction): effective dates never go backwards, and the
   /// change-feed event commits with it.
+  /// The versions of an institution in effect by the end of `asOf` (all when nil), oldest first.
+  static func history(
+    _ db: PostgresSession, _ code: String, asOf: LocalDate?
+  ) async throws
+    -> [Tuoyu_Registry_V1_InstitutionVersion]
+  {
+    let rows = try await db.query(
+      """
+      SELECT version, event, effective_date, recorded_at, recorded_by, body FROM institution_version
+      WHERE credit_code = \(code) AND (\(asOf) IS NULL OR effective_date <= \(asOf)) ORDER BY version
+      """)
+    let formatter = ISO8601DateFormatter()
+    return try rows.map { row in
+      let (version, event, date, at, by, body) = try row.decode(
+        (Int32, String, LocalDate, Date, String, PostgresBytes).self)
+      return .with {
+        $0.version = version
+        $0.event = event
+        $0.effectiveDate = date.proto
+        $0.recordedAt = formatter.string(from: at)
+        $0.recordedBy = by
+        $0.institution = (try? Institution(serializedBytes: body.bytes)) ?? .init()
+      }
+    }
+  }
+
+  /// Whether a filing number is held by an institution already.
+  static func filingNumberTaken(_ db: PostgresSession, _ number: String) async throws -> Bool {
+    try await !db.query("SELECT 1 FROM institution WHERE filing_number = \(number)").isEmpty
+  }
+
   static func append(
     _ tx: PostgresSession, _ next: Institution, event: Lifecycle.Action, by caller: Caller, after previous: Institution?
   ) async throws -> Institution {
@@ -155,7 +207,7 @@ enum RegistryStore {
       """
       INSERT INTO institution_version (credit_code, version, event, effective_date, recorded_by, status,
         display_name, mode, inclusive, township_code, county_code, total_seats, body)
-      VALUES (\(code), \(inst.version), \(event.rawValue), \(date.description)::date, \(caller.principal),
+      VALUES (\(code), \(inst.version), \(event.rawValue), \(date), \(caller.principal),
         \(Lifecycle.name(inst.status)), \(inst.displayName), \(Int32(inst.facts.mode.rawValue)), \(inst.facts.inclusive),
         \(inst.facts.townshipCode), \(inst.countyCode), \(inst.facts.seats.total), \(body))
       """)
@@ -184,21 +236,6 @@ enum RegistryStore {
       let digits = String(n)
       let number = "TY-\(county)-\(year)-\(String(repeating: "0", count: max(0, 5 - digits.count)))\(digits)"
       if try await tx.query("SELECT 1 FROM institution WHERE filing_number = \(number)").isEmpty { return number }
-    }
-  }
-}
-
-extension LocalDate {
-  /// From the API's date; nil when unset or invalid.
-  init?(_ d: Tuoyu_Common_V1_Date) {
-    self.init(year: Int(d.year), month: Int(d.month), day: Int(d.day))
-  }
-
-  var proto: Tuoyu_Common_V1_Date {
-    .with {
-      $0.year = Int32(year)
-      $0.month = Int32(month)
-      $0.day = Int32(day)
     }
   }
 }

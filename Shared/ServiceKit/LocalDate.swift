@@ -1,7 +1,10 @@
+import API
 import Foundation
+import Postgres
 
-/// A calendar day in China Standard Time (UTC+8, no daylight saving), the unit of every
-/// effective date in the registry.
+/// A calendar day in China Standard Time (UTC+8, no daylight saving): the one civil date of every
+/// service — effective dates, birth dates, months of a claim. Bound to Postgres as a `date`, read
+/// from one, and converted to and from `tuoyu.common.v1.Date`.
 public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible {
   public let year: Int
   public let month: Int
@@ -88,5 +91,32 @@ public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible
   public var description: String {
     let y = String(year), m = month < 10 ? "0\(month)" : "\(month)", d = day < 10 ? "0\(day)" : "\(day)"
     return "\(y)-\(m)-\(d)"
+  }
+}
+
+extension LocalDate: PostgresCodable {
+  public static var postgresOID: UInt32 { PostgresOID.date }
+  public var postgresText: String { description }
+  public static var acceptedOIDs: Set<UInt32> { [PostgresOID.date] }
+
+  public static func decode(postgresText text: String) throws -> LocalDate {
+    guard let d = LocalDate(text) else { throw PostgresError(.typeMismatch, "not a date in 1900–9999") }
+    return d
+  }
+}
+
+extension LocalDate {
+  /// From the API's date; nil when unset or not a real day.
+  public init?(_ d: Tuoyu_Common_V1_Date) {
+    self.init(year: Int(d.year), month: Int(d.month), day: Int(d.day))
+  }
+
+  /// The API's date.
+  public var proto: Tuoyu_Common_V1_Date {
+    .with {
+      $0.year = Int32(year)
+      $0.month = Int32(month)
+      $0.day = Int32(day)
+    }
   }
 }

@@ -1,0 +1,217 @@
+import API
+import Foundation
+import Postgres
+import RPC
+import RegistryAPI
+import ServiceKit
+import SwiftProtobuf
+
+extension RegistryService {
+  // MARK: Lifecycle
+
+  public func registerInstitution(
+    request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext
+  ) async throws -> Institution {
+    let day = try effectiveDate(request.effectiveDate)
+    let problems = Registration.check(
+      creditCode: request.creditCode, name: request.displayName, nature: request.legalNature,
+      authority: request.registrationAuthority)
+    let code = request.creditCode
+    return try await Mutation.run(
+      pool, context: context, requestID: request.requestID, request: request, target: "institutions/\(code)"
+    ) { tx in
+      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
+      try Refusals.check(problems + FilingRules.location(request.facts, ctx))
+      let inst = Registration.firstVersion(
+        creditCode: code, name: request.displayName, nature: request.legalNature,
+        authority: request.registrationAuthority, facts: request.facts, county: ctx.county, day: day)
+      return try await RegistryStore.append(tx, inst, event: .register, by: Caller.of(context), after: nil)
+    }
+  }
+
+  public func submitFiling(
+    request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext
+  ) async throws -> Institution {
+    try await act(
+      .submitFiling, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, tx, day in
+      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
+      try Refusals.check(
+        FilingRules.facts(request.facts, ctx)
+          + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals))
+      inst.facts = request.facts
+      inst.countyCode = ctx.county ?? ""
+      inst.reasons = []
+      // The health department decides within 5 working days.
+      inst.decisionDue = day.adding(workingDays: 5).proto
+    }
+  }
+
+  public func fileInstitution(
+    request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext
+  ) async throws -> Institution {
+    try await act(
+      .file, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, tx, day in
+      // Checked again on the day of filing: the rules or the county's average fee may have moved.
+      let ctx = try await RegistryStore.filingContext(tx, township: inst.facts.townshipCode, date: day)
+      try Refusals.check(FilingRules.facts(inst.facts, ctx))
+      if inst.filingNumber.isEmpty {
+        inst.filingNumber = try await RegistryStore.nextFilingNumber(tx, county: inst.countyCode, year: day.year)
+      }
+    }
+  }
+
+  public func refuseFiling(
+    request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext
+  ) async throws -> Institution {
+    let reasons = request.reasons.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    guard !reasons.isEmpty else {
+      throw Refusal.invalid("reasons", rule: "filing.refusal-reasons", "a refusal names its reasons")
+    }
+    return try await act(
+      .refuse, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, _, _ in inst.reasons = reasons }
+  }
+
+  public func changeFiling(
+    request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext
+  ) async throws -> Institution {
+    try await act(
+      .change, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, tx, day in
+      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
+      try Refusals.check(FilingRules.facts(request.facts, ctx))
+      var proposed = request.facts
+      proposed.seats.total = try FilingRules.storedTotal(proposed.seats)
+      guard proposed != inst.facts else {
+        throw Refusal.precondition("filing-change.changes-something", "the change is the same as what is filed")
+      }
+      inst.facts = request.facts
+      inst.countyCode = ctx.county ?? ""
+      inst.reasons = request.reason.isEmpty ? [] : [request.reason]
+    }
+  }
+
+  func simple(
+    _ action: Lifecycle.Action, _ request: Tuoyu_Registry_V1_InstitutionActionRequest, _ context: ServerContext
+  )
+    async throws -> Institution
+  {
+    let reason = request.reason.trimmingCharacters(in: .whitespaces)
+    if action != .reinstate, reason.isEmpty {
+      throw Refusal.invalid(
+        "reason", rule: "lifecycle.reason-required", "say why the institution is \(action.rawValue)")
+    }
+    return try await act(
+      action, code: request.creditCode, requestID: request.requestID, request: request,
+      date: request.effectiveDate, context: context
+    ) { inst, _, _ in inst.reasons = reason.isEmpty ? [] : [reason] }
+  }
+
+  public func suspendInstitution(
+    request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext
+  ) async throws -> Institution { try await simple(.suspend, request, context) }
+
+  public func reinstateInstitution(
+    request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext
+  ) async throws -> Institution { try await simple(.reinstate, request, context) }
+
+  public func revokeInstitution(
+    request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext
+  ) async throws -> Institution { try await simple(.revoke, request, context) }
+
+  public func closeInstitution(
+    request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext
+  ) async throws -> Institution { try await simple(.close, request, context) }
+
+  // MARK: Reads
+
+  public func getInstitution(
+    request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext
+  ) async throws -> Institution {
+    try Self.creditCode(request.creditCode)
+    let day = try asOfDay(request.asOf)
+    return try await pool.withConnection { db in
+      guard let day else { return try await RegistryStore.current(db, request.creditCode, forUpdate: false) }
+      guard let inst = try await RegistryStore.asOf(db, request.creditCode, day: day) else {
+        throw Refusal(
+          .notFound, rule: "institution.exists", field: "credit_code",
+          "no institution with credit code \(request.creditCode) existed on \(day)")
+      }
+      return inst
+    }
+  }
+
+  public func listInstitutions(
+    request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_ListInstitutionsResponse {
+    let size = try PageToken.size(request.pageSize)
+    let day = try asOfDay(request.asOf)
+    let status = request.status == .unspecified ? "" : Lifecycle.name(request.status)
+    let filters =
+      "\(request.regionCode)|\(request.mode.rawValue)|\(status)|\(request.inclusiveOnly)|\(day?.description ?? "")"
+    let after = try PageToken.read(request.pageToken, filters: filters)
+    try await knownRegion(request.regionCode)
+    let found = try await pool.withConnection { db in
+      try await RegistryStore.institutions(
+        db, regionCode: request.regionCode, mode: Int32(request.mode.rawValue), status: status,
+        inclusiveOnly: request.inclusiveOnly, day: day, after: after, limit: size + 1)
+    }
+    var response = Tuoyu_Registry_V1_ListInstitutionsResponse()
+    response.institutions = Array(found.prefix(size))
+    if found.count > size, let last = response.institutions.last {
+      response.nextPageToken = PageToken.make(after: last.creditCode, filters: filters)
+    }
+    return response
+  }
+
+  public func listInstitutionHistory(
+    request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_ListInstitutionHistoryResponse {
+    try Self.creditCode(request.creditCode)
+    let asOf = try asOfDay(request.asOf)
+    let versions = try await pool.withConnection { try await RegistryStore.history($0, request.creditCode, asOf: asOf) }
+    if versions.isEmpty { throw RegistryStore.notFound(request.creditCode) }
+    var response = Tuoyu_Registry_V1_ListInstitutionHistoryResponse()
+    response.versions = versions
+    return response
+  }
+
+  public func listPublicInstitutions(
+    request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_ListPublicInstitutionsResponse {
+    let size = try PageToken.size(request.pageSize)
+    let filters = "public|\(request.regionCode)"
+    let after = try PageToken.read(request.pageToken, filters: filters)
+    try await knownRegion(request.regionCode)
+    let found = try await pool.withConnection { db in
+      try await RegistryStore.institutions(
+        db, regionCode: request.regionCode, mode: 0, status: "filed", inclusiveOnly: false, day: nil, after: after,
+        limit: size + 1)
+    }
+    var response = Tuoyu_Registry_V1_ListPublicInstitutionsResponse()
+    for inst in found.prefix(size) {
+      response.institutions.append(
+        .with {
+          $0.displayName = inst.displayName
+          $0.filingNumber = inst.filingNumber
+          $0.address = Disclosure.publicAddress(inst.facts)
+          $0.countyCode = inst.countyCode
+          $0.townshipCode = inst.facts.townshipCode
+          $0.mode = inst.facts.mode
+          $0.inclusive = inst.facts.inclusive
+          $0.seats = inst.facts.seats.total
+          $0.feeBand = Disclosure.feeBand(inst.facts.monthlyFee.fen)
+        })
+    }
+    if found.count > size, let last = found.prefix(size).last {
+      response.nextPageToken = PageToken.make(after: last.creditCode, filters: filters)
+    }
+    return response
+  }
+}

@@ -1,0 +1,123 @@
+import API
+import Foundation
+import Postgres
+import RPC
+import RegistryAPI
+import ServiceKit
+import SwiftProtobuf
+
+extension RegistryStore {
+  struct RegionRow {
+    var code: String
+    var name: String
+    var level: String
+    var parent: String?
+  }
+
+  static func region(_ tx: PostgresSession, _ code: String) async throws -> RegionRow? {
+    let rows = try await tx.query("SELECT code, name, level, parent_code FROM region WHERE code = \(code)")
+    guard let row = rows.first else { return nil }
+    let (c, n, l, p) = try row.decode((String, String, String, String?).self)
+    return RegionRow(code: c, name: n, level: l, parent: p)
+  }
+
+  /// The regions named, in code order, with their years: two queries however many there are.
+  static func regions(_ db: PostgresSession, _ codes: [String]) async throws -> [Tuoyu_Registry_V1_Region] {
+    let rows = try await db.query(
+      """
+      SELECT code, name, level, parent_code FROM region WHERE code = ANY(\(codes)) ORDER BY code
+      """)
+    var years: [String: [Tuoyu_Registry_V1_RegionYear]] = [:]
+    for row in try await db.query(
+      """
+      SELECT code, year, population, seat_target, average_monthly_fee_fen FROM region_year
+      WHERE code = ANY(\(codes)) ORDER BY code, year
+      """)
+    {
+      let (code, y, p, t, f) = try row.decode((String, Int32, Int64, Int64, Int64).self)
+      years[code, default: []].append(
+        .with {
+          $0.year = y
+          $0.population = p
+          $0.seatTarget = t
+          $0.averageMonthlyFee.fen = f
+        })
+    }
+    return try rows.map { row in
+      let (code, name, level, parent) = try row.decode((String, String, String, String?).self)
+      return .with {
+        $0.name = "regions/\(code)"
+        $0.code = code
+        $0.displayName = name
+        $0.level = Self.level(level)
+        $0.parentCode = parent ?? ""
+        $0.years = years[code] ?? []
+      }
+    }
+  }
+
+  /// The filing context of a township on a day: its county and city, the rule pack, the county's
+  /// average fee for the year (or the latest year before it that has one).
+  static func filingContext(_ tx: PostgresSession, township: String, date: LocalDate) async throws -> FilingContext {
+    let pack = try await rulePack(tx)
+    let rows = try await tx.query(
+      """
+      SELECT c.code, c.parent_code FROM region t JOIN region c ON c.code = t.parent_code
+      WHERE t.code = \(township) AND t.level = 'township' AND c.level = 'county'
+      """)
+    guard let row = rows.first else {
+      return FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
+    }
+    let (county, city) = try row.decode((String, String?).self)
+    let fee = try await tx.query(
+      """
+      SELECT average_monthly_fee_fen FROM region_year
+      WHERE code = \(county) AND year <= \(date.year) AND average_monthly_fee_fen > 0
+      ORDER BY year DESC LIMIT 1
+      """
+    ).first?.decode(Int64.self, at: 0)
+    return FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
+  }
+
+  static func level(_ s: String) -> Tuoyu_Registry_V1_RegionLevel {
+    switch s {
+    case "city": .city
+    case "county": .county
+    case "township": .township
+    default: .unspecified
+    }
+  }
+
+  /// The codes of the subtree under `root` (every city's when empty), in code order after `after`.
+  static func subtreeCodes(_ db: PostgresSession, root: String, after: String, limit: Int) async throws -> [String] {
+    try await db.query(
+      """
+      WITH RECURSIVE t AS (
+        SELECT code FROM region WHERE (\(root) = '' AND parent_code IS NULL) OR code = \(root)
+        UNION ALL SELECT r.code FROM region r JOIN t ON r.parent_code = t.code)
+      SELECT code FROM t WHERE code > \(after) ORDER BY code LIMIT \(limit)
+      """
+    ).map { try $0.decode(String.self, at: 0) }
+  }
+
+  /// Creates the region or renames it, and sets the given years' figures (other years stay).
+  static func putRegion(
+    _ tx: PostgresSession, code: String, name: String, level: String, parent: String?,
+    years: [Tuoyu_Registry_V1_RegionYear]
+  ) async throws {
+    try await tx.query(
+      """
+      INSERT INTO region (code, name, level, parent_code) VALUES (\(code), \(name), \(level), \(parent))
+      ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name
+      """)
+    for y in years {
+      try await tx.query(
+        """
+        INSERT INTO region_year (code, year, population, seat_target, average_monthly_fee_fen)
+        VALUES (\(code), \(y.year), \(y.population), \(y.seatTarget), \(y.averageMonthlyFee.fen))
+        ON CONFLICT (code, year) DO UPDATE SET population = EXCLUDED.population,
+          seat_target = EXCLUDED.seat_target, average_monthly_fee_fen = EXCLUDED.average_monthly_fee_fen
+        """)
+    }
+  }
+}
