@@ -117,15 +117,27 @@ let package = Package(
     .executableTarget(
       name: "Registry", dependencies: ["RegistryCore", "ServiceKit"], path: "Services/Registry/App",
       swiftSettings: swiftSettings),
+    .target(
+      name: "WorkforceCore", dependencies: ["ServiceKit"], path: "Services/Workforce/Sources",
+      resources: [.copy("Migrations")],
+      swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Workforce", dependencies: ["ServiceKit"], path: "Services/Workforce",
-      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+      name: "Workforce", dependencies: ["WorkforceCore", "ServiceKit"], path: "Services/Workforce/App",
+      swiftSettings: swiftSettings),
+    .target(
+      name: "InspectionCore", dependencies: ["ServiceKit"], path: "Services/Inspection/Sources",
+      resources: [.copy("Migrations")],
+      swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Inspection", dependencies: ["ServiceKit"], path: "Services/Inspection",
-      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+      name: "Inspection", dependencies: ["InspectionCore", "ServiceKit"], path: "Services/Inspection/App",
+      swiftSettings: swiftSettings),
+    .target(
+      name: "SubsidyCore", dependencies: ["ServiceKit"], path: "Services/Subsidy/Sources",
+      resources: [.copy("Migrations")],
+      swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Subsidy", dependencies: ["ServiceKit"], path: "Services/Subsidy",
-      resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+      name: "Subsidy", dependencies: ["SubsidyCore", "ServiceKit"], path: "Services/Subsidy/App",
+      swiftSettings: swiftSettings),
     .executableTarget(
       name: "Token",
       dependencies: ["ServiceKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -11,9 +11,22 @@ public struct Principal: Sendable, Hashable {
 
   public static let contextKey = "tuoyu.principal"
 
+  public init(subject: String, department: String, roles: Set<String>) {
+    self.subject = subject
+    self.department = department
+    self.roles = roles
+  }
+
   public static func of(_ context: ServerContext) -> Principal? {
     context.values[contextKey] as? Principal
   }
+
+  /// Who a call not yet (or never) authenticated is on the record as.
+  public static let anonymous = Principal(subject: "anonymous", department: "none", roles: [])
+
+  /// The caller as authentication left it in the context: the one identity handlers, audit and
+  /// idempotency use (anonymous for public methods).
+  public static func caller(_ context: ServerContext) -> Principal { of(context) ?? .anonymous }
 }
 
 /// The claims of a tuoyu bearer token (a JWT signed with the city's Ed25519 key).
@@ -150,7 +163,18 @@ public struct AuthInterceptor: ServerInterceptor {
         message: "\(method) needs one of the roles \(roles.sorted().joined(separator: ", "))")
     }
     context.values[Principal.contextKey] = principal
-    context.values[Caller.contextKey] = Caller(principal: principal.subject, department: principal.department)
     try await next(context)
   }
+}
+
+/// The roles every service knows, beside its own (`registry.officer`, …).
+public enum Roles {
+  /// Another service calling with its service token.
+  public static let service = "service"
+  /// Reads every audit trail and change feed.
+  public static let auditor = "auditor"
+  /// City and county leaders: read everything, change nothing.
+  public static let leader = "leader"
+  /// Who may read any service's resources.
+  public static let crossServiceReaders: Set<String> = [service, auditor, leader]
 }

@@ -4,23 +4,6 @@ import Postgres
 import RPC
 import SwiftProtobuf
 
-/// Who is calling, as authentication left it in the context (anonymous until then).
-public struct Caller: Sendable, Hashable {
-  public var principal: String
-  public var department: String
-
-  public init(principal: String, department: String) {
-    self.principal = principal
-    self.department = department
-  }
-
-  public static let contextKey = "tuoyu.caller"
-
-  public static func of(_ context: ServerContext) -> Caller {
-    context.values[contextKey] as? Caller ?? Caller(principal: "anonymous", department: "none")
-  }
-}
-
 /// Runs a mutating RPC the one way every service does: idempotent by `request_id`, audited in the
 /// same transaction as its change.
 ///
@@ -37,12 +20,12 @@ public enum Mutation {
     guard !requestID.isEmpty, requestID.utf8.count <= 128 else {
       throw RPCError(code: .invalidArgument, message: "request_id is required (1–128 characters) for a change")
     }
-    let caller = Caller.of(context)
+    let caller = Principal.caller(context)
     let method = context.descriptor.path
     let bytes = PostgresBytes(try request.serializedBytes())
     // Request ids are the caller's own: another principal reusing one neither reads the first
     // result nor is refused because of it.
-    let key = "\(caller.principal)\u{1F}\(requestID)"
+    let key = "\(caller.subject)\u{1F}\(requestID)"
     do {
       return try await pool.withTransaction { tx in
         let claimed = try await tx.query(
@@ -90,24 +73,24 @@ public enum Mutation {
 
   /// An audit row whose digest is taken from the serialized request.
   public static func audit(
-    _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
+    _ tx: PostgresSession, _ caller: Principal, _ method: String, _ target: String, _ requestID: String,
     request: PostgresBytes, outcome: String
   ) async throws {
     try await tx.query(
       """
       INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
-      VALUES (\(caller.principal), \(caller.department), \(method), \(target), \(requestID), md5(\(request)), \(outcome))
+      VALUES (\(caller.subject), \(caller.department), \(method), \(target), \(requestID), md5(\(request)), \(outcome))
       """)
   }
 
   static func audit(
-    _ tx: PostgresSession, _ caller: Caller, _ method: String, _ target: String, _ requestID: String,
+    _ tx: PostgresSession, _ caller: Principal, _ method: String, _ target: String, _ requestID: String,
     _ digest: String, outcome: String
   ) async throws {
     try await tx.query(
       """
       INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
-      VALUES (\(caller.principal), \(caller.department), \(method), \(target), \(requestID), \(digest), \(outcome))
+      VALUES (\(caller.subject), \(caller.department), \(method), \(target), \(requestID), \(digest), \(outcome))
       """)
   }
 }

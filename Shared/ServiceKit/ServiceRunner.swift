@@ -29,8 +29,8 @@ public struct ServiceRunner: Sendable {
     self.schema = schema
     self.migrations = migrations
     var policy = policy
-    policy.allow(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents, roles: ["service", "auditor"])
-    policy.allow(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries, roles: ["auditor"])
+    policy.allow(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents, roles: [Roles.service, Roles.auditor])
+    policy.allow(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries, roles: [Roles.auditor])
     self.policy = policy
     self.makeServices = services
   }

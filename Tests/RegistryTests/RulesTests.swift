@@ -370,3 +370,21 @@ func goodFacts() -> FilingFacts {
     #expect(throws: Refusal.self) { try IndicatorRules.rollUp(root: Self.tree[0], tree: Self.tree, filed: huge) }
   }
 }
+
+@Suite struct YuanTests {
+  @Test(
+    arguments: [
+      ("1800", 180_000 as Int64?), ("1800.5", 180_050), ("1800.50", 180_050), (" 3 ", 300), ("-3", -300), ("0.07", 7),
+      ("12.345", nil), ("", nil), (".5", nil), ("1,800", nil), ("１８００", nil),
+      ("92233720368547757", 9_223_372_036_854_775_700),
+      ("92233720368547758", 9_223_372_036_854_775_800), ("92233720368547759", nil), ("999999999999999999", nil),
+    ] as [(String, Int64?)])
+  func parsing(text: String, fen: Int64?) {
+    #expect(Yuan.fen(text) == fen, "\(text)")
+  }
+
+  @Test func showingNeverTraps() {
+    #expect(Yuan.string(180_050) == "1800.50" && Yuan.string(-7) == "-0.07")
+    #expect(Yuan.withUnit(.min) == "-92233720368547758.08 yuan")
+  }
+}

@@ -11,7 +11,7 @@ struct AuditTrailTests {
     let (_, pool) = try await TestDB.schema("aud")
     let context = ServerContext(
       descriptor: MutationTests.method, requestMetadata: Metadata(), deadline: nil, peer: "test")
-    context.values[Caller.contextKey] = Caller(principal: "officer-1", department: "health")
+    context.values[Principal.contextKey] = Principal(subject: "officer-1", department: "health", roles: [])
     for n in 1...3 {
       _ = try await Mutation.run(
         pool, context: context, requestID: "r\(n)", request: Req.with { $0.afterCursor = Int64(n) },

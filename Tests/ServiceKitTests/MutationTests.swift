@@ -16,7 +16,7 @@ struct MutationTests {
 
   func context(_ principal: String = "officer-7") -> ServerContext {
     let c = ServerContext(descriptor: Self.method, requestMetadata: Metadata(), deadline: nil, peer: "test")
-    c.values[Caller.contextKey] = Caller(principal: principal, department: "health")
+    c.values[Principal.contextKey] = Principal(subject: principal, department: "health", roles: [])
     return c
   }
 

@@ -58,32 +58,6 @@ func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any S
     })
 }
 
-/// Money given and shown in yuan, exchanged in fen: "1800", "1800.5", "1800.50" → 180050 fen.
-enum Yuan {
-  static func fen(_ text: String) -> Int64? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    let negative = t.hasPrefix("-")
-    let body = negative ? String(t.dropFirst()) : t
-    let parts = body.split(separator: ".", omittingEmptySubsequences: false)
-    guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].allSatisfy(\.isASCIIDigit),
-      let whole = Int64(parts[0]), whole <= Int64.max / 100 - 1
-    else { return nil }
-    var cents: Int64 = 0
-    if parts.count == 2 {
-      let f = parts[1]
-      guard (1...2).contains(f.count), f.allSatisfy(\.isASCIIDigit) else { return nil }
-      cents = Int64(f)! * (f.count == 1 ? 10 : 1)
-    }
-    let v = whole * 100 + cents
-    return negative ? -v : v
-  }
-
-  static func show(_ fen: Int64) -> String {
-    let a = fen.magnitude
-    return "\(fen < 0 ? "-" : "")\(a / 100).\(a % 100 < 10 ? "0" : "")\(a % 100)"
-  }
-}
-
 extension Character {
   var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -129,7 +129,7 @@ func institutionTable(_ list: [Institution]) -> Table {
   for i in list {
     t.add([
       i.creditCode, i.displayName, name(statusNames, i.status), i.filingNumber, name(modeNames, i.facts.mode),
-      i.facts.inclusive ? "yes" : "no", i.facts.monthlyFee.fen == 0 ? "" : Yuan.show(i.facts.monthlyFee.fen),
+      i.facts.inclusive ? "yes" : "no", i.facts.monthlyFee.fen == 0 ? "" : Yuan.string(i.facts.monthlyFee.fen),
       String(i.facts.seats.total), i.facts.townshipCode, show(i.effectiveDate),
     ])
   }
@@ -180,7 +180,7 @@ struct Regions: AsyncParsableCommand {
       t.add([
         r.code, r.displayName, name(levelNames, r.level), r.parentCode,
         y.map { String($0.year) } ?? "", y.map { String($0.population) } ?? "", y.map { String($0.seatTarget) } ?? "",
-        y.map { $0.averageMonthlyFee.fen == 0 ? "" : Yuan.show($0.averageMonthlyFee.fen) } ?? "",
+        y.map { $0.averageMonthlyFee.fen == 0 ? "" : Yuan.string($0.averageMonthlyFee.fen) } ?? "",
       ])
     }
     printOutput(options, t, json: regions)
@@ -200,7 +200,7 @@ struct Region: AsyncParsableCommand {
     for y in r.years {
       t.add([
         r.code, r.displayName, String(y.year), String(y.population), String(y.seatTarget),
-        Yuan.show(y.averageMonthlyFee.fen),
+        Yuan.string(y.averageMonthlyFee.fen),
       ])
     }
     if r.years.isEmpty { t.add([r.code, r.displayName, "", "", "", ""]) }
@@ -579,7 +579,7 @@ struct History: AsyncParsableCommand {
       t.add([
         String(v.version), v.event, show(v.effectiveDate), v.recordedAt, v.recordedBy, name(statusNames, i.status),
         String(i.facts.seats.total), i.facts.inclusive ? "yes" : "no",
-        i.facts.monthlyFee.fen == 0 ? "" : Yuan.show(i.facts.monthlyFee.fen), i.reasons.joined(separator: "; "),
+        i.facts.monthlyFee.fen == 0 ? "" : Yuan.string(i.facts.monthlyFee.fen), i.reasons.joined(separator: "; "),
       ])
     }
     printOutput(options, t, json: [h])

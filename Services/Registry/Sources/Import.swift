@@ -17,7 +17,7 @@ extension RegistryService {
     requests: RequestStream<Tuoyu_Registry_V1_ImportRow>, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ImportInstitutionsResponse {
     var response = Tuoyu_Registry_V1_ImportInstitutionsResponse()
-    let caller = Caller.of(context)
+    let caller = Principal.caller(context)
     let method = context.descriptor.path
     for try await received in requests {
       var row = received
@@ -71,7 +71,7 @@ extension RegistryService {
   /// Registers (and files) one row in one transaction; `audit` writes the row's audit record
   /// in that transaction.
   func importRow(
-    _ row: Tuoyu_Registry_V1_ImportRow, caller: Caller, audit: (PostgresSession) async throws -> Void
+    _ row: Tuoyu_Registry_V1_ImportRow, caller: Principal, audit: (PostgresSession) async throws -> Void
   ) async throws {
     let day = try effectiveDate(row.effectiveDate)
     let problems = Registration.check(

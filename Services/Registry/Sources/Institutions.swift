@@ -25,7 +25,7 @@ extension RegistryService {
       let inst = Registration.firstVersion(
         creditCode: code, name: request.displayName, nature: request.legalNature,
         authority: request.registrationAuthority, facts: request.facts, county: ctx.county, day: day)
-      return try await RegistryStore.append(tx, inst, event: .register, by: Caller.of(context), after: nil)
+      return try await RegistryStore.append(tx, inst, event: .register, by: Principal.caller(context), after: nil)
     }
   }
 

@@ -28,10 +28,9 @@ public struct RegistryService: Registry.ServiceProtocol {
   public static var policy: AccessPolicy {
     var p = AccessPolicy()
     let M = Registry.Method.self
-    let readers: Set<String> = [
-      "registry.viewer", "registry.officer", "registry.approver", "registry.admin", "registration", "leader",
-      "service", "auditor",
-    ]
+    let readers = Set<String>([
+      "registry.viewer", "registry.officer", "registry.approver", "registry.admin", "registration",
+    ]).union(Roles.crossServiceReaders)
     for m in [
       M.getRegion, M.listRegions, M.getInstitution, M.listInstitutions, M.listInstitutionHistory,
       M.listRuleValues, M.getIndicators,
@@ -99,7 +98,7 @@ public struct RegistryService: Registry.ServiceProtocol {
       inst.effectiveDate = day.proto
       inst.decisionDue = .init()
       try await change(&inst, tx, day)
-      return try await RegistryStore.append(tx, inst, event: action, by: Caller.of(context), after: previous)
+      return try await RegistryStore.append(tx, inst, event: action, by: Principal.caller(context), after: previous)
     }
   }
 }

@@ -73,7 +73,7 @@ public enum FilingRules {
     }
     if f.monthlyFee.fen < 0 || f.monthlyFee.fen > maxMonthlyFee {
       out.append(
-        .invalid("\(field).monthly_fee", rule: "filing.fee", "a monthly fee is 0–\(Money.yuan(maxMonthlyFee))"))
+        .invalid("\(field).monthly_fee", rule: "filing.fee", "a monthly fee is 0–\(Yuan.withUnit(maxMonthlyFee))"))
     }
     out += seats(f, ctx, field: field)
     if f.inclusive {
@@ -85,7 +85,7 @@ public enum FilingRules {
           out.append(
             .precondition(
               "inclusive.fee-below-county-average",
-              "a 普惠 fee must be below the county's average monthly fee \(Money.yuan(average)); got \(Money.yuan(f.monthlyFee.fen))",
+              "a 普惠 fee must be below the county's average monthly fee \(Yuan.withUnit(average)); got \(Yuan.withUnit(f.monthlyFee.fen))",
               field: "\(field).monthly_fee"))
         }
       } else if ctx.county != nil {
@@ -241,16 +241,5 @@ public enum FilingRules {
 
   static func isDigits(_ s: String, count: Int) -> Bool {
     s.utf8.count == count && s.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-  }
-}
-
-/// Money shown to people.
-public enum Money {
-  /// "1,234.50 yuan".
-  public static func yuan(_ fen: Int64) -> String {
-    let sign = fen < 0 ? "-" : ""
-    let a = fen.magnitude
-    let cents = a % 100
-    return "\(sign)\(a / 100).\(cents < 10 ? "0" : "")\(cents) yuan"
   }
 }

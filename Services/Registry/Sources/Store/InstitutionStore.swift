@@ -164,7 +164,8 @@ enum RegistryStore {
   }
 
   static func append(
-    _ tx: PostgresSession, _ next: Institution, event: Lifecycle.Action, by caller: Caller, after previous: Institution?
+    _ tx: PostgresSession, _ next: Institution, event: Lifecycle.Action, by caller: Principal,
+    after previous: Institution?
   ) async throws -> Institution {
     var inst = next
     let code = inst.creditCode
@@ -207,7 +208,7 @@ enum RegistryStore {
       """
       INSERT INTO institution_version (credit_code, version, event, effective_date, recorded_by, status,
         display_name, mode, inclusive, township_code, county_code, total_seats, body)
-      VALUES (\(code), \(inst.version), \(event.rawValue), \(date), \(caller.principal),
+      VALUES (\(code), \(inst.version), \(event.rawValue), \(date), \(caller.subject),
         \(Lifecycle.name(inst.status)), \(inst.displayName), \(Int32(inst.facts.mode.rawValue)), \(inst.facts.inclusive),
         \(inst.facts.townshipCode), \(inst.countyCode), \(inst.facts.seats.total), \(body))
       """)
