@@ -94,3 +94,64 @@ public enum Mutation {
       """)
   }
 }
+
+extension Mutation {
+  /// How one row of a per-row import ended.
+  public struct RowOutcome: Sendable {
+    /// Nil when the row took effect.
+    public var error: RPCError?
+    /// The rule that refused it (empty when none is named).
+    public var rule: String
+  }
+
+  /// An import that is per row, not all-or-nothing — the audited way every service takes a stream
+  /// of rows: each row's declared limits are checked, then `body` runs in the row's own
+  /// transaction with the row's audit record; a refused row is audited with its status (in a
+  /// transaction of its own) and reported through `report`, and the next row goes on. After
+  /// `maxRows` the import stops and `stopped` is told the first row it did not take.
+  /// Returns how many rows were received and how many took effect.
+  public static func eachRow<Row: LimitedMessage>(
+    _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int,
+    target: (Row) -> String, requestID: (Row) -> String,
+    _ body: (Row, PostgresSession) async throws -> Void,
+    report: (Row, RowOutcome) -> Void, stopped: (Row) -> Void
+  ) async throws -> (received: Int, imported: Int) {
+    let caller = Principal.caller(context)
+    let method = context.descriptor.path
+    var received = 0
+    var imported = 0
+    for try await incoming in rows {
+      var row = incoming
+      if received >= maxRows {
+        stopped(row)
+        break
+      }
+      received += 1
+      let target = target(row)
+      let requestID = requestID(row)
+      let bytes = PostgresBytes(try row.serializedBytes())
+      do {
+        let violations = row.limitViolations()
+        if !violations.isEmpty { throw LimitViolations(violations) }
+        try await pool.withTransaction { tx in
+          try await body(row, tx)
+          try await audit(tx, caller, method, target, requestID, request: bytes, outcome: "OK")
+        }
+        imported += 1
+        report(row, RowOutcome(error: nil, rule: ""))
+      } catch {
+        _ = try? await pool.withTransaction { tx in
+          try await audit(tx, caller, method, target, requestID, request: bytes, outcome: outcome(of: error))
+        }
+        let rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
+        report(row, RowOutcome(error: rpc, rule: rule(of: error)))
+      }
+    }
+    return (received, imported)
+  }
+
+  /// The rule an error names: a refusal's, or a limit's; empty for anything else.
+  public static func rule(of error: any Error) -> String {
+    (error as? Refusals)?.rule ?? (error as? Refusal)?.rule ?? (error as? LimitViolations)?.violations.first?.rule ?? ""
+  }
+}

@@ -1,8 +1,23 @@
 import Postgres
+import SwiftProtobuf
 
 /// Writes domain events to the service's outbox, inside the transaction of the change itself,
-/// so an event exists exactly when its change committed.
+/// so an event exists exactly when its change committed. An event's payload is a protobuf message
+/// of the service's contract (e.g. `tuoyu.registry.v1.InstitutionEvent`), stored as its JSON
+/// (proto field names) so that readers without the contract can read it too.
 public enum Outbox {
+  @discardableResult
+  public static func append(
+    _ tx: PostgresSession, eventType: String, subject: String, event: some SwiftProtobuf.Message
+  ) async throws -> Int64 {
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    options.useDeterministicOrdering = true
+    return try await append(
+      tx, eventType: eventType, subject: subject, payload: PostgresJSON(try event.jsonString(options: options)))
+  }
+
+  /// An event without a payload, or with one already in JSON.
   @discardableResult
   public static func append(
     _ tx: PostgresSession, eventType: String, subject: String, payload: PostgresJSON = PostgresJSON("{}")

@@ -284,3 +284,21 @@ def test_server_reflection_describes_the_api_to_a_stock_client(registry):
                           timeout=10))
         assert len(answers[0].file_descriptor_response.file_descriptor_proto) >= 3  # registry, common, limits, …
         assert answers[1].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_feed_payloads_are_typed_events(registry):
+    """Each institution event's payload is the JSON of tuoyu.registry.v1.InstitutionEvent."""
+    from google.protobuf import json_format
+    rows = subprocess.run(["psql", DB, "-qAt", "-c",
+                           "SELECT event_type, payload FROM registry.outbox WHERE event_type LIKE 'institution.%' "
+                           "ORDER BY cursor"], check=True, capture_output=True, text=True).stdout.splitlines()
+    assert rows
+    filed = 0
+    for line in rows:
+        kind, payload = line.split("|", 1)
+        event = json_format.Parse(payload, registry_pb2.InstitutionEvent())  # unknown keys would raise
+        assert len(event.credit_code) == 18 and event.version >= 1 and len(event.effective_date) == 10
+        if kind == "institution.filed":
+            filed += 1
+            assert event.status == "filed" and event.filing_number and event.seats > 0
+    assert filed >= 10

@@ -1377,6 +1377,38 @@ public nonisolated struct Tuoyu_Registry_V1_ImportInstitutionsResponse: Sendable
   public init() {}
 }
 
+/// institution.registered, .filing-submitted, .filed, .filing-refused, .changed, .suspended,
+/// .reinstated, .revoked, .closed: the institution as the change left it.
+public nonisolated struct Tuoyu_Registry_V1_InstitutionEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var creditCode: String = String()
+
+  /// "registered", "filing-submitted", "filed", "filing-refused", "suspended", "revoked", "closed".
+  public var status: String = String()
+
+  public var version: Int32 = 0
+
+  public var countyCode: String = String()
+
+  public var townshipCode: String = String()
+
+  public var inclusive: Bool = false
+
+  public var seats: Int32 = 0
+
+  /// YYYY-MM-DD.
+  public var effectiveDate: String = String()
+
+  public var filingNumber: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tuoyu.registry.v1"
@@ -3324,6 +3356,76 @@ nonisolated extension Tuoyu_Registry_V1_ImportInstitutionsResponse: SwiftProtobu
     if lhs.received != rhs.received {return false}
     if lhs.imported != rhs.imported {return false}
     if lhs.failures != rhs.failures {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Registry_V1_InstitutionEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InstitutionEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0\u{1}status\0\u{1}version\0\u{3}county_code\0\u{3}township_code\0\u{1}inclusive\0\u{1}seats\0\u{3}effective_date\0\u{3}filing_number\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.countyCode) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.townshipCode) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.inclusive) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.seats) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.effectiveDate) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.filingNumber) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.creditCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.creditCode, fieldNumber: 1)
+    }
+    if !self.status.isEmpty {
+      try visitor.visitSingularStringField(value: self.status, fieldNumber: 2)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 3)
+    }
+    if !self.countyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.countyCode, fieldNumber: 4)
+    }
+    if !self.townshipCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.townshipCode, fieldNumber: 5)
+    }
+    if self.inclusive != false {
+      try visitor.visitSingularBoolField(value: self.inclusive, fieldNumber: 6)
+    }
+    if self.seats != 0 {
+      try visitor.visitSingularInt32Field(value: self.seats, fieldNumber: 7)
+    }
+    if !self.effectiveDate.isEmpty {
+      try visitor.visitSingularStringField(value: self.effectiveDate, fieldNumber: 8)
+    }
+    if !self.filingNumber.isEmpty {
+      try visitor.visitSingularStringField(value: self.filingNumber, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Registry_V1_InstitutionEvent, rhs: Tuoyu_Registry_V1_InstitutionEvent) -> Bool {
+    if lhs.creditCode != rhs.creditCode {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.countyCode != rhs.countyCode {return false}
+    if lhs.townshipCode != rhs.townshipCode {return false}
+    if lhs.inclusive != rhs.inclusive {return false}
+    if lhs.seats != rhs.seats {return false}
+    if lhs.effectiveDate != rhs.effectiveDate {return false}
+    if lhs.filingNumber != rhs.filingNumber {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -164,7 +164,7 @@ enum RegistryStore {
   }
 
   static func append(
-    _ tx: PostgresSession, _ next: Institution, event: Lifecycle.Action, by caller: Principal,
+    _ tx: PostgresSession, _ next: Institution, event action: Lifecycle.Action, by caller: Principal,
     after previous: Institution?
   ) async throws -> Institution {
     var inst = next
@@ -208,19 +208,22 @@ enum RegistryStore {
       """
       INSERT INTO institution_version (credit_code, version, event, effective_date, recorded_by, status,
         display_name, mode, inclusive, township_code, county_code, total_seats, body)
-      VALUES (\(code), \(inst.version), \(event.rawValue), \(date), \(caller.subject),
+      VALUES (\(code), \(inst.version), \(action.rawValue), \(date), \(caller.subject),
         \(Lifecycle.name(inst.status)), \(inst.displayName), \(Int32(inst.facts.mode.rawValue)), \(inst.facts.inclusive),
         \(inst.facts.townshipCode), \(inst.countyCode), \(inst.facts.seats.total), \(body))
       """)
-    let payload: [String: Any] = [
-      "credit_code": code, "status": Lifecycle.name(inst.status), "version": Int(inst.version),
-      "county_code": inst.countyCode, "township_code": inst.facts.townshipCode, "inclusive": inst.facts.inclusive,
-      "seats": Int(inst.facts.seats.total), "effective_date": date.description, "filing_number": inst.filingNumber,
-    ]
-    let json = String(
-      decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
-    try await Outbox.append(
-      tx, eventType: "institution.\(event.rawValue)", subject: inst.name, payload: PostgresJSON(json))
+    let event = Tuoyu_Registry_V1_InstitutionEvent.with {
+      $0.creditCode = code
+      $0.status = Lifecycle.name(inst.status)
+      $0.version = inst.version
+      $0.countyCode = inst.countyCode
+      $0.townshipCode = inst.facts.townshipCode
+      $0.inclusive = inst.facts.inclusive
+      $0.seats = inst.facts.seats.total
+      $0.effectiveDate = date.description
+      $0.filingNumber = inst.filingNumber
+    }
+    try await Outbox.append(tx, eventType: "institution.\(action.rawValue)", subject: inst.name, event: event)
     return inst
   }
 
