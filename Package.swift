@@ -200,6 +200,8 @@ let package = Package(
       name: "ServiceKitTests",
       dependencies: [
         "ServiceKit", "ServiceKitTesting", "Postgres", "RPC", .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       ],
       path: "Tests/ServiceKitTests", swiftSettings: swiftSettings),
     .testTarget(

@@ -4,11 +4,20 @@ import Postgres
 import RPC
 
 /// The whole `main` of a service executable: logs, configuration, migrations from the
-/// executable's bundled `Migrations` folder, run until SIGTERM. Exits 64 on bad configuration.
+/// executable's bundled `Migrations` folder, run until SIGTERM. The only place that decides the
+/// exit code: 64 for bad configuration, 78 when a migration is refused, 1 for anything else.
 public enum ServiceMain {
   public static func run(
     name: String, schema: String, migrations directory: URL?, policy: AccessPolicy = AccessPolicy(),
     services: @escaping @Sendable (PostgresPool) -> [any RPCService] = { _ in [] }
+  ) async {
+    await run(name: name, schema: schema, migrations: directory, policy: policy, build: { services($0.pool) })
+  }
+
+  /// The same, for a service built from its dependencies (peers, background work, …).
+  public static func run(
+    name: String, schema: String, migrations directory: URL?, policy: AccessPolicy = AccessPolicy(),
+    build: @escaping @Sendable (ServiceDependencies) -> [any RPCService]
   ) async {
     exitAtOnceOnCrash()
     JSONLogHandler.bootstrap()
@@ -18,8 +27,12 @@ public enum ServiceMain {
       guard let directory else { throw ConfigurationError("the executable has no Migrations resource") }
       let migrator = try SharedTables.migrator(schema: schema, serviceMigrations: directory)
       try await ServiceRunner(
-        name: name, schema: schema, migrations: migrator, policy: policy, services: services
+        name: name, schema: schema, migrations: migrator, policy: policy, build: build
       ).run(configuration)
+    } catch let error as MigrationError {
+      // The schema and this build disagree (an applied migration was edited): EX_CONFIG.
+      logger.critical("migration refused", metadata: ["error": "\(error)"])
+      exit(78)
     } catch let error as ConfigurationError {
       FileHandle.standardError.write(Data("tuoyu-\(name): \(error)\n".utf8))
       exit(64)

@@ -7,23 +7,59 @@ import Postgres
 import RPC
 import RPCHealth
 import RPCReflection
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// Starts a service the same way for every executable: configuration, logs, the database pool,
 /// migrations of the service's own schema, the gRPC server with health, Prometheus metrics, and a
 /// clean stop on SIGTERM/SIGINT through swift-service-lifecycle. Health reports SERVING only while
 /// migrations are done and the database answers.
+/// What a service's factory is given to build its RPC services from: its database pool, logger and
+/// configuration, clients of its peers (with its own service token), and a place for background
+/// work (a change-feed follower, a scheduled job) that the process starts after the server and
+/// stops before the pool, in the same `ServiceGroup`.
+public final class ServiceDependencies: Sendable {
+  public let pool: PostgresPool
+  public let logger: Logger
+  public let configuration: ServiceConfiguration
+  private let added = NIOLockedValueBox<[any Service]>([])
+
+  init(pool: PostgresPool, logger: Logger, configuration: ServiceConfiguration) {
+    self.pool = pool
+    self.logger = logger
+    self.configuration = configuration
+  }
+
+  /// A client of the peer service `name` (`--peer-NAME HOST:PORT`) sending this service's token.
+  public func peer(_ name: String) throws -> RPCClient { try configuration.peerClient(name) }
+
+  /// Runs `service` with the process: started after the gRPC server, stopped (its `run` is
+  /// cancelled or told to shut down gracefully) before the pool closes.
+  public func addBackground(_ service: any Service) { added.withLockedValue { $0.append(service) } }
+
+  var background: [any Service] { added.withLockedValue { $0 } }
+}
+
 public struct ServiceRunner: Sendable {
   public let name: String
   public let schema: String
   public let migrations: Migrator
-  public let makeServices: @Sendable (PostgresPool) -> [any RPCService]
+  public let makeServices: @Sendable (ServiceDependencies) -> [any RPCService]
   /// Who may call what; the change feed is open to service tokens and auditors.
   public let policy: AccessPolicy
 
+  /// A service whose RPC services need only the pool.
   public init(
     name: String, schema: String, migrations: Migrator, policy: AccessPolicy = AccessPolicy(),
     services: @escaping @Sendable (PostgresPool) -> [any RPCService] = { _ in [] }
+  ) {
+    self.init(name: name, schema: schema, migrations: migrations, policy: policy, build: { services($0.pool) })
+  }
+
+  /// A service built from its dependencies (pool, logger, configuration, peers, background work).
+  public init(
+    name: String, schema: String, migrations: Migrator, policy: AccessPolicy = AccessPolicy(),
+    build: @escaping @Sendable (ServiceDependencies) -> [any RPCService]
   ) {
     self.name = name
     self.schema = schema
@@ -32,13 +68,16 @@ public struct ServiceRunner: Sendable {
     policy.allow(Tuoyu_Feed_V1_ChangeFeed.Method.watchEvents, roles: [Roles.service, Roles.auditor])
     policy.allow(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries, roles: [Roles.auditor])
     self.policy = policy
-    self.makeServices = services
+    self.makeServices = build
   }
 
   /// Runs until SIGTERM or SIGINT, then stops gracefully: health turns NOT_SERVING, the gRPC
   /// server drains its calls (up to `shutdownGrace`), then the metrics endpoint and the database
   /// pool close — in that order, by a `ServiceGroup`.
-  public func run(_ configuration: ServiceConfiguration) async throws {
+  public func run(
+    _ configuration: ServiceConfiguration,
+    started: @Sendable (Running, ServiceGroup) async -> Void = { _, _ in }
+  ) async throws {
     let running = try await start(configuration)
     let metrics = running.metricsPort.map { " metrics on http://\(configuration.metricsHost):\($0)/metrics" } ?? ""
     print("\(name) listening on \(configuration.host):\(running.port)\(metrics)")
@@ -47,7 +86,14 @@ public struct ServiceRunner: Sendable {
       configuration: .init(
         services: running.lifecycle, gracefulShutdownSignals: [.sigterm, .sigint],
         cancellationSignals: [.sigquit], logger: running.logger))
-    try await group.run()
+    await started(running, group)
+    do {
+      try await group.run()
+    } catch let error as ServiceGroupError {
+      // A part that failed (the schema guard's refused migration) is the error to report.
+      running.logger.info("stopped")
+      throw running.guardFailure() ?? error
+    }
     running.logger.info("stopped")
   }
 
@@ -64,6 +110,12 @@ public struct ServiceRunner: Sendable {
     let prober: Task<Void, Never>
     let logger: Logger
     let shutdownGrace: Duration
+    let background: [any Service]
+    /// Set when the schema and this build disagree (a refused migration): the process must stop.
+    let refusal: NIOLockedValueBox<(any Error)?>
+
+    /// Why the service cannot go on running, if it cannot.
+    public func guardFailure() -> (any Error)? { refusal.withLockedValue { $0 } }
 
     /// Stops everything now (the same order as a graceful shutdown).
     public func stop() async {
@@ -71,8 +123,16 @@ public struct ServiceRunner: Sendable {
       logger.info("stopped")
     }
 
-    /// The parts for a `ServiceGroup`, which shuts them down in reverse.
-    var lifecycle: [ServiceGroupConfiguration.ServiceConfiguration] { parts.map { .init(service: $0) } }
+    /// The parts for a `ServiceGroup`, which shuts them down in reverse: the pool, metrics, the
+    /// prober, the gRPC server, the schema guard, then the background services.
+    var lifecycle: [ServiceGroupConfiguration.ServiceConfiguration] {
+      parts.map { .init(service: $0) } + [
+        .init(
+          service: SchemaGuard(refusal: refusal), successTerminationBehavior: .gracefullyShutdownGroup,
+          failureTerminationBehavior: .gracefullyShutdownGroup)
+      ]
+        + background.map { .init(service: $0) }
+    }
 
     /// The parts in start order.
     private var parts: [StopOnShutdown] {
@@ -123,6 +183,7 @@ public struct ServiceRunner: Sendable {
     // Wakes the change feed when an outbox commit notifies (polling stays as the fallback).
     let listener = PostgresListener(
       conninfo: configuration.databaseURL, channel: ChangeFeedService.channel(schema: schema))
+    let dependencies = ServiceDependencies(pool: pool, logger: logger, configuration: configuration)
     let stopEarly: @Sendable () async -> Void = {
       listener.stop()
       await pool.close()
@@ -134,7 +195,7 @@ public struct ServiceRunner: Sendable {
           health,
           ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
           AuditTrailService(pool: pool),
-        ] + makeServices(pool)
+        ] + makeServices(dependencies)
       // Server reflection describes every service above (and itself) to grpcurl, IDEs, …
       rpc = try RPCServer(
         configuration: server, services: services + [ReflectionService(services: services)], logger: logger)
@@ -169,6 +230,7 @@ public struct ServiceRunner: Sendable {
     }
 
     // Migrate (retrying while the database is not there yet), then keep probing it.
+    let refusal = NIOLockedValueBox<(any Error)?>(nil)
     let migrator = migrations
     let interval = configuration.healthInterval
     let prober = Task {
@@ -187,8 +249,13 @@ public struct ServiceRunner: Sendable {
           ok = true
         } catch let error as MigrationError {
           // The schema and this build disagree: refuse to run rather than serve on a bad schema.
-          logger.critical("migration refused; exiting", metadata: ["error": "\(error)"])
-          exit(78)
+          // The schema guard ends the process's ServiceGroup with this error; `main` decides the
+          // exit code.
+          logger.critical("migration refused; stopping", metadata: ["error": "\(error)"])
+          refusal.withLockedValue { $0 = error }
+          health.setStatus(.notServing)
+          health.setStatus(.notServing, for: fullName)
+          return
         } catch {
           lastError = "\(error)"
         }
@@ -210,7 +277,8 @@ public struct ServiceRunner: Sendable {
     return Running(
       port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, listener: listener,
       metrics: metricsServer,
-      prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace)
+      prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace, background: dependencies.background,
+      refusal: refusal)
   }
 }
 
@@ -228,5 +296,19 @@ struct StopOnShutdown: Service, CustomStringConvertible {
   func run() async throws {
     try? await gracefulShutdown()
     await stop()
+  }
+}
+
+/// Ends the process's `ServiceGroup` with the refusal when a migration is refused (checked every
+/// 100 ms), so that `run` throws it instead of the process exiting from library code.
+struct SchemaGuard: Service {
+  let refusal: NIOLockedValueBox<(any Error)?>
+
+  func run() async throws {
+    while !Task.isCancelled {
+      if let error = refusal.withLockedValue({ $0 }) { throw error }
+      if Task.isShuttingDownGracefully { return }
+      try? await Task.sleep(for: .milliseconds(100))
+    }
   }
 }
