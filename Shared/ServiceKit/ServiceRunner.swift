@@ -161,19 +161,7 @@ public struct ServiceRunner: Sendable {
     health.setStatus(.notServing)
     health.setStatus(.notServing, for: fullName)
 
-    var server = RPCServer.Configuration(host: configuration.host, port: configuration.port)
-    guard let keyPath = configuration.tokenPublicKey else {
-      throw ConfigurationError("--token-public-key is required")
-    }
-    let verifier = try await TokenVerifier(publicKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
-    server.interceptors = [
-      MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy), DatabaseErrorInterceptor(),
-    ]
-    if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
-      server.tls = .makeServerConfiguration(
-        certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
-        privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-    }
+    let server = try await serverConfiguration(configuration)
     // What holds threads, connections and ports starts once the files above have been read, and
     // is stopped again if a later step fails.
     let pool = PostgresPool(
@@ -224,16 +212,51 @@ public struct ServiceRunner: Sendable {
       metadata: [
         "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",
       ])
+    let refusal = NIOLockedValueBox<(any Error)?>(nil)
+    let prober = startProber(
+      pool: pool, health: health, refusal: refusal, interval: configuration.healthInterval, logger: logger)
+    return Running(
+      port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, listener: listener,
+      metrics: metricsServer,
+      prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace, background: dependencies.background,
+      refusal: refusal)
+  }
+
+  /// The gRPC server's configuration: address, interceptors (metrics, authentication against
+  /// the city's public key and the policy, database errors), TLS when configured.
+  func serverConfiguration(_ configuration: ServiceConfiguration) async throws -> RPCServer.Configuration {
+    var server = RPCServer.Configuration(host: configuration.host, port: configuration.port)
+    guard let keyPath = configuration.tokenPublicKey else {
+      throw ConfigurationError("--token-public-key is required")
+    }
+    let verifier = try await TokenVerifier(publicKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
+    server.interceptors = [
+      MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy), DatabaseErrorInterceptor(),
+    ]
+    if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
+      server.tls = .makeServerConfiguration(
+        certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
+        privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+    }
+    return server
+  }
+
+  /// Migrates the schema (retrying while the database is not there yet), then probes the database
+  /// every `interval`: health SERVING only while it answers, the serving and pool gauges, and a
+  /// refused migration recorded in `refusal` (the schema guard then ends the process's group).
+  func startProber(
+    pool: PostgresPool, health: HealthService, refusal: NIOLockedValueBox<(any Error)?>, interval: Duration,
+    logger: Logger
+  ) -> Task<Void, Never> {
     let servingGauge = Gauge(label: "tuoyu_serving", dimensions: [("service", name)])
     let poolGauges = ["open", "idle", "waiting"].map {
       Gauge(label: "tuoyu_db_pool_connections", dimensions: [("service", name), ("state", $0)])
     }
 
     // Migrate (retrying while the database is not there yet), then keep probing it.
-    let refusal = NIOLockedValueBox<(any Error)?>(nil)
     let migrator = migrations
-    let interval = configuration.healthInterval
-    let prober = Task {
+    let fullName = "tuoyu.\(name).v1"
+    return Task {
       var migrated = false
       var lastError = ""
       var reported = ""
@@ -274,12 +297,8 @@ public struct ServiceRunner: Sendable {
         try? await Task.sleep(for: interval)
       }
     }
-    return Running(
-      port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, listener: listener,
-      metrics: metricsServer,
-      prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace, background: dependencies.background,
-      refusal: refusal)
   }
+
 }
 
 /// One part of a running service for the `ServiceGroup`: it runs until graceful shutdown (or
