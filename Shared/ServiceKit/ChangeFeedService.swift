@@ -95,7 +95,7 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
         (batch, pending) = try await poll(after: cursor)
       } catch let error as PostgresError {
         // The same mapping the service's interceptor applies, for servers without it.
-        throw DatabaseErrorInterceptor.map(error) ?? error
+        throw error.mappedRPCError ?? error
       }
       for event in batch {
         try await responses.write(event)

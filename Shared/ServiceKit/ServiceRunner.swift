@@ -231,7 +231,7 @@ public struct ServiceRunner: Sendable {
     }
     let verifier = try await TokenVerifier(publicKeyPEM: try String(contentsOfFile: keyPath, encoding: .utf8))
     server.interceptors = [
-      MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy), DatabaseErrorInterceptor(),
+      MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy),
     ]
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(

@@ -222,6 +222,8 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
         // The call was cancelled or ran past its deadline, and what it awaited failed because of it
         // (e.g. a query cancelled on the server): not a handler failure.
         outcome = RPCError(code: .cancelled, message: "call cancelled")
+      } catch let error as any RPCErrorMappable where error.mappedRPCError != nil {
+        outcome = error.mappedRPCError
       } catch {
         // A bug or an unexpected failure: the caller gets a correlation id, the log the error.
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
