@@ -45,9 +45,10 @@ private func pad(_ n: Int, _ width: Int) -> String {
   return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }
 
-/// Days since 1970-01-01 for a proleptic Gregorian date, and back (H. Hinnant's algorithms).
-enum CivilDays {
-  static func days(year: Int, month: Int, day: Int) -> Int {
+/// Days since 1970-01-01 for a proleptic Gregorian date, and back (H. Hinnant's algorithms): the
+/// one civil-calendar arithmetic of the code base (timestamps here, `LocalDate` in ServiceKit).
+public enum CivilDays {
+  public static func days(year: Int, month: Int, day: Int) -> Int {
     let y = month <= 2 ? year - 1 : year
     let era = (y >= 0 ? y : y - 399) / 400
     let yoe = y - era * 400
@@ -57,7 +58,7 @@ enum CivilDays {
     return era * 146_097 + doe - 719_468
   }
 
-  static func date(days z0: Int) -> (year: Int, month: Int, day: Int) {
+  public static func date(days z0: Int) -> (year: Int, month: Int, day: Int) {
     let z = z0 + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
     let doe = z - era * 146_097

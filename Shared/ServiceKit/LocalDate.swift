@@ -45,29 +45,11 @@ public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible
     return LocalDate(year: c.year!, month: c.month!, day: c.day!)!
   }
 
-  /// Days since 1970-01-01 (civil-from-days, proleptic Gregorian).
-  public var ordinal: Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let mp = (month + 9) % 12
-    let doy = (153 * mp + 2) / 5 + day - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    return era * 146097 + doe - 719468
-  }
+  /// Days since 1970-01-01 (proleptic Gregorian).
+  public var ordinal: Int { CivilDays.days(year: year, month: month, day: day) }
 
-  public init(ordinal z0: Int) {
-    let z = z0 + 719468
-    let era = (z >= 0 ? z : z - 146096) / 146097
-    let doe = z - era * 146097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    self.year = yoe + era * 400 + (m <= 2 ? 1 : 0)
-    self.month = m
-    self.day = d
+  public init(ordinal: Int) {
+    (year, month, day) = CivilDays.date(days: ordinal)
   }
 
   /// 0 = Monday … 6 = Sunday.
