@@ -302,3 +302,25 @@ def test_feed_payloads_are_typed_events(registry):
             filed += 1
             assert event.status == "filed" and event.filing_number and event.seats > 0
     assert filed >= 10
+
+
+def credit_code(prefix17):
+    a = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    w = [pow(3, i, 31) for i in range(17)]
+    return prefix17 + a[(31 - sum(a.index(c) * w[i] for i, c in enumerate(prefix17)) % 31) % 31]
+
+
+def test_cli_family_care_point_is_public_by_its_community_only(registry):
+    _, env = registry
+    code = credit_code("92330502MA2F00001")
+    assert cli(env, "registry", "register", code, "--name", "小苗家庭托育点", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502001").returncode == 0
+    r = cli(env, "registry", "submit-filing", code, "--mode", "family", "--fee", "2000", "--township", "330502001",
+            "--address", "幸福小区 3 幢 501 室", "--community", "幸福社区", "--family", "4", "--carers", "2",
+            "--tenure", "5", "--site-proof", "房产证", "--hygiene-passed", "--fire-certificate", "XF-9",
+            "--staff-qualifications", "--staff-health")
+    assert r.returncode == 0, r.stderr
+    assert cli(env, "registry", "file", code).returncode == 0
+    public = cli(env, "registry", "public", "--region", "330502001", "--output", "csv", token_env=False)
+    assert public.returncode == 0 and "小苗家庭托育点" in public.stdout and "幸福社区" in public.stdout
+    assert "501" not in public.stdout

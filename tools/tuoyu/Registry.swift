@@ -90,6 +90,8 @@ struct FactsOptions: ParsableArguments {
   @Option(help: "Monthly fee in yuan, e.g. 1800 or 1800.50.") var fee: String?
   @Option(help: "9-digit township code.") var township: String?
   @Option(help: "Address.") var address: String?
+  @Option(help: "Community or village (社区/村): what the public listing shows of a family care point.")
+  var community: String?
   @Option(help: "Contact phone.") var phone: String?
   @Option(help: "乳儿班 CLASSES/SEATS.") var infant: String?
   @Option(help: "托小班 CLASSES/SEATS.") var toddler: String?
@@ -108,6 +110,7 @@ struct FactsOptions: ParsableArguments {
     if let fee { f.monthlyFee.fen = try fen(fee, "--fee") }
     f.townshipCode = township ?? ""
     f.address = address ?? ""
+    f.community = community ?? ""
     f.contactPhone = phone ?? ""
     f.seats.infant = try classSeats(infant, "--infant")
     f.seats.toddler = try classSeats(toddler, "--toddler")
