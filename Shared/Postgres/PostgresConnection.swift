@@ -32,7 +32,24 @@ public final class PostgresConnection: @unchecked Sendable {
     if let conn { PQfinish(conn) }
   }
 
+  /// Statements with parameters are prepared once per connection and then only executed: the
+  /// server parses and plans each once, not on every call. Keyed by SQL text and parameter types;
+  /// a new session (reconnect) starts with none.
+  private struct StatementKey: Hashable {
+    let sql: String
+    let types: [Oid]
+  }
+  private var prepared: [StatementKey: String] = [:]
+  private var preparedCount = 0
+  /// Past this many distinct statements on one connection, further ones run unprepared (a bound on
+  /// the server's memory whatever SQL a caller builds).
+  public static let maxPreparedStatements = 512
+
+  /// How many statements this connection holds prepared.
+  public var preparedStatements: Int { prepared.count }
+
   private func afterConnect() throws {
+    prepared = [:]
     for statement in setup { _ = try execute(statement) }
     cancelLock.withLock {
       if let cancelHandle { PQfreeCancel(cancelHandle) }
@@ -108,8 +125,27 @@ public final class PostgresConnection: @unchecked Sendable {
         values[i] = UnsafePointer(copy)
       }
     }
-    return try whileRunning {
-      try check(PQexecParams(conn, query.sql, Int32(count), &types, &values, nil, nil, 0))
+    let key = StatementKey(sql: query.sql, types: types)
+    var name = prepared[key]
+    if name == nil && prepared.count < Self.maxPreparedStatements {
+      preparedCount += 1
+      let newName = "tuoyu_s\(preparedCount)"
+      _ = try whileRunning { try check(PQprepare(conn, newName, query.sql, Int32(count), &types)) }
+      prepared[key] = newName
+      name = newName
+    }
+    guard let name else {
+      return try whileRunning {
+        try check(PQexecParams(conn, query.sql, Int32(count), &types, &values, nil, nil, 0))
+      }
+    }
+    do {
+      return try whileRunning { try check(PQexecPrepared(conn, name, Int32(count), &values, nil, nil, 0)) }
+    } catch let error as PostgresError where error.sqlState == "26000" || error.sqlState == "0A000" {
+      // The server no longer has the statement, or its cached plan no longer fits the table it
+      // reads (a migration changed it): prepare it again next time.
+      prepared[key] = nil
+      throw error
     }
   }
 

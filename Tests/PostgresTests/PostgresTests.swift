@@ -86,6 +86,23 @@ struct PostgresTests {
     await pool.close()
   }
 
+  /// A statement with parameters is parsed and planned once per connection, then only executed;
+  /// after a reconnect (a new session that knows no statements) it is prepared again.
+  @Test func parameterisedStatementsArePreparedOnceAndSurviveAReconnect() throws {
+    let c = try PostgresConnection(conninfo: TestDB.url!)
+    for i in 0..<5 { #expect(try c.query("SELECT \(i)::int + 1")[0].decode(Int.self, at: 0) == i + 1) }
+    _ = try c.query("SELECT \("x")::text")
+    #expect(c.preparedStatements == 2)
+    #expect(try c.execute("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int.self, at: 0) == 2)
+    let killer = try PostgresConnection(conninfo: TestDB.url!)
+    _ = try killer.query("SELECT pg_terminate_backend(\(c.backendPID))")
+    #expect(throws: PostgresError.self) { try c.query("SELECT \(1)::int + 1") }
+    try c.reset()
+    #expect(c.preparedStatements == 0)
+    #expect(try c.query("SELECT \(41)::int + 1")[0].decode(Int.self, at: 0) == 42)
+    #expect(try c.execute("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int.self, at: 0) == 1)
+  }
+
   @Test func constraintViolationsAreTyped() async throws {
     let pool = TestDB.pool()
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_unique (k int PRIMARY KEY, n int CHECK (n > 0))")
