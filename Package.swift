@@ -26,6 +26,7 @@ let package = Package(
     .executable(name: "tuoyu-interop-client", targets: ["InteropClient"]),
     .executable(name: "tuoyu-bench-server", targets: ["BenchServer"]),
     .executable(name: "tuoyu-bench-limits", targets: ["BenchLimits"]),
+    .executable(name: "tuoyu-bench-postgres", targets: ["BenchPostgres"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -179,6 +180,8 @@ let package = Package(
       name: "BenchLimits",
       dependencies: ["API", "RegistryAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "bench/Limits", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "BenchPostgres", dependencies: ["Postgres"], path: "bench/Postgres", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
       dependencies: [

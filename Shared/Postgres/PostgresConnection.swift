@@ -45,6 +45,10 @@ public final class PostgresConnection: @unchecked Sendable {
   /// the server's memory whatever SQL a caller builds).
   public static let maxPreparedStatements = 512
 
+  /// Whether statements with parameters are prepared (the default); off, each runs as an unnamed
+  /// statement, parsed and planned every time (for comparison in `bench/postgres.sh`).
+  public var preparesStatements = true
+
   /// How many statements this connection holds prepared.
   public var preparedStatements: Int { prepared.count }
 
@@ -127,7 +131,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
     let key = StatementKey(sql: query.sql, types: types)
     var name = prepared[key]
-    if name == nil && prepared.count < Self.maxPreparedStatements {
+    if name == nil && preparesStatements && prepared.count < Self.maxPreparedStatements {
       preparedCount += 1
       let newName = "tuoyu_s\(preparedCount)"
       _ = try whileRunning { try check(PQprepare(conn, newName, query.sql, Int32(count), &types)) }
