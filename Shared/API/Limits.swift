@@ -315,22 +315,37 @@ extension Google_Rpc_BadRequest {
   }
 }
 
-/// Text from a request quoted in an error message: at most `max` characters, control characters
-/// escaped, an ellipsis when cut.
-public func quoted(_ s: String, max: Int = 40) -> String {
-  var out = ""
-  var n = 0
-  for scalar in s.unicodeScalars {
-    if n == max {
-      out += "…"
-      break
-    }
-    n += 1
-    if scalar.value < 0x20 || scalar.value == 0x7F || !TextKind.allowsText(scalar) {
-      out += "\\u{\(String(scalar.value, radix: 16))}"
-    } else {
-      out.unicodeScalars.append(scalar)
-    }
+/// Text made safe to show — in an error message, a log line or a terminal: control characters
+/// (C0, DEL, C1), separators, bidirectional controls, byte-order marks and noncharacters are
+/// written as `\u{…}` escapes, so no data can move a cursor or reorder what is shown.
+public enum DisplayText {
+  public static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || scalar.value == 0x7F || !TextKind.allowsText(scalar)
   }
-  return "\"" + out + "\""
+
+  /// `s` escaped, cut to `max` characters (with an ellipsis) when given.
+  public static func escaped(_ s: String, max: Int? = nil) -> String {
+    if max == nil, !s.unicodeScalars.contains(where: isUnsafe) { return s }
+    var out = ""
+    var n = 0
+    for scalar in s.unicodeScalars {
+      if let max, n == max {
+        out += "…"
+        break
+      }
+      n += 1
+      if isUnsafe(scalar) {
+        out += "\\u{\(String(scalar.value, radix: 16))}"
+      } else {
+        out.unicodeScalars.append(scalar)
+      }
+    }
+    return out
+  }
+}
+
+/// Text from a request quoted in an error message: at most `max` characters, escaped
+/// (`DisplayText`), an ellipsis when cut.
+public func quoted(_ s: String, max: Int = 40) -> String {
+  "\"" + DisplayText.escaped(s, max: max) + "\""
 }

@@ -119,12 +119,11 @@ public final class PostgresConnection: @unchecked Sendable {
     owned.reserveCapacity(count)
     defer { for p in owned { free(p) } }
     for (i, bind) in query.binds.enumerated() {
-      if let text = bind.text, text.utf8.contains(0) {
+      guard let text = bind.text else { continue }
+      if text.utf8.contains(0) {
         throw PostgresError(.nulInText, "parameter $\(i + 1) contains a NUL character, which text cannot hold")
       }
-    }
-    for (i, bind) in query.binds.enumerated() {
-      if let text = bind.text, let copy = strdup(text) {
+      if let copy = strdup(text) {
         owned.append(copy)
         values[i] = UnsafePointer(copy)
       }

@@ -22,6 +22,8 @@ public final class ReflectionService: Grpc_Reflection_V1_ServerReflection.Servic
     var files: [String: (Data, [String])] = [:]
     var symbols: [String: String] = [:]
     var names: Set<String> = [Grpc_Reflection_V1_ServerReflection.serviceName, Self.v1alpha.service]
+    // Each service's own file is the last of its descriptors (its imports come first).
+    let own = Set(services.compactMap(\.reflectionFileDescriptors.last))
     for encoded in services.flatMap(\.reflectionFileDescriptors) + Grpc_Reflection_V1_ServerReflection.fileDescriptors {
       guard let bytes = Data(base64Encoded: encoded),
         let file = try? Google_Protobuf_FileDescriptorProto(serializedBytes: bytes), files[file.name] == nil
@@ -40,15 +42,7 @@ public final class ReflectionService: Grpc_Reflection_V1_ServerReflection.Servic
       for s in file.service {
         symbols[prefix + s.name] = file.name
         for m in s.method { symbols[prefix + s.name + "." + m.name] = file.name }
-      }
-    }
-    for s in services {
-      for encoded in s.reflectionFileDescriptors.suffix(1) {
-        guard let bytes = Data(base64Encoded: encoded),
-          let file = try? Google_Protobuf_FileDescriptorProto(serializedBytes: bytes)
-        else { continue }
-        let prefix = file.package.isEmpty ? "" : file.package + "."
-        for service in file.service { names.insert(prefix + service.name) }
+        if own.contains(encoded) { names.insert(prefix + s.name) }
       }
     }
     self.files = files

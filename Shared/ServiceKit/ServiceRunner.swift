@@ -112,10 +112,10 @@ public struct ServiceRunner: Sendable {
     let shutdownGrace: Duration
     let background: [any Service]
     /// Set when the schema and this build disagree (a refused migration): the process must stop.
-    let refusal: NIOLockedValueBox<(any Error)?>
+    let refusal: MigrationRefusal
 
     /// Why the service cannot go on running, if it cannot.
-    public func guardFailure() -> (any Error)? { refusal.withLockedValue { $0 } }
+    public func guardFailure() -> (any Error)? { refusal.error }
 
     /// Stops everything now (the same order as a graceful shutdown).
     public func stop() async {
@@ -212,7 +212,7 @@ public struct ServiceRunner: Sendable {
       metadata: [
         "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",
       ])
-    let refusal = NIOLockedValueBox<(any Error)?>(nil)
+    let refusal = MigrationRefusal()
     let prober = startProber(
       pool: pool, health: health, refusal: refusal, interval: configuration.healthInterval, logger: logger)
     return Running(
@@ -245,7 +245,7 @@ public struct ServiceRunner: Sendable {
   /// every `interval`: health SERVING only while it answers, the serving and pool gauges, and a
   /// refused migration recorded in `refusal` (the schema guard then ends the process's group).
   func startProber(
-    pool: PostgresPool, health: HealthService, refusal: NIOLockedValueBox<(any Error)?>, interval: Duration,
+    pool: PostgresPool, health: HealthService, refusal: MigrationRefusal, interval: Duration,
     logger: Logger
   ) -> Task<Void, Never> {
     let servingGauge = Gauge(label: "tuoyu_serving", dimensions: [("service", name)])
@@ -275,7 +275,7 @@ public struct ServiceRunner: Sendable {
           // The schema guard ends the process's ServiceGroup with this error; `main` decides the
           // exit code.
           logger.critical("migration refused; stopping", metadata: ["error": "\(error)"])
-          refusal.withLockedValue { $0 = error }
+          refusal.record(error)
           health.setStatus(.notServing)
           health.setStatus(.notServing, for: fullName)
           return
@@ -318,16 +318,35 @@ struct StopOnShutdown: Service, CustomStringConvertible {
   }
 }
 
-/// Ends the process's `ServiceGroup` with the refusal when a migration is refused (checked every
-/// 100 ms), so that `run` throws it instead of the process exiting from library code.
+/// A refused migration, once: recorded by the prober, awaited by the schema guard.
+final class MigrationRefusal: Sendable {
+  private let box = NIOLockedValueBox<(any Error)?>(nil)
+  private let stream: AsyncStream<any Error>
+  private let continuation: AsyncStream<any Error>.Continuation
+
+  init() { (stream, continuation) = AsyncStream.makeStream(of: (any Error).self) }
+
+  var error: (any Error)? { box.withLockedValue { $0 } }
+
+  func record(_ error: any Error) {
+    box.withLockedValue { $0 = error }
+    continuation.yield(error)
+    continuation.finish()
+  }
+
+  /// The refusal when it comes; nil when the wait is cancelled.
+  func wait() async -> (any Error)? {
+    for await error in stream { return error }
+    return nil
+  }
+}
+
+/// Ends the process's `ServiceGroup` with the refusal when a migration is refused, so that `run`
+/// throws it instead of the process exiting from library code; returns at graceful shutdown.
 struct SchemaGuard: Service {
-  let refusal: NIOLockedValueBox<(any Error)?>
+  let refusal: MigrationRefusal
 
   func run() async throws {
-    while !Task.isCancelled {
-      if let error = refusal.withLockedValue({ $0 }) { throw error }
-      if Task.isShuttingDownGracefully { return }
-      try? await Task.sleep(for: .milliseconds(100))
-    }
+    if let error = await cancelWhenGracefulShutdown({ await refusal.wait() }) { throw error }
   }
 }

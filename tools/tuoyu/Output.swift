@@ -16,7 +16,7 @@ struct Table {
   func render(_ format: OutputFormat, json: () -> String) -> String {
     // What the services return is data, possibly hostile: no cell reaches the terminal or a
     // spreadsheet with control characters, and no CSV cell can be taken for a formula.
-    let rows = self.rows.map { $0.map(Terminal.safe) }
+    let rows = self.rows.map { $0.map { DisplayText.escaped($0) } }
     switch format {
     case .json: return json()
     case .csv:
@@ -56,31 +56,6 @@ func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any S
       opts.preserveProtoFieldNames = true
       return messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }.joined(separator: "\n")
     })
-}
-
-extension Character {
-  var isASCIIDigit: Bool { isASCII && isNumber }
-}
-
-/// Text from a service, made safe to print: control characters (C0, DEL, C1), line and
-/// paragraph separators and bidirectional controls are shown as `\u{…}` escapes, so no data can
-/// move the cursor, retitle the terminal or reorder what is shown.
-enum Terminal {
-  static func safe(_ s: String) -> String {
-    guard s.unicodeScalars.contains(where: isUnsafe) else { return s }
-    var out = ""
-    for u in s.unicodeScalars {
-      if isUnsafe(u) { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
-    }
-    return out
-  }
-
-  static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
-    switch u.value {
-    case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF: true
-    default: false
-    }
-  }
 }
 
 /// RFC 4180 CSV: quoted fields with doubled quotes, commas and newlines inside quotes.

@@ -142,7 +142,7 @@ func institutionTable(_ list: [Institution]) -> Table {
 func printInstitution(_ o: GlobalOptions, _ i: Institution) {
   printOutput(o, institutionTable([i]), json: [i])
   if o.output == .table {
-    if !i.reasons.isEmpty { print("reasons: \(Terminal.safe(i.reasons.joined(separator: "; ")))") }
+    if !i.reasons.isEmpty { print("reasons: \(DisplayText.escaped(i.reasons.joined(separator: "; ")))") }
     if i.decisionDue.year != 0 { print("decision due by \(show(i.decisionDue))") }
   }
 }

@@ -23,7 +23,7 @@ struct Tuoyu: AsyncParsableCommand {
   static func fail(_ error: any Error) -> Never {
     let line: String
     if let e = error as? RPCError {
-      line = "error: \(e.code): \(Terminal.safe(e.message))"
+      line = "error: \(e.code): \(DisplayText.escaped(e.message))"
     } else if let e = error as? CLIError {
       line = "error: \(e.message)"
     } else {

@@ -1,10 +1,8 @@
 // protoc-gen-tuoyu: generates, for every service of a .proto file, the method descriptors, a
 // service protocol with its router registration, and a typed client, on tuoyu's RPC layer.
+import Foundation
 import SwiftProtobuf
 import SwiftProtobufPluginLibrary
-
-/// Request messages with generated limits (set while generating; the plugin runs once).
-nonisolated(unsafe) var limitedRequests: Set<String> = []
 
 struct Generator: CodeGenerator {
   var supportedFeatures: [Google_Protobuf_Compiler_CodeGeneratorResponse.Feature] {
@@ -24,7 +22,7 @@ struct Generator: CodeGenerator {
     // Limits: every tuoyu message a request can carry, and the shared types of files without
     // services (dates, money), get a generated `applyLimits(_:)`.
     let requests = LimitsGenerator.requestMessages(of: files.flatMap(\.services))
-    limitedRequests = Set(requests.keys)
+    let limitedRequests = Set(requests.keys)
     for file in files where file.package.hasPrefix("tuoyu.") && !file.name.hasSuffix("/limits.proto") {
       let namer = SwiftProtobufNamer(currentFile: file, protoFileToModuleMappings: mappings)
       let messages = LimitsGenerator.allMessages(file).filter {
@@ -57,7 +55,7 @@ struct Generator: CodeGenerator {
       {
         out.line("import \(limitsModule)")
       }
-      for service in file.services { emit(service, namer: namer, into: out) }
+      for service in file.services { emit(service, namer: namer, limitedRequests: limitedRequests, into: out) }
       try generatorOutputs.add(fileName: baseName(file) + ".rpc.swift", contents: out.text)
     }
   }
@@ -67,7 +65,10 @@ struct Generator: CodeGenerator {
     return name.split(separator: "/").last.map(String.init) ?? name
   }
 
-  func emit(_ service: ServiceDescriptor, namer: SwiftProtobufNamer, into out: Printer) {
+  /// `limitedRequests`: the request messages with generated limits, checked before the handler.
+  func emit(
+    _ service: ServiceDescriptor, namer: SwiftProtobufNamer, limitedRequests: Set<String>, into out: Printer
+  ) {
     let enumName = namer.typePrefix(forFile: service.file) + service.name
     out.line("")
     out.line("/// `\(service.fullName)`: descriptors, service protocol and client.")
@@ -81,7 +82,7 @@ struct Generator: CodeGenerator {
       out.indent {
         for f in transitiveFiles(service.file) {
           let bytes: [UInt8] = (try? f.extractProto().serializedBytes()) ?? []
-          out.line("\"\(base64(bytes))\",")
+          out.line("\"\(Data(bytes).base64EncodedString())\",")
         }
       }
       out.line("]")
@@ -233,22 +234,6 @@ struct Generator: CodeGenerator {
     }
     visit(file)
     return out
-  }
-
-  func base64(_ bytes: [UInt8]) -> String {
-    let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    var out: [UInt8] = []
-    var i = 0
-    while i < bytes.count {
-      let n = min(3, bytes.count - i)
-      let b0 = bytes[i], b1 = n > 1 ? bytes[i + 1] : 0, b2 = n > 2 ? bytes[i + 2] : 0
-      out.append(table[Int(b0 >> 2)])
-      out.append(table[Int((b0 & 0x03) << 4 | b1 >> 4)])
-      out.append(n > 1 ? table[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-      out.append(n > 2 ? table[Int(b2 & 0x3F)] : UInt8(ascii: "="))
-      i += 3
-    }
-    return String(decoding: out, as: UTF8.self)
   }
 
   func kind(_ m: MethodDescriptor) -> String {
