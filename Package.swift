@@ -181,7 +181,8 @@ let package = Package(
       dependencies: ["API", "RegistryAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "bench/Limits", swiftSettings: swiftSettings),
     .executableTarget(
-      name: "BenchPostgres", dependencies: ["Postgres"], path: "bench/Postgres", swiftSettings: swiftSettings),
+      name: "BenchPostgres",
+      dependencies: ["Postgres", "CLibPQ", .product(name: "NIOPosix", package: "swift-nio")], path: "bench/Postgres", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
       dependencies: [

@@ -1,9 +1,11 @@
 import CLibPQ
 import NIOConcurrencyHelpers
 
-/// One libpq connection. Its calls block, so the pool runs them on its own threads, never on an
-/// event loop. Used by one caller at a time (a pool lease); only `cancel()` may be called from
-/// another thread while a query runs.
+/// One libpq connection, driven non-blocking: a statement is sent from the calling task, which
+/// then parks until the answer is on the socket (`PostgresReactor`) and reads it — no thread hop
+/// per statement. Connecting and resetting block, so the pool runs them on its own threads. Used by
+/// one caller at a time (a pool lease); only `cancel()` may be called from another thread while a
+/// statement runs.
 public final class PostgresConnection: @unchecked Sendable {
   private var conn: OpaquePointer?
   private var cancelHandle: OpaquePointer?
@@ -12,9 +14,11 @@ public final class PostgresConnection: @unchecked Sendable {
   /// a late cancel cannot hit the next lease's statement.
   private var running = false
   private let setup: [String]
+  private let reactor = PostgresReactor.shared
 
   /// Connects from a URL (`postgresql://user@host:port/db?sslmode=…`) or a `key=value`
   /// conninfo string; every libpq option is accepted. `setup` statements run after connecting.
+  /// Blocks while connecting.
   public init(conninfo: String, setup: [String] = []) throws {
     self.setup = ["SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'", "SET bytea_output = 'hex'"] + setup
     conn = PQconnectdb(conninfo)
@@ -29,7 +33,10 @@ public final class PostgresConnection: @unchecked Sendable {
 
   deinit {
     if let cancelHandle { PQfreeCancel(cancelHandle) }
-    if let conn { PQfinish(conn) }
+    if let conn {
+      reactor.forget(fd: PQsocket(conn))
+      PQfinish(conn)
+    }
   }
 
   /// Statements with parameters are prepared once per connection and then only executed: the
@@ -54,7 +61,15 @@ public final class PostgresConnection: @unchecked Sendable {
 
   private func afterConnect() throws {
     prepared = [:]
-    for statement in setup { _ = try execute(statement) }
+    // Setup runs blocking (PQexec ignores non-blocking mode), then every statement is sent
+    // non-blocking.
+    for statement in setup {
+      let result = PQexec(conn, statement)
+      _ = try check(result)
+    }
+    guard PQsetnonblocking(conn, 1) == 0 else {
+      throw PostgresError(.connectFailed, "cannot make the connection non-blocking: \(Self.errorMessage(conn))")
+    }
     cancelLock.withLock {
       if let cancelHandle { PQfreeCancel(cancelHandle) }
       cancelHandle = PQgetCancel(conn)
@@ -72,8 +87,9 @@ public final class PostgresConnection: @unchecked Sendable {
   /// The server process serving this connection.
   public var backendPID: Int32 { PQbackendPID(conn) }
 
-  /// Reconnects with the same parameters.
+  /// Reconnects with the same parameters (blocks while connecting).
   public func reset() throws {
+    reactor.forget(fd: PQsocket(conn))
     PQreset(conn)
     guard PQstatus(conn) == CONNECTION_OK else {
       throw PostgresError(.connectFailed, "cannot reconnect to Postgres: \(Self.errorMessage(conn))")
@@ -93,32 +109,77 @@ public final class PostgresConnection: @unchecked Sendable {
     }
   }
 
-  /// Runs a statement without parameters (may hold several statements).
+  /// Runs a statement without parameters (may hold several statements; the last one's rows are
+  /// returned, the first error thrown).
   @discardableResult
-  public func execute(_ sql: String) throws -> PostgresRows {
+  public func execute(_ sql: String) async throws -> PostgresRows {
     lastTransactionStatus = PQtransactionStatus(conn)
-    return try whileRunning { try check(PQexec(conn, sql)) }
+    return try await whileRunning {
+      try submitted(PQsendQuery(conn, sql))
+      return try await results()
+    }
   }
 
-  private func whileRunning<T>(_ body: () throws -> T) rethrows -> T {
+  private func whileRunning<T>(_ body: () async throws -> T) async rethrows -> T {
     cancelLock.withLock { running = true }
     defer { cancelLock.withLock { running = false } }
-    return try body()
+    return try await body()
   }
 
   /// Runs a parameterised statement.
-  public func query(_ query: PostgresQuery) throws -> PostgresRows {
+  public func query(_ query: PostgresQuery) async throws -> PostgresRows {
     lastTransactionStatus = PQtransactionStatus(conn)
     let count = query.binds.count
     if count == 0 {
-      return try whileRunning { try check(PQexecParams(conn, query.sql, 0, nil, nil, nil, nil, 0)) }
+      return try await whileRunning {
+        try submitted(PQsendQueryParams(conn, query.sql, 0, nil, nil, nil, nil, 0))
+        return try await results()
+      }
     }
     var types = query.binds.map { Oid($0.oid) }
-    var values = [UnsafePointer<CChar>?](repeating: nil, count: count)
+    let key = StatementKey(sql: query.sql, types: types)
+    var name = prepared[key]
+    if name == nil && preparesStatements && prepared.count < Self.maxPreparedStatements {
+      preparedCount += 1
+      let newName = "tuoyu_s\(preparedCount)"
+      _ = try await whileRunning {
+        try submitted(PQsendPrepare(conn, newName, query.sql, Int32(count), &types))
+        return try await results()
+      }
+      prepared[key] = newName
+      name = newName
+    }
+    do {
+      return try await whileRunning {
+        // The values are copied into libpq's output buffer by the send, so they live only
+        // through it.
+        try withParameterValues(query.binds) { values in
+          if let name {
+            try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, 0))
+          } else {
+            try submitted(PQsendQueryParams(conn, query.sql, Int32(count), &types, values, nil, nil, 0))
+          }
+        }
+        return try await results()
+      }
+    } catch let error as PostgresError where error.sqlState == "26000" || error.sqlState == "0A000" {
+      // The server no longer has the statement, or its cached plan no longer fits the table it
+      // reads (a migration changed it): prepare it again next time.
+      prepared[key] = nil
+      throw error
+    }
+  }
+
+  /// The binds as C strings (NULL for SQL NULL), refusing text with a NUL (which libpq would
+  /// silently cut there).
+  private func withParameterValues<T>(
+    _ binds: [PostgresBind], _ body: (UnsafePointer<UnsafePointer<CChar>?>) throws -> T
+  ) throws -> T {
+    var values = [UnsafePointer<CChar>?](repeating: nil, count: binds.count)
     var owned: [UnsafeMutablePointer<CChar>] = []
-    owned.reserveCapacity(count)
+    owned.reserveCapacity(binds.count)
     defer { for p in owned { free(p) } }
-    for (i, bind) in query.binds.enumerated() {
+    for (i, bind) in binds.enumerated() {
       guard let text = bind.text else { continue }
       if text.utf8.contains(0) {
         throw PostgresError(.nulInText, "parameter $\(i + 1) contains a NUL character, which text cannot hold")
@@ -128,40 +189,61 @@ public final class PostgresConnection: @unchecked Sendable {
         values[i] = UnsafePointer(copy)
       }
     }
-    let key = StatementKey(sql: query.sql, types: types)
-    var name = prepared[key]
-    if name == nil && preparesStatements && prepared.count < Self.maxPreparedStatements {
-      preparedCount += 1
-      let newName = "tuoyu_s\(preparedCount)"
-      _ = try whileRunning { try check(PQprepare(conn, newName, query.sql, Int32(count), &types)) }
-      prepared[key] = newName
-      name = newName
-    }
-    guard let name else {
-      return try whileRunning {
-        try check(PQexecParams(conn, query.sql, Int32(count), &types, &values, nil, nil, 0))
-      }
-    }
-    do {
-      return try whileRunning { try check(PQexecPrepared(conn, name, Int32(count), &values, nil, nil, 0)) }
-    } catch let error as PostgresError where error.sqlState == "26000" || error.sqlState == "0A000" {
-      // The server no longer has the statement, or its cached plan no longer fits the table it
-      // reads (a migration changed it): prepare it again next time.
-      prepared[key] = nil
-      throw error
+    return try values.withUnsafeBufferPointer { try body($0.baseAddress!) }
+  }
+
+  private func submitted(_ status: Int32) throws {
+    guard status == 1 else {
+      throw PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
     }
   }
 
+  /// Sends what libpq has buffered, then reads every result of the statement sent, parking on the
+  /// reactor whenever the socket has nothing yet.
+  private func results() async throws -> PostgresRows {
+    while true {
+      let flushed = PQflush(conn)
+      if flushed == 0 { break }
+      if flushed < 0 { throw lost() }
+      await reactor.wait(fd: PQsocket(conn), writable: true)
+      if PQconsumeInput(conn) == 0 { throw lost() }
+    }
+    var last: PostgresRows?
+    var firstError: (any Error)?
+    while true {
+      while PQisBusy(conn) != 0 {
+        await reactor.wait(fd: PQsocket(conn), writable: false)
+        // The socket failed: the connection is not lent again (the pool drops a broken or busy
+        // one; a session resets it).
+        if PQconsumeInput(conn) == 0 { throw lost() }
+      }
+      guard let result = PQgetResult(conn) else { break }
+      do {
+        last = try check(result)
+      } catch {
+        if firstError == nil { firstError = error }
+      }
+      if PQstatus(conn) == CONNECTION_BAD { break }
+    }
+    if let firstError { throw firstError }
+    return last ?? PostgresRows.empty
+  }
+
+  private func lost() -> PostgresError {
+    PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
+  }
+
+  /// Turns a result into rows (which own it) or a thrown error (freeing it).
   private func check(_ result: OpaquePointer?) throws -> PostgresRows {
     guard let result else {
       throw PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
     }
-    defer { PQclear(result) }
     let status = PQresultStatus(result)
     switch status {
     case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-      return Self.rows(result)
+      return PostgresRows(PostgresResult(result))
     default:
+      defer { PQclear(result) }
       let field = { (code: UInt8) -> String? in
         PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
       }
@@ -172,33 +254,6 @@ public final class PostgresConnection: @unchecked Sendable {
         kind, field(UInt8(ascii: "M")) ?? Self.errorMessage(conn), sqlState: state,
         constraint: field(UInt8(ascii: "n")))
     }
-  }
-
-  private static func rows(_ result: OpaquePointer) -> PostgresRows {
-    let nfields = Int(PQnfields(result))
-    let ntuples = Int(PQntuples(result))
-    var columns: [PostgresColumn] = []
-    columns.reserveCapacity(nfields)
-    for c in 0..<nfields {
-      columns.append(
-        PostgresColumn(name: String(cString: PQfname(result, Int32(c))), oid: UInt32(PQftype(result, Int32(c)))))
-    }
-    var values: [[String?]] = []
-    values.reserveCapacity(ntuples)
-    for r in 0..<ntuples {
-      var row: [String?] = []
-      row.reserveCapacity(nfields)
-      for c in 0..<nfields {
-        if PQgetisnull(result, Int32(r), Int32(c)) != 0 {
-          row.append(nil)
-        } else {
-          row.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
-        }
-      }
-      values.append(row)
-    }
-    let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
-    return PostgresRows(columns: columns, values: values, affectedRows: affected)
   }
 
   private static func errorMessage(_ conn: OpaquePointer?) -> String {

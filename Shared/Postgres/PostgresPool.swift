@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 import NIOPosix
 
 /// A bounded pool of libpq connections. Leases are handed out by `withConnection` and
-/// `withTransaction`; libpq's blocking calls run on the pool's own threads.
+/// `withTransaction`. Statements run non-blocking from the calling task; only connecting and
+/// reconnecting (which block in libpq) run on the pool's own few threads.
 public final class PostgresPool: Sendable {
   public struct Configuration: Sendable {
     /// A libpq URL or conninfo string (every libpq option, `sslmode` included).
@@ -47,7 +48,7 @@ public final class PostgresPool: Sendable {
 
   public init(configuration: Configuration) {
     self.configuration = configuration
-    self.threads = NIOThreadPool(numberOfThreads: max(1, configuration.maxConnections))
+    self.threads = NIOThreadPool(numberOfThreads: max(1, min(4, configuration.maxConnections)))
     threads.start()
   }
 

@@ -1,7 +1,8 @@
 import NIOPosix
 
 /// A leased connection, valid inside `withConnection` / `withTransaction`. Each statement runs
-/// on the pool's threads; cancelling the calling task cancels the statement on the server.
+/// non-blocking from the calling task; cancelling the task cancels the statement on the server
+/// (the task still waits for the server's answer, so the connection is clean for the next lease).
 public struct PostgresSession: Sendable {
   public let connection: PostgresConnection
   let pool: PostgresPool
@@ -9,42 +10,34 @@ public struct PostgresSession: Sendable {
   /// Runs a parameterised statement.
   @discardableResult
   public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-    try await run { try $0.query(query) }
+    try await run { try await $0.query(query) }
   }
 
   /// Runs SQL without parameters (DDL, transaction control).
   @discardableResult
   public func execute(_ sql: String) async throws -> PostgresRows {
-    try await run { try $0.execute(sql) }
+    try await run { try await $0.execute(sql) }
   }
 
-  /// Rolls back, even when the calling task is cancelled (the future-based submission is not
-  /// skipped on cancellation, unlike the async one).
+  /// Rolls back, even when the calling task is cancelled (no cancellation check before it).
   func rollback() async {
-    let connection = self.connection
-    _ = try? await pool.threads.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) {
-      try connection.execute("ROLLBACK")
-    }.get()
+    _ = try? await connection.execute("ROLLBACK")
   }
 
   private func run(
-    _ body: @escaping @Sendable (PostgresConnection) throws -> PostgresRows
-  ) async throws
-    -> PostgresRows
-  {
+    _ body: @Sendable (PostgresConnection) async throws -> PostgresRows
+  ) async throws -> PostgresRows {
     try Task.checkCancellation()
     let connection = self.connection
     return try await withTaskCancellationHandler {
-      try await pool.threads.runIfActive {
-        do {
-          return try body(connection)
-        } catch let error as PostgresError where error.kind == .connectionLost {
-          // The server went away since this connection was last used (restart, killed backend):
-          // reconnect once and run again — only outside a transaction, where nothing is lost.
-          guard connection.inIdleState else { throw error }
-          try connection.reset()
-          return try body(connection)
-        }
+      do {
+        return try await body(connection)
+      } catch let error as PostgresError where error.kind == .connectionLost {
+        // The server went away since this connection was last used (restart, killed backend):
+        // reconnect once and run again — only outside a transaction, where nothing is lost.
+        guard connection.inIdleState else { throw error }
+        try await pool.threads.runIfActive { try connection.reset() }
+        return try await body(connection)
       }
     } onCancel: {
       connection.cancel()

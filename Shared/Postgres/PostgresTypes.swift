@@ -10,7 +10,11 @@ public protocol PostgresEncodable: Sendable {
 public protocol PostgresDecodable {
   /// The column types this type reads; anything else is a type mismatch.
   static var acceptedOIDs: Set<UInt32> { get }
+  /// Whether this type reads a column of type `oid` (by default: whether `acceptedOIDs` holds it).
+  static func accepts(oid: UInt32) -> Bool
   static func decode(postgresText text: String) throws -> Self
+  /// Decodes the text form straight from libpq's buffer (by default through a String).
+  static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Self
   /// The value for SQL NULL; throws unless the type is optional.
   static func decodeNull() throws -> Self
 }
@@ -19,6 +23,32 @@ extension PostgresDecodable {
   public static func decodeNull() throws -> Self {
     throw PostgresError(.unexpectedNull, "NULL where \(Self.self) was expected")
   }
+  public static func accepts(oid: UInt32) -> Bool { acceptedOIDs.contains(oid) }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Self {
+    try decode(postgresText: String(decoding: bytes, as: UTF8.self))
+  }
+}
+
+/// A decimal integer in its text form (an optional sign, then digits), overflow refused.
+private func integer<T: FixedWidthInteger & SignedInteger>(_ bytes: UnsafeRawBufferPointer, _ type: T.Type) throws -> T {
+  var i = 0
+  var negative = false
+  if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+    negative = first == UInt8(ascii: "-")
+    i = 1
+  }
+  guard i < bytes.count else { throw mismatch(String(decoding: bytes, as: UTF8.self), T.self) }
+  var value: T = 0
+  while i < bytes.count {
+    let d = bytes[i] &- 48
+    guard d < 10 else { throw mismatch(String(decoding: bytes, as: UTF8.self), T.self) }
+    let (m, o1) = value.multipliedReportingOverflow(by: 10)
+    let (v, o2) = negative ? m.subtractingReportingOverflow(T(d)) : m.addingReportingOverflow(T(d))
+    guard !o1, !o2 else { throw mismatch(String(decoding: bytes, as: UTF8.self), T.self) }
+    value = v
+    i += 1
+  }
+  return value
 }
 
 public typealias PostgresCodable = PostgresEncodable & PostgresDecodable
@@ -67,9 +97,15 @@ extension Int64: PostgresCodable {
   public static var acceptedOIDs: Set<UInt32> {
     [PostgresOID.int2, PostgresOID.int4, PostgresOID.int8, PostgresOID.oid]
   }
+  public static func accepts(oid: UInt32) -> Bool {
+    oid == PostgresOID.int8 || oid == PostgresOID.int4 || oid == PostgresOID.int2 || oid == PostgresOID.oid
+  }
   public static func decode(postgresText text: String) throws -> Int64 {
     guard let v = Int64(text) else { throw mismatch(text, Self.self) }
     return v
+  }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Int64 {
+    try integer(bytes, Int64.self)
   }
 }
 
@@ -77,9 +113,13 @@ extension Int: PostgresCodable {
   public static var postgresOID: UInt32 { PostgresOID.int8 }
   public var postgresText: String { String(self) }
   public static var acceptedOIDs: Set<UInt32> { Int64.acceptedOIDs }
+  public static func accepts(oid: UInt32) -> Bool { Int64.accepts(oid: oid) }
   public static func decode(postgresText text: String) throws -> Int {
     guard let v = Int(text) else { throw mismatch(text, Self.self) }
     return v
+  }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Int {
+    try integer(bytes, Int.self)
   }
 }
 
@@ -87,9 +127,13 @@ extension Int32: PostgresCodable {
   public static var postgresOID: UInt32 { PostgresOID.int4 }
   public var postgresText: String { String(self) }
   public static var acceptedOIDs: Set<UInt32> { [PostgresOID.int2, PostgresOID.int4] }
+  public static func accepts(oid: UInt32) -> Bool { oid == PostgresOID.int4 || oid == PostgresOID.int2 }
   public static func decode(postgresText text: String) throws -> Int32 {
     guard let v = Int32(text) else { throw mismatch(text, Self.self) }
     return v
+  }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Int32 {
+    try integer(bytes, Int32.self)
   }
 }
 
@@ -97,6 +141,12 @@ extension Bool: PostgresCodable {
   public static var postgresOID: UInt32 { PostgresOID.bool }
   public var postgresText: String { self ? "t" : "f" }
   public static var acceptedOIDs: Set<UInt32> { [PostgresOID.bool] }
+  public static func accepts(oid: UInt32) -> Bool { oid == PostgresOID.bool }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Bool {
+    if bytes.count == 1 && bytes[0] == UInt8(ascii: "t") { return true }
+    if bytes.count == 1 && bytes[0] == UInt8(ascii: "f") { return false }
+    return try decode(postgresText: String(decoding: bytes, as: UTF8.self))
+  }
   public static func decode(postgresText text: String) throws -> Bool {
     switch text {
     case "t", "true": return true
@@ -124,7 +174,14 @@ extension String: PostgresCodable {
   public static var acceptedOIDs: Set<UInt32> {
     [PostgresOID.text, PostgresOID.varchar, PostgresOID.bpchar, PostgresOID.name, PostgresOID.unknown]
   }
+  public static func accepts(oid: UInt32) -> Bool {
+    oid == PostgresOID.text || oid == PostgresOID.varchar || oid == PostgresOID.bpchar || oid == PostgresOID.name
+      || oid == PostgresOID.unknown
+  }
   public static func decode(postgresText text: String) throws -> String { text }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> String {
+    String(decoding: bytes, as: UTF8.self)
+  }
 }
 
 // MARK: UUID, bytes, JSON
@@ -157,26 +214,39 @@ public struct PostgresBytes: PostgresCodable, Hashable {
     return String(decoding: out, as: UTF8.self)
   }
   public static var acceptedOIDs: Set<UInt32> { [PostgresOID.bytea] }
+  public static func accepts(oid: UInt32) -> Bool { oid == PostgresOID.bytea }
   public static func decode(postgresText text: String) throws -> PostgresBytes {
-    let u = Array(text.utf8)
+    var text = text
+    return try text.withUTF8 { try decode(postgresBytes: UnsafeRawBufferPointer($0)) }
+  }
+  /// The hex form (`\\x…`), decoded without an intermediate copy.
+  public static func decode(postgresBytes u: UnsafeRawBufferPointer) throws -> PostgresBytes {
     guard u.count >= 2, u[0] == UInt8(ascii: "\\"), u[1] == UInt8(ascii: "x"), u.count % 2 == 0 else {
-      throw mismatch(text, Self.self)
+      throw mismatch(String(decoding: u.prefix(40), as: UTF8.self), Self.self)
     }
-    func nibble(_ c: UInt8) throws -> UInt8 {
+    func nibble(_ c: UInt8) -> UInt8 {
       switch c {
       case 48...57: return c - 48
       case 97...102: return c - 87
       case 65...70: return c - 55
-      default: throw mismatch(text, PostgresBytes.self)
+      default: return 0xFF
       }
     }
-    var bytes = [UInt8]()
-    bytes.reserveCapacity((u.count - 2) / 2)
-    var i = 2
-    while i < u.count {
-      bytes.append(try nibble(u[i]) << 4 | nibble(u[i + 1]))
-      i += 2
+    var bad = false
+    let bytes = [UInt8](unsafeUninitializedCapacity: (u.count - 2) / 2) { out, initialized in
+      var i = 2
+      var o = 0
+      while i < u.count {
+        let high = nibble(u[i])
+        let low = nibble(u[i + 1])
+        if high | low > 0xF { bad = true }
+        out[o] = high << 4 | (low & 0xF)
+        i += 2
+        o += 1
+      }
+      initialized = o
     }
+    if bad { throw mismatch(String(decoding: u.prefix(40), as: UTF8.self), Self.self) }
     return PostgresBytes(bytes)
   }
 }
@@ -207,8 +277,12 @@ public struct PostgresJSON: PostgresCodable, Hashable {
 
 extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
   public static var acceptedOIDs: Set<UInt32> { Wrapped.acceptedOIDs }
+  public static func accepts(oid: UInt32) -> Bool { Wrapped.accepts(oid: oid) }
   public static func decode(postgresText text: String) throws -> Wrapped? {
     try Wrapped.decode(postgresText: text)
+  }
+  public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Wrapped? {
+    try Wrapped.decode(postgresBytes: bytes)
   }
   public static func decodeNull() throws -> Wrapped? { nil }
 }

@@ -88,19 +88,19 @@ struct PostgresTests {
 
   /// A statement with parameters is parsed and planned once per connection, then only executed;
   /// after a reconnect (a new session that knows no statements) it is prepared again.
-  @Test func parameterisedStatementsArePreparedOnceAndSurviveAReconnect() throws {
+  @Test func parameterisedStatementsArePreparedOnceAndSurviveAReconnect() async throws {
     let c = try PostgresConnection(conninfo: TestDB.url!)
-    for i in 0..<5 { #expect(try c.query("SELECT \(i)::int + 1")[0].decode(Int.self, at: 0) == i + 1) }
-    _ = try c.query("SELECT \("x")::text")
+    for i in 0..<5 { #expect(try await c.query("SELECT \(i)::int + 1")[0].decode(Int.self, at: 0) == i + 1) }
+    _ = try await c.query("SELECT \("x")::text")
     #expect(c.preparedStatements == 2)
-    #expect(try c.execute("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int.self, at: 0) == 2)
+    #expect(try await c.execute("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int.self, at: 0) == 2)
     let killer = try PostgresConnection(conninfo: TestDB.url!)
-    _ = try killer.query("SELECT pg_terminate_backend(\(c.backendPID))")
-    #expect(throws: PostgresError.self) { try c.query("SELECT \(1)::int + 1") }
+    _ = try await killer.query("SELECT pg_terminate_backend(\(c.backendPID))")
+    await #expect(throws: PostgresError.self) { try await c.query("SELECT \(1)::int + 1") }
     try c.reset()
     #expect(c.preparedStatements == 0)
-    #expect(try c.query("SELECT \(41)::int + 1")[0].decode(Int.self, at: 0) == 42)
-    #expect(try c.execute("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int.self, at: 0) == 1)
+    #expect(try await c.query("SELECT \(41)::int + 1")[0].decode(Int.self, at: 0) == 42)
+    #expect(try await c.execute("SELECT count(*) FROM pg_prepared_statements")[0].decode(Int.self, at: 0) == 1)
   }
 
   @Test func constraintViolationsAreTyped() async throws {
@@ -245,6 +245,97 @@ struct PostgresTests {
     #expect(pid != leakedPID)
     #expect(count == 0)
     try await pool.query("DROP TABLE pg_test_leak")
+    await pool.close()
+  }
+
+  /// A statement that fails inside a transaction aborts it; the rollback on the way out leaves the
+  /// same connection clean, so the next lease (a pool of one: the same backend) starts afresh.
+  @Test func aFailedStatementInATransactionLeavesTheConnectionCleanForTheNextLease() async throws {
+    let pool = TestDB.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_failtx (v int PRIMARY KEY)")
+    let pid = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+    await #expect(throws: PostgresError.self) {
+      try await pool.withTransaction { tx in
+        try await tx.query("INSERT INTO pg_test_failtx VALUES (1)")
+        try await tx.query("SELECT 1 / \(0)")
+      }
+    }
+    let (samePID, count, state) = try await pool.withConnection { s in
+      try await s.query(
+        "SELECT pg_backend_pid(), (SELECT count(*) FROM pg_test_failtx), (SELECT state FROM pg_stat_activity WHERE pid = pg_backend_pid())"
+      )[0].decode((Int32, Int, String).self)
+    }
+    #expect(samePID == pid)
+    #expect(count == 0)
+    #expect(state == "active")
+    try await pool.withTransaction { tx in try await tx.query("INSERT INTO pg_test_failtx VALUES (2)") }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_failtx")[0].decode(Int.self, at: 0) == 1)
+    try await pool.query("DROP TABLE pg_test_failtx")
+    await pool.close()
+  }
+
+  /// Many tasks parked on the reactor at once over few connections: every answer reaches the task
+  /// that asked (each checks its own value), with large parameters and results (several flushes
+  /// and reads per statement) mixed in.
+  @Test func manyConcurrentStatementsEachGetTheirOwnAnswer() async throws {
+    let pool = TestDB.pool(max: 4)
+    let big = String(repeating: "托育", count: 400_000)  // 2.4 MB of UTF-8: more than a socket buffer
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for t in 0..<64 {
+        group.addTask {
+          for i in 0..<25 {
+            if (t + i) % 10 == 0 {
+              let echoed = try await pool.query("SELECT \(big)::text || \(String(t))")[0].decode(String.self, at: 0)
+              #expect(echoed.utf8.count == big.utf8.count + String(t).utf8.count)
+              #expect(echoed.hasSuffix(String(t)))
+            } else {
+              let n = t * 1000 + i
+              #expect(try await pool.query("SELECT \(n)::bigint * 2")[0].decode(Int.self, at: 0) == n * 2)
+            }
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    let rows = try await pool.query("SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g")
+    #expect(rows.count == 20000)
+    #expect(try rows[19999].decode(Int.self, at: 0) == 20000)
+    await pool.close()
+  }
+
+  /// Several statements in one `execute`: the first error is thrown, and what ran before it in
+  /// the same implicit transaction is rolled back.
+  @Test func aMultiStatementExecuteThrowsItsFirstError() async throws {
+    let pool = TestDB.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_multi (v int)")
+    do {
+      try await pool.withConnection { s in
+        try await s.execute("INSERT INTO pg_test_multi VALUES (1); SELECT 1 / 0; INSERT INTO pg_test_multi VALUES (2)")
+      }
+      Issue.record("a failing statement in the batch was not reported")
+    } catch let e as PostgresError {
+      #expect(e.sqlState == "22012")
+    }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_multi")[0].decode(Int.self, at: 0) == 0)
+    #expect(try await pool.withConnection { try await $0.execute("SELECT 5; SELECT 6") }[0].decode(Int.self, at: 0) == 6)
+    try await pool.query("DROP TABLE pg_test_multi")
+    await pool.close()
+  }
+
+  /// Integers are read straight from libpq's buffer: the extremes round-trip, and text that is
+  /// not an integer or overflows the type is a type error, never a trap.
+  @Test func integerTextAtItsExtremes() async throws {
+    let pool = TestDB.pool(max: 1)
+    let row = try await pool.query(
+      "SELECT \(Int64.max)::bigint, \(Int64.min)::bigint, \(Int32.min)::int, '-0'::text, 2147483648::bigint"
+    )[0]
+    #expect(try row.decode(Int64.self, at: 0) == .max)
+    #expect(try row.decode(Int64.self, at: 1) == .min)
+    #expect(try row.decode(Int32.self, at: 2) == .min)
+    #expect(try row.decode(Int.self, at: 4) == 2_147_483_648)
+    // A bigint past Int32 read as Int32: refused by type (int8 is not int4), not truncated.
+    #expect(throws: PostgresError.self) { try row.decode(Int32.self, at: 4) }
+    #expect(throws: PostgresError.self) { try row.decode(Int.self, at: 3) }
     await pool.close()
   }
 
