@@ -1,5 +1,5 @@
 // The database path, side by side (a benchmark, not a test): the registry's GetInstitution statement
-// (institution joined to its current version, by credit code, a 600-byte body) run three ways —
+// (institution joined to its current version, by credit code, a 300-byte body) run three ways —
 //
 //   blocking, unnamed   the first design: each statement handed to a pool thread that runs
 //                       libpq's blocking PQexecParams (parsed and planned every time);
@@ -98,7 +98,7 @@ func loop(_ way: Way, _ codes: ArraySlice<String>, measuring: (Int32) -> Void = 
     measuring(c.backendPID)
     for code in codes {
       let body = try await threads.runIfActive { try c.get(code) }
-      precondition(body.count == 600)
+      precondition(body.count == 300)
     }
   case .nonBlocking:
     let c = try PostgresConnection(conninfo: url)
@@ -107,7 +107,7 @@ func loop(_ way: Way, _ codes: ArraySlice<String>, measuring: (Int32) -> Void = 
     for code in codes {
       let r = try await c.query(PostgresQuery(unsafeSQL: sql, binds: [PostgresBind(code)]))
       let body = try r[0].decode(PostgresBytes.self, at: 0)
-      precondition(body.bytes.count == 600)
+      precondition(body.bytes.count == 300)
     }
   }
 }
