@@ -77,7 +77,10 @@ public final class PostgresConnection: @unchecked Sendable {
   }
 
   /// Whether libpq knows the connection is gone.
-  public var isBroken: Bool { conn == nil || PQstatus(conn) != CONNECTION_OK }
+  public var isBroken: Bool { conn == nil || unsettled || PQstatus(conn) != CONNECTION_OK }
+  /// Set while a pipeline is sent and read: one that stopped half way leaves results unread, and
+  /// such a connection is never used again (the pool drops it, a session resets it).
+  private var unsettled = false
 
   /// Whether the connection was outside any transaction before its last statement (so a
   /// statement that failed on a lost connection may safely run again after a reset).
@@ -90,6 +93,9 @@ public final class PostgresConnection: @unchecked Sendable {
   /// Reconnects with the same parameters (blocks while connecting).
   public func reset() throws {
     reactor.forget(fd: PQsocket(conn))
+    queued = []
+    unsettled = false
+    if PQpipelineStatus(conn) != PQ_PIPELINE_OFF { _ = PQexitPipelineMode(conn) }
     PQreset(conn)
     guard PQstatus(conn) == CONNECTION_OK else {
       throw PostgresError(.connectFailed, "cannot reconnect to Postgres: \(Self.errorMessage(conn))")
@@ -170,6 +176,111 @@ public final class PostgresConnection: @unchecked Sendable {
     }
   }
 
+  /// Statements queued by `PostgresSession.queue(_:)`, sent with the next statement that is not.
+  var queued: [PostgresQuery] = []
+
+  /// Runs `queries` in one round trip (libpq's pipeline mode): all are sent, then one sync, then
+  /// every result is read. Outside a transaction they run as one implicit transaction; the first
+  /// error is thrown once everything up to the sync is read (the statements after it were not run).
+  /// Returns each statement's rows, in order.
+  public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresRows] {
+    if queries.count == 1 { return [try await query(queries[0])] }
+    lastTransactionStatus = PQtransactionStatus(conn)
+    for (n, q) in queries.enumerated() {
+      for (i, bind) in q.binds.enumerated() where bind.text?.utf8.contains(0) == true {
+        throw PostgresError(
+          .nulInText, "parameter $\(i + 1) of statement \(n + 1) contains a NUL character, which text cannot hold")
+      }
+    }
+    guard PQenterPipelineMode(conn) == 1 else {
+      throw lost()
+    }
+    enum Sent {
+      case prepare(StatementKey, String)
+      case statement(Int)
+    }
+    var sent: [Sent] = []
+    var preparing: [StatementKey: String] = [:]
+    unsettled = true
+    return try await whileRunning {
+      defer { if PQexitPipelineMode(conn) != 1 { unsettled = true } }
+      for (n, q) in queries.enumerated() {
+        let count = q.binds.count
+        var types = q.binds.map { Oid($0.oid) }
+        var name: String? = nil
+        if count > 0 {
+          let key = StatementKey(sql: q.sql, types: types)
+          name = prepared[key] ?? preparing[key]
+          if name == nil && preparesStatements && prepared.count + preparing.count < Self.maxPreparedStatements {
+            preparedCount += 1
+            let newName = "tuoyu_s\(preparedCount)"
+            try submitted(PQsendPrepare(conn, newName, q.sql, Int32(count), &types))
+            sent.append(.prepare(key, newName))
+            preparing[key] = newName
+            name = newName
+          }
+        }
+        try withParameterValues(q.binds) { values in
+          if let name {
+            try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, 0))
+          } else {
+            try submitted(PQsendQueryParams(conn, q.sql, Int32(count), &types, values, nil, nil, 0))
+          }
+        }
+        sent.append(.statement(n))
+      }
+      try submitted(PQpipelineSync(conn))
+      try await flush()
+      var rows = [PostgresRows](repeating: .empty, count: queries.count)
+      var firstError: (any Error)?
+      for command in sent {
+        // Each command's results, then a NULL.
+        while let result = try await nextResult() {
+          if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+            PQclear(result)
+            continue
+          }
+          do {
+            let r = try check(result)
+            switch command {
+            case .prepare(let key, let name): prepared[key] = name
+            case .statement(let n): rows[n] = r
+            }
+          } catch {
+            if firstError == nil { firstError = error }
+          }
+        }
+      }
+      // The sync point.
+      guard let sync = try await nextResult() else { throw lost() }
+      let status = PQresultStatus(sync)
+      PQclear(sync)
+      guard status == PGRES_PIPELINE_SYNC else { throw lost() }
+      unsettled = false
+      if let firstError { throw firstError }
+      return rows
+    }
+  }
+
+  /// The next result of the statement being read, waiting for the socket as needed; nil at its end.
+  private func nextResult() async throws -> OpaquePointer? {
+    while PQisBusy(conn) != 0 {
+      await reactor.wait(fd: PQsocket(conn), writable: false)
+      if PQconsumeInput(conn) == 0 { throw lost() }
+    }
+    return PQgetResult(conn)
+  }
+
+  private func flush() async throws {
+    while true {
+      let flushed = PQflush(conn)
+      if flushed == 0 { return }
+      if flushed < 0 { throw lost() }
+      await reactor.wait(fd: PQsocket(conn), writable: true)
+      if PQconsumeInput(conn) == 0 { throw lost() }
+    }
+  }
+
   /// The binds as C strings (NULL for SQL NULL), refusing text with a NUL (which libpq would
   /// silently cut there).
   private func withParameterValues<T>(
@@ -194,30 +305,17 @@ public final class PostgresConnection: @unchecked Sendable {
 
   private func submitted(_ status: Int32) throws {
     guard status == 1 else {
-      throw PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
+      throw lost()
     }
   }
 
   /// Sends what libpq has buffered, then reads every result of the statement sent, parking on the
   /// reactor whenever the socket has nothing yet.
   private func results() async throws -> PostgresRows {
-    while true {
-      let flushed = PQflush(conn)
-      if flushed == 0 { break }
-      if flushed < 0 { throw lost() }
-      await reactor.wait(fd: PQsocket(conn), writable: true)
-      if PQconsumeInput(conn) == 0 { throw lost() }
-    }
+    try await flush()
     var last: PostgresRows?
     var firstError: (any Error)?
-    while true {
-      while PQisBusy(conn) != 0 {
-        await reactor.wait(fd: PQsocket(conn), writable: false)
-        // The socket failed: the connection is not lent again (the pool drops a broken or busy
-        // one; a session resets it).
-        if PQconsumeInput(conn) == 0 { throw lost() }
-      }
-      guard let result = PQgetResult(conn) else { break }
+    while let result = try await nextResult() {
       do {
         last = try check(result)
       } catch {
@@ -230,13 +328,13 @@ public final class PostgresConnection: @unchecked Sendable {
   }
 
   private func lost() -> PostgresError {
-    PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
+    PostgresError(PQstatus(conn) != CONNECTION_OK ? .connectionLost : .other, Self.errorMessage(conn))
   }
 
   /// Turns a result into rows (which own it) or a thrown error (freeing it).
   private func check(_ result: OpaquePointer?) throws -> PostgresRows {
     guard let result else {
-      throw PostgresError(isBroken ? .connectionLost : .other, Self.errorMessage(conn))
+      throw lost()
     }
     let status = PQresultStatus(result)
     switch status {
@@ -249,7 +347,7 @@ public final class PostgresConnection: @unchecked Sendable {
       }
       let state = field(UInt8(ascii: "C"))
       var kind = state.map(PostgresError.kind(forSQLState:)) ?? .other
-      if isBroken { kind = .connectionLost }
+      if PQstatus(conn) != CONNECTION_OK { kind = .connectionLost }
       throw PostgresError(
         kind, field(UInt8(ascii: "M")) ?? Self.errorMessage(conn), sqlState: state,
         constraint: field(UInt8(ascii: "n")))

@@ -73,9 +73,11 @@ public final class PostgresPool: Sendable {
     let session = PostgresSession(connection: connection, pool: self)
     do {
       let result = try await body(session)
+      try await session.flush()
       release(connection)
       return result
     } catch {
+      connection.queued = []
       release(connection)
       throw error
     }
@@ -92,10 +94,12 @@ public final class PostgresPool: Sendable {
       attempt += 1
       do {
         return try await withConnection { session in
-          try await session.execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+          // Sent with the body's first statement, in one round trip.
+          session.queue(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
           do {
             let result = try await body(session)
-            try await session.execute("COMMIT")
+            // Sent with what the body queued, in one round trip.
+            try await session.query("COMMIT")
             return result
           } catch {
             await session.rollback()

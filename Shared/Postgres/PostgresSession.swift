@@ -7,26 +7,48 @@ public struct PostgresSession: Sendable {
   public let connection: PostgresConnection
   let pool: PostgresPool
 
-  /// Runs a parameterised statement.
+  /// Runs a parameterised statement (with any queued before it, in one round trip).
   @discardableResult
   public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-    try await run { try await $0.query(query) }
+    let queued = connection.queued
+    if queued.isEmpty { return try await run { try await $0.query(query) } }
+    connection.queued = []
+    return try await run { try await $0.pipeline(queued + [query]) }.last!
   }
 
-  /// Runs SQL without parameters (DDL, transaction control).
+  /// Queues a statement whose rows are not needed (an insert of an audit row, a version, an event):
+  /// it is sent with the next `query` (one round trip for all), in order, and an error in it is
+  /// thrown there. `withTransaction` sends what is queued with its COMMIT and `withConnection` at
+  /// its end; a rollback drops it. Keep the queue short (a request's writes, not a bulk load).
+  public func queue(_ query: PostgresQuery) {
+    connection.queued.append(query)
+  }
+
+  /// Sends what is queued (if anything) now.
+  public func flush() async throws {
+    let queued = connection.queued
+    guard !queued.isEmpty else { return }
+    connection.queued = []
+    _ = try await run { try await $0.pipeline(queued) }
+  }
+
+  /// Runs SQL without parameters (DDL, transaction control), after sending what is queued.
   @discardableResult
   public func execute(_ sql: String) async throws -> PostgresRows {
-    try await run { try await $0.execute(sql) }
+    try await flush()
+    return try await run { try await $0.execute(sql) }
   }
 
-  /// Rolls back, even when the calling task is cancelled (no cancellation check before it).
+  /// Rolls back, even when the calling task is cancelled (no cancellation check before it), and
+  /// drops what is queued.
   func rollback() async {
+    connection.queued = []
     _ = try? await connection.execute("ROLLBACK")
   }
 
-  private func run(
-    _ body: @Sendable (PostgresConnection) async throws -> PostgresRows
-  ) async throws -> PostgresRows {
+  private func run<T>(
+    _ body: @Sendable (PostgresConnection) async throws -> T
+  ) async throws -> T {
     try Task.checkCancellation()
     let connection = self.connection
     return try await withTaskCancellationHandler {

@@ -309,7 +309,7 @@ struct PostgresTests {
     let pool = TestDB.pool(max: 1)
     try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_multi (v int)")
     do {
-      try await pool.withConnection { s in
+      _ = try await pool.withConnection { s in
         try await s.execute("INSERT INTO pg_test_multi VALUES (1); SELECT 1 / 0; INSERT INTO pg_test_multi VALUES (2)")
       }
       Issue.record("a failing statement in the batch was not reported")
@@ -336,6 +336,83 @@ struct PostgresTests {
     // A bigint past Int32 read as Int32: refused by type (int8 is not int4), not truncated.
     #expect(throws: PostgresError.self) { try row.decode(Int32.self, at: 4) }
     #expect(throws: PostgresError.self) { try row.decode(Int.self, at: 3) }
+    await pool.close()
+  }
+
+  /// Queued statements go with the next query in one pipeline, in order, and each is prepared once.
+  @Test func queuedStatementsRunInOrderWithTheNextQuery() async throws {
+    let pool = TestDB.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_queue (n int PRIMARY KEY, t text)")
+    let (count, last) = try await pool.withTransaction { tx in
+      for n in 1...20 { tx.queue("INSERT INTO pg_test_queue VALUES (\(n), \("row \(n)"))") }
+      return try await tx.query("SELECT count(*), max(t) FILTER (WHERE n = 20) FROM pg_test_queue")[0]
+        .decode((Int, String).self)
+    }
+    #expect(count == 20)
+    #expect(last == "row 20")
+    // The insert was prepared once (the BEGIN, the SELECT and the COMMIT have no parameters).
+    try await pool.withConnection { s in
+      #expect(s.connection.preparedStatements == 1)
+      // What is queued at the end of a lease is sent before the connection goes back.
+      s.queue("INSERT INTO pg_test_queue VALUES (\(21), \("late"))")
+    }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_queue")[0].decode(Int.self, at: 0) == 21)
+    try await pool.query("DROP TABLE pg_test_queue")
+    await pool.close()
+  }
+
+  /// An error in a queued statement is thrown by the query it went with; the transaction rolls
+  /// back all of it, and the statements after the failing one never ran.
+  @Test func anErrorInAQueuedStatementRollsTheTransactionBack() async throws {
+    let pool = TestDB.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_qerr (n int PRIMARY KEY)")
+    let reached = Counter()
+    do {
+      try await pool.withTransaction(maxAttempts: 1) { tx in
+        tx.queue("INSERT INTO pg_test_qerr VALUES (\(1))")
+        tx.queue("INSERT INTO pg_test_qerr VALUES (\(1))")  // duplicate key
+        tx.queue("INSERT INTO pg_test_qerr VALUES (\(2))")
+        _ = try await tx.query("SELECT count(*) FROM pg_test_qerr")
+        _ = reached.increment()
+      }
+      Issue.record("the duplicate key was not reported")
+    } catch let e as PostgresError {
+      #expect(e.kind == .uniqueViolation)
+    }
+    #expect(reached.value == 0)
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_qerr")[0].decode(Int.self, at: 0) == 0)
+    // Outside a transaction a pipeline is one implicit transaction: all or nothing.
+    await #expect(throws: PostgresError.self) {
+      try await pool.withConnection { s in
+        _ = try await s.connection.pipeline([
+          "INSERT INTO pg_test_qerr VALUES (\(5))", "INSERT INTO pg_test_qerr VALUES (\(5))",
+        ])
+      }
+    }
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_qerr")[0].decode(Int.self, at: 0) == 0)
+    // And the connection is clean for the next lease.
+    #expect(try await pool.query("SELECT \(3)::int")[0].decode(Int.self, at: 0) == 3)
+    try await pool.query("DROP TABLE pg_test_qerr")
+    await pool.close()
+  }
+
+  /// A pipeline sent on a connection whose backend was killed meanwhile is sent again, once, on a
+  /// new connection (outside a transaction nothing had run).
+  @Test func aPipelineOnAKilledBackendRunsOnceAfterTheReconnect() async throws {
+    let pool = TestDB.pool(max: 1)
+    try await pool.query("CREATE TABLE IF NOT EXISTS pg_test_qkill (n int PRIMARY KEY)")
+    let pid = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+    let killer = TestDB.pool(max: 1)
+    try await killer.query("SELECT pg_terminate_backend(\(pid))")
+    await killer.close()
+    let seen = try await pool.withConnection { s in
+      s.queue("INSERT INTO pg_test_qkill VALUES (\(1))")
+      s.queue("INSERT INTO pg_test_qkill VALUES (\(2))")
+      return try await s.query("SELECT count(*) FROM pg_test_qkill")[0].decode(Int.self, at: 0)
+    }
+    #expect(seen == 2)
+    #expect(try await pool.query("SELECT count(*) FROM pg_test_qkill")[0].decode(Int.self, at: 0) == 2)
+    try await pool.query("DROP TABLE pg_test_qkill")
     await pool.close()
   }
 
