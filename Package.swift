@@ -182,7 +182,8 @@ let package = Package(
       path: "bench/Limits", swiftSettings: swiftSettings),
     .executableTarget(
       name: "BenchPostgres",
-      dependencies: ["Postgres", "CLibPQ", .product(name: "NIOPosix", package: "swift-nio")], path: "bench/Postgres", swiftSettings: swiftSettings),
+      dependencies: ["Postgres", "CLibPQ", .product(name: "NIOPosix", package: "swift-nio")], path: "bench/Postgres",
+      swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
       dependencies: [

@@ -177,7 +177,11 @@ public final class PostgresConnection: @unchecked Sendable {
   }
 
   /// Statements queued by `PostgresSession.queue(_:)`, sent with the next statement that is not.
-  var queued: [PostgresQuery] = []
+  var queued: [PostgresQuery] = [] {
+    didSet { if queued.isEmpty && !oldValue.isEmpty { queueGeneration &+= 1 } }
+  }
+  /// Raised whenever the queue is sent or dropped: unchanged means nothing queued since has gone.
+  var queueGeneration = 0
 
   /// Runs `queries` in one round trip (libpq's pipeline mode): all are sent, then one sync, then
   /// every result is read. Outside a transaction they run as one implicit transaction; the first

@@ -24,6 +24,20 @@ public struct PostgresSession: Sendable {
     connection.queued.append(query)
   }
 
+  /// A mark of the queue: pass it to `dropQueued(since:)`.
+  public var queueMark: (generation: Int, count: Int) { (connection.queueGeneration, connection.queued.count) }
+
+  /// Drops what was queued since `mark` and returns true when none of it was sent yet (the queue
+  /// has not gone out since); returns false, dropping the whole queue, when some of it has.
+  public func dropQueued(since mark: (generation: Int, count: Int)) -> Bool {
+    if connection.queueGeneration == mark.generation && connection.queued.count >= mark.count {
+      connection.queued.removeSubrange(mark.count...)
+      return true
+    }
+    connection.queued = []
+    return false
+  }
+
   /// Sends what is queued (if anything) now.
   public func flush() async throws {
     let queued = connection.queued

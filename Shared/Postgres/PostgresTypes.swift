@@ -30,7 +30,8 @@ extension PostgresDecodable {
 }
 
 /// A decimal integer in its text form (an optional sign, then digits), overflow refused.
-private func integer<T: FixedWidthInteger & SignedInteger>(_ bytes: UnsafeRawBufferPointer, _ type: T.Type) throws -> T {
+private func integer<T: FixedWidthInteger & SignedInteger>(_ bytes: UnsafeRawBufferPointer, _ type: T.Type) throws -> T
+{
   var i = 0
   var negative = false
   if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {

@@ -49,7 +49,8 @@ public enum Mutation {
           return try Response(serializedBytes: try row.decode(PostgresBytes.self, at: 1).bytes)
         }
         let response = try await body(tx)
-        try await tx.query(
+        // Queued: sent with the audit row and the COMMIT in one round trip.
+        tx.queue(
           """
           UPDATE idempotency SET response = \(PostgresBytes(try response.serializedBytes()))
           WHERE request_id = \(key)
@@ -76,10 +77,13 @@ public enum Mutation {
     _ tx: PostgresSession, _ caller: Principal, _ method: String, _ target: String, _ requestID: String,
     request: PostgresBytes, outcome: String
   ) async throws {
-    try await tx.query(
+    // Bounded, so that a refused request with a huge field is still on the record (an index
+    // entry holds at most about 2.7 kB).
+    tx.queue(
       """
       INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
-      VALUES (\(caller.subject), \(caller.department), \(method), \(target), \(requestID), md5(\(request)), \(outcome))
+      VALUES (\(caller.subject), \(caller.department), \(method), \(clipped(target)), \(clipped(requestID)),
+        md5(\(request)), \(clipped(outcome, bytes: 2048)))
       """)
   }
 
@@ -87,10 +91,11 @@ public enum Mutation {
     _ tx: PostgresSession, _ caller: Principal, _ method: String, _ target: String, _ requestID: String,
     _ digest: String, outcome: String
   ) async throws {
-    try await tx.query(
+    tx.queue(
       """
       INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
-      VALUES (\(caller.subject), \(caller.department), \(method), \(target), \(requestID), \(digest), \(outcome))
+      VALUES (\(caller.subject), \(caller.department), \(method), \(clipped(target)), \(clipped(requestID)), \(digest),
+        \(clipped(outcome, bytes: 2048)))
       """)
   }
 }
@@ -105,13 +110,16 @@ extension Mutation {
   }
 
   /// An import that is per row, not all-or-nothing — the audited way every service takes a stream
-  /// of rows: each row's declared limits are checked, then `body` runs in the row's own
-  /// transaction with the row's audit record; a refused row is audited with its status (in a
-  /// transaction of its own) and reported through `report`, and the next row goes on. After
-  /// `maxRows` the import stops and `stopped` is told the first row it did not take.
+  /// of rows: each row's declared limits are checked, then `body` runs under the row's own
+  /// savepoint with the row's audit record; a refused row is rolled back to its savepoint, audited
+  /// with its status and reported through `report`, and the next row goes on. Rows are taken in
+  /// batches of `batchSize` per transaction (one commit, not one per row); when a batch as a whole
+  /// fails (a lost connection, a deadlock, a failed commit) its rows are run again one transaction
+  /// each, so every row still ends exactly once. Outcomes are reported after their batch commits.
+  /// After `maxRows` the import stops and `stopped` is told the first row it did not take.
   /// Returns how many rows were received and how many took effect.
   public static func eachRow<Row: LimitedMessage>(
-    _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int,
+    _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int, batchSize: Int = 200,
     target: (Row) -> String, requestID: (Row) -> String,
     _ body: (Row, PostgresSession) async throws -> Void,
     report: (Row, RowOutcome) -> Void, stopped: (Row) -> Void
@@ -120,6 +128,68 @@ extension Mutation {
     let method = context.descriptor.path
     var received = 0
     var imported = 0
+    var batch: [BatchRow<Row>] = []
+    batch.reserveCapacity(batchSize)
+
+    func runBatch() async throws {
+      var outcomes: [RowOutcome]
+      do {
+        outcomes = try await pool.withTransaction(maxAttempts: 1) { tx in
+          var outcomes: [RowOutcome] = []
+          outcomes.reserveCapacity(batch.count)
+          for item in batch {
+            outcomes.append(try await runRow(item, tx, savepoint: true))
+          }
+          return outcomes
+        }
+      } catch let error where isBatchFailure(error) {
+        // Run again, one transaction per row.
+        outcomes = []
+        for item in batch {
+          do {
+            outcomes.append(try await pool.withTransaction { tx in try await runRow(item, tx, savepoint: false) })
+          } catch let error where !(error is CancellationError) {
+            // Refused alone: audited in a transaction of its own.
+            _ = try? await pool.withTransaction { tx in
+              try await audit(
+                tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
+            }
+            outcomes.append(rowOutcome(error))
+          }
+        }
+      }
+      for (item, outcome) in zip(batch, outcomes) {
+        if outcome.error == nil { imported += 1 }
+        report(item.row, outcome)
+      }
+      batch.removeAll(keepingCapacity: true)
+    }
+
+    /// One row in `tx`: under a savepoint in a batch (rolled back to it when refused, the refusal
+    /// audited in its place); alone, a refusal is thrown to roll the row's transaction back.
+    func runRow(_ item: BatchRow<Row>, _ tx: PostgresSession, savepoint: Bool) async throws -> RowOutcome {
+      let mark = tx.queueMark
+      if savepoint { tx.queue("SAVEPOINT tuoyu_row") }
+      do {
+        if !item.violations.isEmpty { throw LimitViolations(item.violations) }
+        try await body(item.row, tx)
+        try await audit(tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: "OK")
+        if savepoint { tx.queue("RELEASE SAVEPOINT tuoyu_row") }
+        // The row's writes go now, so an error in them is the row's.
+        try await tx.flush()
+        return RowOutcome(error: nil, rule: "")
+      } catch let error where savepoint && !isBatchFailure(error) {
+        if !tx.dropQueued(since: mark) {
+          tx.queue("ROLLBACK TO SAVEPOINT tuoyu_row")
+          tx.queue("RELEASE SAVEPOINT tuoyu_row")
+        }
+        try await audit(
+          tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
+        try await tx.flush()
+        return rowOutcome(error)
+      }
+    }
+
     for try await incoming in rows {
       var row = incoming
       if received >= maxRows {
@@ -127,31 +197,57 @@ extension Mutation {
         break
       }
       received += 1
-      let target = target(row)
-      let requestID = requestID(row)
       let bytes = PostgresBytes(try row.serializedBytes())
-      do {
-        let violations = row.limitViolations()
-        if !violations.isEmpty { throw LimitViolations(violations) }
-        try await pool.withTransaction { tx in
-          try await body(row, tx)
-          try await audit(tx, caller, method, target, requestID, request: bytes, outcome: "OK")
-        }
-        imported += 1
-        report(row, RowOutcome(error: nil, rule: ""))
-      } catch {
-        _ = try? await pool.withTransaction { tx in
-          try await audit(tx, caller, method, target, requestID, request: bytes, outcome: outcome(of: error))
-        }
-        let rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
-        report(row, RowOutcome(error: rpc, rule: rule(of: error)))
-      }
+      let violations = row.limitViolations()
+      batch.append(
+        BatchRow(row: row, target: target(row), requestID: requestID(row), bytes: bytes, violations: violations))
+      if batch.count >= batchSize { try await runBatch() }
     }
+    if !batch.isEmpty { try await runBatch() }
     return (received, imported)
+  }
+
+  struct BatchRow<Row> {
+    let row: Row
+    let target: String
+    let requestID: String
+    let bytes: PostgresBytes
+    let violations: [FieldViolation]
+  }
+
+  /// Failures of a batch's transaction rather than of one of its rows.
+  static func isBatchFailure(_ error: any Error) -> Bool {
+    if error is CancellationError { return true }
+    guard let e = error as? PostgresError else { return false }
+    return e.isRetryable || e.kind == .connectionLost || e.kind == .poolExhausted || e.kind == .poolClosed
+  }
+
+  static func rowOutcome(_ error: any Error) -> RowOutcome {
+    let rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
+    return RowOutcome(error: rpc, rule: rule(of: error))
   }
 
   /// The rule an error names: a refusal's, or a limit's; empty for anything else.
   public static func rule(of error: any Error) -> String {
     (error as? Refusals)?.rule ?? (error as? Refusal)?.rule ?? (error as? LimitViolations)?.violations.first?.rule ?? ""
   }
+}
+
+/// At most `bytes` bytes of `s` (whole characters), marked with "…" when cut, NUL shown as U+FFFD
+/// (text cannot hold it): what an audit row records of a caller's field.
+func clipped(_ s: String, bytes: Int = 256) -> String {
+  if s.utf8.count <= bytes && !s.utf8.contains(0) { return s }
+  var out = ""
+  var used = 0
+  for ch in s {
+    let shown: Character = ch == "\0" ? "\u{FFFD}" : ch
+    let n = shown.utf8.count
+    if used + n > bytes - 3 {
+      out += "…"
+      break
+    }
+    out.append(shown)
+    used += n
+  }
+  return out
 }

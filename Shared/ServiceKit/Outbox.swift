@@ -17,6 +17,18 @@ public enum Outbox {
       tx, eventType: eventType, subject: subject, payload: PostgresJSON(try event.jsonString(options: options)))
   }
 
+  /// Queues an event with the transaction's next statement (`PostgresSession.queue`), when its
+  /// cursor is not needed.
+  public static func queue(
+    _ tx: PostgresSession, eventType: String, subject: String, event: some SwiftProtobuf.Message
+  ) throws {
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    options.useDeterministicOrdering = true
+    let payload = PostgresJSON(try event.jsonString(options: options))
+    tx.queue("INSERT INTO outbox (event_type, subject, payload) VALUES (\(eventType), \(subject), \(payload))")
+  }
+
   /// An event without a payload, or with one already in JSON.
   @discardableResult
   public static func append(

@@ -317,7 +317,8 @@ struct PostgresTests {
       #expect(e.sqlState == "22012")
     }
     #expect(try await pool.query("SELECT count(*) FROM pg_test_multi")[0].decode(Int.self, at: 0) == 0)
-    #expect(try await pool.withConnection { try await $0.execute("SELECT 5; SELECT 6") }[0].decode(Int.self, at: 0) == 6)
+    #expect(
+      try await pool.withConnection { try await $0.execute("SELECT 5; SELECT 6") }[0].decode(Int.self, at: 0) == 6)
     try await pool.query("DROP TABLE pg_test_multi")
     await pool.close()
   }

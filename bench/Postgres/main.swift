@@ -72,7 +72,8 @@ final class BlockingConnection: @unchecked Sendable {
       var types: [Oid] = [25]
       let result =
         prepared
-        ? PQexecPrepared(conn, "get", 1, &values, nil, nil, 0) : PQexecParams(conn, sql, 1, &types, &values, nil, nil, 0)
+        ? PQexecPrepared(conn, "get", 1, &values, nil, nil, 0)
+        : PQexecParams(conn, sql, 1, &types, &values, nil, nil, 0)
       defer { PQclear(result) }
       guard PQresultStatus(result) == PGRES_TUPLES_OK, PQntuples(result) == 1 else { throw CancellationError() }
       return try PostgresBytes.decode(postgresText: String(cString: PQgetvalue(result, 0, 0))).bytes

@@ -53,7 +53,7 @@ extension RegistryService {
     let day = try effectiveDate(row.effectiveDate)
     let problems = Registration.check(
       creditCode: row.creditCode, name: row.displayName, nature: row.legalNature, authority: row.registrationAuthority)
-    let ctx = try await RegistryStore.filingContext(tx, township: row.facts.townshipCode, date: day)
+    let ctx = try await RegistryStore.filingContext(tx, township: row.facts.townshipCode, date: day, rules: rules)
     let filed = !row.filingNumber.isEmpty
     try Refusals.check(problems + (filed ? FilingRules.facts(row.facts, ctx) : FilingRules.location(row.facts, ctx)))
     if filed, try await RegistryStore.filingNumberTaken(tx, row.filingNumber) {

@@ -20,7 +20,7 @@ extension RegistryService {
     return try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "institutions/\(code)"
     ) { tx in
-      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
+      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
       try Refusals.check(problems + FilingRules.location(request.facts, ctx))
       let inst = Registration.firstVersion(
         creditCode: code, name: request.displayName, nature: request.legalNature,
@@ -36,7 +36,7 @@ extension RegistryService {
       .submitFiling, code: request.creditCode, requestID: request.requestID, request: request,
       date: request.effectiveDate, context: context
     ) { inst, tx, day in
-      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
+      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
       try Refusals.check(
         FilingRules.facts(request.facts, ctx)
           + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals))
@@ -56,7 +56,7 @@ extension RegistryService {
       date: request.effectiveDate, context: context
     ) { inst, tx, day in
       // Checked again on the day of filing: the rules or the county's average fee may have moved.
-      let ctx = try await RegistryStore.filingContext(tx, township: inst.facts.townshipCode, date: day)
+      let ctx = try await RegistryStore.filingContext(tx, township: inst.facts.townshipCode, date: day, rules: rules)
       try Refusals.check(FilingRules.facts(inst.facts, ctx))
       if inst.filingNumber.isEmpty {
         inst.filingNumber = try await RegistryStore.nextFilingNumber(tx, county: inst.countyCode, year: day.year)
@@ -84,7 +84,7 @@ extension RegistryService {
       .change, code: request.creditCode, requestID: request.requestID, request: request,
       date: request.effectiveDate, context: context
     ) { inst, tx, day in
-      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day)
+      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
       try Refusals.check(FilingRules.facts(request.facts, ctx))
       var proposed = request.facts
       proposed.seats.total = try FilingRules.storedTotal(proposed.seats)

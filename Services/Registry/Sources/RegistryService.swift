@@ -13,6 +13,8 @@ public typealias Registry = Tuoyu_Registry_V1_Registry
 /// resource: Institutions, Regions, RuleValues, Indicators, Import.
 public struct RegistryService: Registry.ServiceProtocol {
   let pool: PostgresPool
+  /// The rule pack, read again only when its version moves.
+  let rules = RulePackCache()
   /// Today in China; a parameter so tests can pin it.
   let today: @Sendable () -> LocalDate
 

@@ -28,17 +28,15 @@ extension RegistryStore {
     }
   }
 
-  /// What was filed (status filed in the version in force) at the end of `day`, per township.
+  /// What was filed (status filed in the version in force) at the end of `day`, per township: the
+  /// sum of the filed changes on or before it (migration 0102), not a walk of every version.
   static func filedByTownship(_ db: PostgresSession, on day: LocalDate) async throws -> [IndicatorRules.Filed] {
     try await db.query(
       """
-      WITH v AS (
-        SELECT DISTINCT ON (credit_code) status, inclusive, township_code, county_code, total_seats
-        FROM institution_version WHERE effective_date <= \(day)
-        ORDER BY credit_code, version DESC)
-      SELECT county_code, township_code, count(*), sum(total_seats), coalesce(sum(total_seats) FILTER (WHERE inclusive), 0),
-        bool_or(inclusive)
-      FROM v WHERE status = 'filed' GROUP BY county_code, township_code
+      SELECT county_code, township_code, sum(institutions)::bigint, sum(seats)::bigint, sum(inclusive_seats)::bigint,
+        sum(inclusive_institutions) > 0
+      FROM filed_change WHERE day <= \(day)
+      GROUP BY county_code, township_code HAVING sum(institutions) > 0
       """
     ).map { row in
       let (county, township, n, seats, inclusiveSeats, anyInclusive) = try row.decode(

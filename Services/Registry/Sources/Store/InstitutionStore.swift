@@ -180,7 +180,7 @@ enum RegistryStore {
           "the effective date \(date) is before the institution's last change on \(lastDay)", field: "effective_date")
       }
       inst.version = try Checked.add(previous.version, 1, "the version of \(code)")
-      try await tx.query(
+      tx.queue(
         """
         UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber),
           status = \(Lifecycle.name(inst.status)), county_code = \(inst.countyCode),
@@ -204,7 +204,8 @@ enum RegistryStore {
     inst.facts.seats.total = try FilingRules.storedTotal(inst.facts.seats)
     inst.name = "institutions/\(code)"
     let body = PostgresBytes(try inst.serializedBytes())
-    try await tx.query(
+    // The writes below need no answer: queued, they go with the transaction's next statement.
+    tx.queue(
       """
       INSERT INTO institution_version (credit_code, version, event, effective_date, recorded_by, status,
         display_name, mode, inclusive, township_code, county_code, total_seats, body)
@@ -223,7 +224,20 @@ enum RegistryStore {
       $0.effectiveDate = date.description
       $0.filingNumber = inst.filingNumber
     }
-    try await Outbox.append(tx, eventType: "institution.\(action.rawValue)", subject: inst.name, event: event)
+    try Outbox.queue(tx, eventType: "institution.\(action.rawValue)", subject: inst.name, event: event)
+    for change in FiledChange.between(previous, inst) {
+      tx.queue(
+        """
+        INSERT INTO filed_change (day, county_code, township_code, institutions, seats, inclusive_institutions, inclusive_seats)
+        VALUES (\(date), \(change.county), \(change.township), \(change.institutions), \(change.seats),
+          \(change.inclusiveInstitutions), \(change.inclusiveSeats))
+        ON CONFLICT (day, county_code, township_code) DO UPDATE SET
+          institutions = filed_change.institutions + EXCLUDED.institutions,
+          seats = filed_change.seats + EXCLUDED.seats,
+          inclusive_institutions = filed_change.inclusive_institutions + EXCLUDED.inclusive_institutions,
+          inclusive_seats = filed_change.inclusive_seats + EXCLUDED.inclusive_seats
+        """)
+    }
     return inst
   }
 
@@ -241,5 +255,40 @@ enum RegistryStore {
       let number = "TY-\(county)-\(year)-\(String(repeating: "0", count: max(0, 5 - digits.count)))\(digits)"
       if try await tx.query("SELECT 1 FROM institution WHERE filing_number = \(number)").isEmpty { return number }
     }
+  }
+}
+
+/// What one new version changes in the filed totals of its day (`filed_change`): the predecessor's
+/// contribution taken back, its own added, per county and township; nothing when neither is filed.
+struct FiledChange: Equatable {
+  var county: String
+  var township: String
+  var institutions: Int64 = 0
+  var seats: Int64 = 0
+  var inclusiveInstitutions: Int64 = 0
+  var inclusiveSeats: Int64 = 0
+
+  var isZero: Bool { institutions == 0 && seats == 0 && inclusiveInstitutions == 0 && inclusiveSeats == 0 }
+
+  /// The changes, in (county, township) order (one lock order for every transaction), zeros left out.
+  static func between(_ previous: Institution?, _ next: Institution) -> [FiledChange] {
+    var changes: [String: FiledChange] = [:]
+    func add(_ inst: Institution, _ sign: Int64) {
+      guard inst.status == .filed else { return }
+      let key = "\(inst.countyCode)|\(inst.facts.townshipCode)"
+      var c = changes[key] ?? FiledChange(county: inst.countyCode, township: inst.facts.townshipCode)
+      // Stored totals are at most 10,000 seats: no overflow.
+      let seats = Int64(inst.facts.seats.total)
+      c.institutions += sign
+      c.seats += sign * seats
+      if inst.facts.inclusive {
+        c.inclusiveInstitutions += sign
+        c.inclusiveSeats += sign * seats
+      }
+      changes[key] = c
+    }
+    if let previous { add(previous, -1) }
+    add(next, 1)
+    return changes.values.filter { !$0.isZero }.sorted { ($0.county, $0.township) < ($1.county, $1.township) }
   }
 }

@@ -58,24 +58,24 @@ extension RegistryStore {
 
   /// The filing context of a township on a day: its county and city, the rule pack, the county's
   /// average fee for the year (or the latest year before it that has one).
-  static func filingContext(_ tx: PostgresSession, township: String, date: LocalDate) async throws -> FilingContext {
-    let pack = try await rulePack(tx)
-    let rows = try await tx.query(
+  static func filingContext(
+    _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache
+  ) async throws -> FilingContext {
+    // One statement: the rule pack's version, the township's county and city, the county's fee.
+    let row = try await tx.query(
       """
-      SELECT c.code, c.parent_code FROM region t JOIN region c ON c.code = t.parent_code
-      WHERE t.code = \(township) AND t.level = 'township' AND c.level = 'county'
-      """)
-    guard let row = rows.first else {
+      SELECT p.version, c.code, c.parent_code,
+        (SELECT average_monthly_fee_fen FROM region_year
+         WHERE code = c.code AND year <= \(date.year) AND average_monthly_fee_fen > 0 ORDER BY year DESC LIMIT 1)
+      FROM rule_pack_version p
+      LEFT JOIN (region t JOIN region c ON c.code = t.parent_code AND t.level = 'township' AND c.level = 'county')
+        ON t.code = \(township)
+      """)[0]
+    let (version, county, city, fee) = try row.decode((Int64, String?, String?, Int64?).self)
+    let pack = try await rules.pack(version: version) { try await rulePack(tx) }
+    guard let county else {
       return FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
     }
-    let (county, city) = try row.decode((String, String?).self)
-    let fee = try await tx.query(
-      """
-      SELECT average_monthly_fee_fen FROM region_year
-      WHERE code = \(county) AND year <= \(date.year) AND average_monthly_fee_fen > 0
-      ORDER BY year DESC LIMIT 1
-      """
-    ).first?.decode(Int64.self, at: 0)
     return FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
   }
 

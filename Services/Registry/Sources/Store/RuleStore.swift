@@ -2,6 +2,27 @@ import API
 import Postgres
 import RegistryAPI
 import ServiceKit
+import Synchronization
+
+/// The rule pack as last read, with the `rule_pack_version` it was read at. A filing reads the
+/// version in the statement that reads its region anyway; only a different version (a rule value
+/// changed, in any process) costs a read of the pack.
+final class RulePackCache: Sendable {
+  private let cached = Mutex<(version: Int64, pack: RulePack)?>(nil)
+
+  /// The pack at `version`: the one kept, or read by `read` (and kept when it is newer).
+  func pack(version: Int64, read: () async throws -> RulePack) async throws -> RulePack {
+    if let kept = cached.withLock({ $0 }), kept.version == version { return kept.pack }
+    let pack = try await read()
+    cached.withLock { current in
+      if current == nil || current!.version < version { current = (version, pack) }
+    }
+    return pack
+  }
+
+  /// The version of the pack kept (for tests).
+  var version: Int64? { cached.withLock { $0?.version } }
+}
 
 extension RegistryStore {
   /// Every rule value, as the filing checks read them.
