@@ -115,19 +115,29 @@ struct Import: AsyncParsableCommand {
 
     let total = rows.count
     let bar = !quiet && isatty(2) != 0
+    // One call takes at most 20,000 rows (the service's limit); a larger file goes in calls of
+    // `Self.rowsPerCall`, one after another, and their answers are added up.
     let response = await withClient(options, "registry") { c in
       var callOptions = options.callOptions
       callOptions.timeout = .seconds(max(options.timeout, 600))
-      let call = try await R.Client(c).importInstitutions(options: callOptions)
-      for (i, r) in rows.enumerated() {
-        try await call.send(r)
-        if bar && (i % 25 == 0 || i == total - 1) { progress(i + 1, total) }
+      var all = Tuoyu_Registry_V1_ImportInstitutionsResponse()
+      var sent = 0
+      for chunk in stride(from: 0, to: max(rows.count, 1), by: Self.rowsPerCall) {
+        let call = try await R.Client(c).importInstitutions(options: callOptions)
+        for r in rows[chunk..<min(chunk + Self.rowsPerCall, rows.count)] {
+          try await call.send(r)
+          sent += 1
+          if bar && (sent % 25 == 0 || sent == total) { progress(sent, total) }
+        }
+        try await call.end()
+        guard let response = try await call.receive() else {
+          throw await call.error() ?? RPCError(code: .internal, message: "no response")
+        }
+        all.received += response.received
+        all.imported += response.imported
+        all.failures += response.failures
       }
-      try await call.end()
-      guard let response = try await call.receive() else {
-        throw await call.error() ?? RPCError(code: .internal, message: "no response")
-      }
-      return response
+      return all
     }
     if bar { FileHandle.standardError.write(Data("\n".utf8)) }
     var failures = local + response.failures
@@ -147,6 +157,9 @@ struct Import: AsyncParsableCommand {
     }
     if !failures.isEmpty { throw ExitCode(2) }
   }
+
+  /// Rows sent per call (the service takes at most 20,000).
+  static let rowsPerCall = 10_000
 
   func progress(_ done: Int, _ total: Int) {
     let width = 30
