@@ -25,6 +25,18 @@ public struct RPCRouter: Sendable {
     }
   }
 
+  /// A unary method whose handler may answer with an encoding it already holds.
+  public mutating func registerUnaryEncoded<Req: Message, Resp: Message>(
+    _ descriptor: MethodDescriptor, request: Req.Type = Req.self, response: Resp.Type = Resp.self,
+    _ handler: @escaping @Sendable (Req, ServerContext) async throws -> EncodedResponse<Resp>
+  ) {
+    routes[descriptor.path] = Route(descriptor: descriptor) { call, context in
+      let request = try Codec.decode(Req.self, from: try await call.singleRequest())
+      let response = try await handler(request, context)
+      try await call.send(response.framed(), context: context)
+    }
+  }
+
   public mutating func registerServerStreaming<Req: Message, Resp: Message>(
     _ descriptor: MethodDescriptor, request: Req.Type = Req.self, response: Resp.Type = Resp.self,
     _ handler: @escaping @Sendable (Req, ServerContext, ResponseWriter<Resp>) async throws -> Void

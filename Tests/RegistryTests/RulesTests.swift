@@ -2,6 +2,7 @@ import API
 import RegistryAPI
 import RegistryCore
 import ServiceKit
+import RPC
 import Testing
 
 @Suite struct CreditCodeTests {
@@ -386,5 +387,39 @@ func goodFacts() -> FilingFacts {
   @Test func showingNeverTraps() {
     #expect(Yuan.string(180_050) == "1800.50" && Yuan.string(-7) == "-0.07")
     #expect(Yuan.withUnit(.min) == "-92233720368547758.08 yuan")
+  }
+}
+
+/// ListInstitutions is assembled from stored encodings; the bytes must be exactly what
+/// swift-protobuf makes of the same message (field numbers, lengths past one varint byte, the
+/// token left out when empty).
+@Suite struct EncodedListTests {
+  func institution(_ n: Int, padding: Int) -> Institution {
+    .with {
+      $0.creditCode = "91330502MA2B\(String(format: "%06d", n))"
+      $0.displayName = String(repeating: "托", count: padding)
+      $0.status = .filed
+      $0.version = Int32(n)
+    }
+  }
+
+  @Test(arguments: [0, 1, 60, 5_000])
+  func assembledPageEqualsSwiftProtobufsEncoding(padding: Int) throws {
+    let items = [institution(1, padding: padding), institution(2, padding: padding / 2 + 1)]
+    for token in ["", "next-page-token"] {
+      let message = Tuoyu_Registry_V1_ListInstitutionsResponse.with {
+        $0.institutions = items
+        $0.nextPageToken = token
+      }
+      var writer = EncodedMessageWriter()
+      for i in items {
+        writer.appendLengthDelimited(field: RegistryService.listInstitutionsField, try i.serializedBytes())
+      }
+      writer.appendString(field: RegistryService.listNextPageTokenField, token)
+      let expected: [UInt8] = try message.serializedBytes()
+      #expect(writer.bytes == expected)
+      #expect(
+        try EncodedResponse<Tuoyu_Registry_V1_ListInstitutionsResponse>(encoding: writer.bytes).message() == message)
+    }
   }
 }

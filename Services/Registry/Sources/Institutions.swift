@@ -134,22 +134,38 @@ extension RegistryService {
   public func getInstitution(
     request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext
   ) async throws -> Institution {
+    try await getInstitutionEncoded(request: request, context: context).message()
+  }
+
+  /// The stored encoding of the version asked for, sent as it is.
+  public func getInstitutionEncoded(
+    request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext
+  ) async throws -> EncodedResponse<Institution> {
     try Self.creditCode(request.creditCode)
     let day = try asOfDay(request.asOf)
-    return try await pool.withConnection { db in
-      guard let day else { return try await RegistryStore.current(db, request.creditCode, forUpdate: false) }
-      guard let inst = try await RegistryStore.asOf(db, request.creditCode, day: day) else {
+    let body = try await pool.withConnection { db in
+      guard let day else { return try await RegistryStore.currentBody(db, request.creditCode) }
+      guard let body = try await RegistryStore.asOf(db, request.creditCode, day: day) else {
         throw Refusal(
           .notFound, rule: "institution.exists", field: "credit_code",
           "no institution with credit code \(request.creditCode) existed on \(day)")
       }
-      return inst
+      return body
     }
+    return EncodedResponse(encoding: body)
   }
 
   public func listInstitutions(
     request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ListInstitutionsResponse {
+    try await listInstitutionsEncoded(request: request, context: context).message()
+  }
+
+  /// The page assembled from the stored encodings (field 1, `institutions`) and the next page's
+  /// token (field 2), without decoding a single institution.
+  public func listInstitutionsEncoded(
+    request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext
+  ) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListInstitutionsResponse> {
     let size = try PageToken.size(request.pageSize)
     let day = try asOfDay(request.asOf)
     let status = request.status == .unspecified ? "" : Lifecycle.name(request.status)
@@ -158,17 +174,22 @@ extension RegistryService {
     let after = try PageToken.read(request.pageToken, filters: filters)
     try await knownRegion(request.regionCode)
     let found = try await pool.withConnection { db in
-      try await RegistryStore.institutions(
+      try await RegistryStore.institutionBodies(
         db, regionCode: request.regionCode, mode: Int32(request.mode.rawValue), status: status,
         inclusiveOnly: request.inclusiveOnly, day: day, after: after, limit: size + 1)
     }
-    var response = Tuoyu_Registry_V1_ListInstitutionsResponse()
-    response.institutions = Array(found.prefix(size))
-    if found.count > size, let last = response.institutions.last {
-      response.nextPageToken = PageToken.make(after: last.creditCode, filters: filters)
+    let page = found.prefix(size)
+    var out = EncodedMessageWriter(capacity: page.reduce(64) { $0 + $1.body.count + 4 })
+    for item in page { out.appendLengthDelimited(field: Self.listInstitutionsField, item.body) }
+    if found.count > size, let last = page.last {
+      out.appendString(field: Self.listNextPageTokenField, PageToken.make(after: last.code, filters: filters))
     }
-    return response
+    return EncodedResponse(encoding: out.bytes)
   }
+
+  /// Field numbers of `ListInstitutionsResponse` (tested against swift-protobuf's own encoding).
+  public static let listInstitutionsField = 1
+  public static let listNextPageTokenField = 2
 
   public func listInstitutionHistory(
     request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext

@@ -32,13 +32,21 @@ public enum Grpc_Testing_TestService {
   /// Implement this to serve `grpc.testing.TestService`.
   public protocol ServiceProtocol: RPCService {
     func emptyCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty
+    /// `emptyCall` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func emptyCallEncoded(request: Grpc_Testing_Empty, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_Empty>
     func unaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse
+    /// `unaryCall` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func unaryCallEncoded(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_SimpleResponse>
     func cacheableUnaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse
+    /// `cacheableUnaryCall` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func cacheableUnaryCallEncoded(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_SimpleResponse>
     func streamingOutputCall(request: Grpc_Testing_StreamingOutputCallRequest, context: ServerContext, responses: ResponseWriter<Grpc_Testing_StreamingOutputCallResponse>) async throws
     func streamingInputCall(requests: RequestStream<Grpc_Testing_StreamingInputCallRequest>, context: ServerContext) async throws -> Grpc_Testing_StreamingInputCallResponse
     func fullDuplexCall(requests: RequestStream<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext, responses: ResponseWriter<Grpc_Testing_StreamingOutputCallResponse>) async throws
     func halfDuplexCall(requests: RequestStream<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext, responses: ResponseWriter<Grpc_Testing_StreamingOutputCallResponse>) async throws
     func unimplementedCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty
+    /// `unimplementedCall` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func unimplementedCallEncoded(request: Grpc_Testing_Empty, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_Empty>
   }
 
   /// A typed client of `grpc.testing.TestService`.
@@ -87,15 +95,31 @@ public enum Grpc_Testing_TestService {
 extension Grpc_Testing_TestService.ServiceProtocol {
   public var reflectionFileDescriptors: [String] { Grpc_Testing_TestService.fileDescriptors }
 
+  public func emptyCallEncoded(request: Grpc_Testing_Empty, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_Empty> {
+    EncodedResponse(try await emptyCall(request: request, context: context))
+  }
+
+  public func unaryCallEncoded(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_SimpleResponse> {
+    EncodedResponse(try await unaryCall(request: request, context: context))
+  }
+
+  public func cacheableUnaryCallEncoded(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_SimpleResponse> {
+    EncodedResponse(try await cacheableUnaryCall(request: request, context: context))
+  }
+
+  public func unimplementedCallEncoded(request: Grpc_Testing_Empty, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_Empty> {
+    EncodedResponse(try await unimplementedCall(request: request, context: context))
+  }
+
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Grpc_Testing_TestService.Method.emptyCall) { try await self.emptyCall(request: $0, context: $1) }
-    router.registerUnary(Grpc_Testing_TestService.Method.unaryCall) { try await self.unaryCall(request: $0, context: $1) }
-    router.registerUnary(Grpc_Testing_TestService.Method.cacheableUnaryCall) { try await self.cacheableUnaryCall(request: $0, context: $1) }
+    router.registerUnaryEncoded(Grpc_Testing_TestService.Method.emptyCall) { try await self.emptyCallEncoded(request: $0, context: $1) }
+    router.registerUnaryEncoded(Grpc_Testing_TestService.Method.unaryCall) { try await self.unaryCallEncoded(request: $0, context: $1) }
+    router.registerUnaryEncoded(Grpc_Testing_TestService.Method.cacheableUnaryCall) { try await self.cacheableUnaryCallEncoded(request: $0, context: $1) }
     router.registerServerStreaming(Grpc_Testing_TestService.Method.streamingOutputCall) { try await self.streamingOutputCall(request: $0, context: $1, responses: $2) }
     router.registerClientStreaming(Grpc_Testing_TestService.Method.streamingInputCall) { try await self.streamingInputCall(requests: $0, context: $1) }
     router.registerBidirectionalStreaming(Grpc_Testing_TestService.Method.fullDuplexCall) { try await self.fullDuplexCall(requests: $0, context: $1, responses: $2) }
     router.registerBidirectionalStreaming(Grpc_Testing_TestService.Method.halfDuplexCall) { try await self.halfDuplexCall(requests: $0, context: $1, responses: $2) }
-    router.registerUnary(Grpc_Testing_TestService.Method.unimplementedCall) { try await self.unimplementedCall(request: $0, context: $1) }
+    router.registerUnaryEncoded(Grpc_Testing_TestService.Method.unimplementedCall) { try await self.unimplementedCallEncoded(request: $0, context: $1) }
   }
 }
 
@@ -120,6 +144,8 @@ public enum Grpc_Testing_UnimplementedService {
   /// Implement this to serve `grpc.testing.UnimplementedService`.
   public protocol ServiceProtocol: RPCService {
     func unimplementedCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty
+    /// `unimplementedCall` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func unimplementedCallEncoded(request: Grpc_Testing_Empty, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_Empty>
   }
 
   /// A typed client of `grpc.testing.UnimplementedService`.
@@ -137,7 +163,11 @@ public enum Grpc_Testing_UnimplementedService {
 extension Grpc_Testing_UnimplementedService.ServiceProtocol {
   public var reflectionFileDescriptors: [String] { Grpc_Testing_UnimplementedService.fileDescriptors }
 
+  public func unimplementedCallEncoded(request: Grpc_Testing_Empty, context: ServerContext) async throws -> EncodedResponse<Grpc_Testing_Empty> {
+    EncodedResponse(try await unimplementedCall(request: request, context: context))
+  }
+
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Grpc_Testing_UnimplementedService.Method.unimplementedCall) { try await self.unimplementedCall(request: $0, context: $1) }
+    router.registerUnaryEncoded(Grpc_Testing_UnimplementedService.Method.unimplementedCall) { try await self.unimplementedCallEncoded(request: $0, context: $1) }
   }
 }

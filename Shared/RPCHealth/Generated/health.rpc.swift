@@ -24,6 +24,8 @@ public enum Grpc_Health_V1_Health {
   /// Implement this to serve `grpc.health.v1.Health`.
   public protocol ServiceProtocol: RPCService {
     func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse
+    /// `check` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func checkEncoded(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> EncodedResponse<Grpc_Health_V1_HealthCheckResponse>
     func watch(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext, responses: ResponseWriter<Grpc_Health_V1_HealthCheckResponse>) async throws
   }
 
@@ -49,8 +51,12 @@ public enum Grpc_Health_V1_Health {
 extension Grpc_Health_V1_Health.ServiceProtocol {
   public var reflectionFileDescriptors: [String] { Grpc_Health_V1_Health.fileDescriptors }
 
+  public func checkEncoded(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> EncodedResponse<Grpc_Health_V1_HealthCheckResponse> {
+    EncodedResponse(try await check(request: request, context: context))
+  }
+
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Grpc_Health_V1_Health.Method.check) { try await self.check(request: $0, context: $1) }
+    router.registerUnaryEncoded(Grpc_Health_V1_Health.Method.check) { try await self.checkEncoded(request: $0, context: $1) }
     router.registerServerStreaming(Grpc_Health_V1_Health.Method.watch) { try await self.watch(request: $0, context: $1, responses: $2) }
   }
 }

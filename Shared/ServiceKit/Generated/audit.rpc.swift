@@ -26,6 +26,8 @@ public enum Tuoyu_Audit_V1_AuditTrail {
   /// Implement this to serve `tuoyu.audit.v1.AuditTrail`.
   public protocol ServiceProtocol: RPCService {
     func listAuditEntries(request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext) async throws -> Tuoyu_Audit_V1_ListAuditEntriesResponse
+    /// `listAuditEntries` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func listAuditEntriesEncoded(request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Audit_V1_ListAuditEntriesResponse>
   }
 
   /// A typed client of `tuoyu.audit.v1.AuditTrail`.
@@ -43,11 +45,15 @@ public enum Tuoyu_Audit_V1_AuditTrail {
 extension Tuoyu_Audit_V1_AuditTrail.ServiceProtocol {
   public var reflectionFileDescriptors: [String] { Tuoyu_Audit_V1_AuditTrail.fileDescriptors }
 
+  public func listAuditEntriesEncoded(request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Audit_V1_ListAuditEntriesResponse> {
+    EncodedResponse(try await listAuditEntries(request: request, context: context))
+  }
+
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries) { (request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Audit_V1_AuditTrail.Method.listAuditEntries) { (request: Tuoyu_Audit_V1_ListAuditEntriesRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.listAuditEntries(request: request, context: context)
+      return try await self.listAuditEntriesEncoded(request: request, context: context)
     }
   }
 }

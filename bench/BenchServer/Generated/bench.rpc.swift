@@ -23,6 +23,8 @@ public enum Bench_Bench {
   /// Implement this to serve `bench.Bench`.
   public protocol ServiceProtocol: RPCService {
     func get(request: Bench_Req, context: ServerContext) async throws -> Bench_Resp
+    /// `get` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func getEncoded(request: Bench_Req, context: ServerContext) async throws -> EncodedResponse<Bench_Resp>
   }
 
   /// A typed client of `bench.Bench`.
@@ -40,7 +42,11 @@ public enum Bench_Bench {
 extension Bench_Bench.ServiceProtocol {
   public var reflectionFileDescriptors: [String] { Bench_Bench.fileDescriptors }
 
+  public func getEncoded(request: Bench_Req, context: ServerContext) async throws -> EncodedResponse<Bench_Resp> {
+    EncodedResponse(try await get(request: request, context: context))
+  }
+
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Bench_Bench.Method.get) { try await self.get(request: $0, context: $1) }
+    router.registerUnaryEncoded(Bench_Bench.Method.get) { try await self.getEncoded(request: $0, context: $1) }
   }
 }

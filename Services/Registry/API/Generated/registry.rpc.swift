@@ -46,24 +46,62 @@ public enum Tuoyu_Registry_V1_Registry {
   /// Implement this to serve `tuoyu.registry.v1.Registry`.
   public protocol ServiceProtocol: RPCService {
     func getRegion(request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Region
+    /// `getRegion` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func getRegionEncoded(request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Region>
     func listRegions(request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_ListRegionsResponse
+    /// `listRegions` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func listRegionsEncoded(request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListRegionsResponse>
     func putRegion(request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Region
+    /// `putRegion` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func putRegionEncoded(request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Region>
     func registerInstitution(request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `registerInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func registerInstitutionEncoded(request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func submitFiling(request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `submitFiling` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func submitFilingEncoded(request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func fileInstitution(request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `fileInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func fileInstitutionEncoded(request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func refuseFiling(request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `refuseFiling` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func refuseFilingEncoded(request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func changeFiling(request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `changeFiling` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func changeFilingEncoded(request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func suspendInstitution(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `suspendInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func suspendInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func reinstateInstitution(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `reinstateInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func reinstateInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func revokeInstitution(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `revokeInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func revokeInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func closeInstitution(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `closeInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func closeInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func getInstitution(request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_Institution
+    /// `getInstitution` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func getInstitutionEncoded(request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution>
     func listInstitutions(request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_ListInstitutionsResponse
+    /// `listInstitutions` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func listInstitutionsEncoded(request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListInstitutionsResponse>
     func listInstitutionHistory(request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_ListInstitutionHistoryResponse
+    /// `listInstitutionHistory` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func listInstitutionHistoryEncoded(request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListInstitutionHistoryResponse>
     func listPublicInstitutions(request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_ListPublicInstitutionsResponse
+    /// `listPublicInstitutions` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func listPublicInstitutionsEncoded(request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListPublicInstitutionsResponse>
     func listRuleValues(request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_ListRuleValuesResponse
+    /// `listRuleValues` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func listRuleValuesEncoded(request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListRuleValuesResponse>
     func putRuleValue(request: Tuoyu_Registry_V1_PutRuleValueRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_RuleValue
+    /// `putRuleValue` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func putRuleValueEncoded(request: Tuoyu_Registry_V1_PutRuleValueRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_RuleValue>
     func getIndicators(request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext) async throws -> Tuoyu_Registry_V1_GetIndicatorsResponse
+    /// `getIndicators` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes).
+    func getIndicatorsEncoded(request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_GetIndicatorsResponse>
     func importInstitutions(requests: RequestStream<Tuoyu_Registry_V1_ImportRow>, context: ServerContext) async throws -> Tuoyu_Registry_V1_ImportInstitutionsResponse
   }
 
@@ -158,101 +196,177 @@ public enum Tuoyu_Registry_V1_Registry {
 extension Tuoyu_Registry_V1_Registry.ServiceProtocol {
   public var reflectionFileDescriptors: [String] { Tuoyu_Registry_V1_Registry.fileDescriptors }
 
+  public func getRegionEncoded(request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Region> {
+    EncodedResponse(try await getRegion(request: request, context: context))
+  }
+
+  public func listRegionsEncoded(request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListRegionsResponse> {
+    EncodedResponse(try await listRegions(request: request, context: context))
+  }
+
+  public func putRegionEncoded(request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Region> {
+    EncodedResponse(try await putRegion(request: request, context: context))
+  }
+
+  public func registerInstitutionEncoded(request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await registerInstitution(request: request, context: context))
+  }
+
+  public func submitFilingEncoded(request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await submitFiling(request: request, context: context))
+  }
+
+  public func fileInstitutionEncoded(request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await fileInstitution(request: request, context: context))
+  }
+
+  public func refuseFilingEncoded(request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await refuseFiling(request: request, context: context))
+  }
+
+  public func changeFilingEncoded(request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await changeFiling(request: request, context: context))
+  }
+
+  public func suspendInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await suspendInstitution(request: request, context: context))
+  }
+
+  public func reinstateInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await reinstateInstitution(request: request, context: context))
+  }
+
+  public func revokeInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await revokeInstitution(request: request, context: context))
+  }
+
+  public func closeInstitutionEncoded(request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await closeInstitution(request: request, context: context))
+  }
+
+  public func getInstitutionEncoded(request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_Institution> {
+    EncodedResponse(try await getInstitution(request: request, context: context))
+  }
+
+  public func listInstitutionsEncoded(request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListInstitutionsResponse> {
+    EncodedResponse(try await listInstitutions(request: request, context: context))
+  }
+
+  public func listInstitutionHistoryEncoded(request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListInstitutionHistoryResponse> {
+    EncodedResponse(try await listInstitutionHistory(request: request, context: context))
+  }
+
+  public func listPublicInstitutionsEncoded(request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListPublicInstitutionsResponse> {
+    EncodedResponse(try await listPublicInstitutions(request: request, context: context))
+  }
+
+  public func listRuleValuesEncoded(request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListRuleValuesResponse> {
+    EncodedResponse(try await listRuleValues(request: request, context: context))
+  }
+
+  public func putRuleValueEncoded(request: Tuoyu_Registry_V1_PutRuleValueRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_RuleValue> {
+    EncodedResponse(try await putRuleValue(request: request, context: context))
+  }
+
+  public func getIndicatorsEncoded(request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext) async throws -> EncodedResponse<Tuoyu_Registry_V1_GetIndicatorsResponse> {
+    EncodedResponse(try await getIndicators(request: request, context: context))
+  }
+
   public func register(on router: inout RPCRouter) {
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getRegion) { (request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.getRegion) { (request: Tuoyu_Registry_V1_GetRegionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.getRegion(request: request, context: context)
+      return try await self.getRegionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listRegions) { (request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.listRegions) { (request: Tuoyu_Registry_V1_ListRegionsRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.listRegions(request: request, context: context)
+      return try await self.listRegionsEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.putRegion) { (request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.putRegion) { (request: Tuoyu_Registry_V1_PutRegionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.putRegion(request: request, context: context)
+      return try await self.putRegionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.registerInstitution) { (request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.registerInstitution) { (request: Tuoyu_Registry_V1_RegisterInstitutionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.registerInstitution(request: request, context: context)
+      return try await self.registerInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.submitFiling) { (request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.submitFiling) { (request: Tuoyu_Registry_V1_SubmitFilingRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.submitFiling(request: request, context: context)
+      return try await self.submitFilingEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.fileInstitution) { (request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.fileInstitution) { (request: Tuoyu_Registry_V1_FileInstitutionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.fileInstitution(request: request, context: context)
+      return try await self.fileInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.refuseFiling) { (request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.refuseFiling) { (request: Tuoyu_Registry_V1_RefuseFilingRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.refuseFiling(request: request, context: context)
+      return try await self.refuseFilingEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.changeFiling) { (request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.changeFiling) { (request: Tuoyu_Registry_V1_ChangeFilingRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.changeFiling(request: request, context: context)
+      return try await self.changeFilingEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.suspendInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.suspendInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.suspendInstitution(request: request, context: context)
+      return try await self.suspendInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.reinstateInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.reinstateInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.reinstateInstitution(request: request, context: context)
+      return try await self.reinstateInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.revokeInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.revokeInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.revokeInstitution(request: request, context: context)
+      return try await self.revokeInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.closeInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.closeInstitution) { (request: Tuoyu_Registry_V1_InstitutionActionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.closeInstitution(request: request, context: context)
+      return try await self.closeInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getInstitution) { (request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.getInstitution) { (request: Tuoyu_Registry_V1_GetInstitutionRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.getInstitution(request: request, context: context)
+      return try await self.getInstitutionEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listInstitutions) { (request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.listInstitutions) { (request: Tuoyu_Registry_V1_ListInstitutionsRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.listInstitutions(request: request, context: context)
+      return try await self.listInstitutionsEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listInstitutionHistory) { (request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.listInstitutionHistory) { (request: Tuoyu_Registry_V1_ListInstitutionHistoryRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.listInstitutionHistory(request: request, context: context)
+      return try await self.listInstitutionHistoryEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listPublicInstitutions) { (request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.listPublicInstitutions) { (request: Tuoyu_Registry_V1_ListPublicInstitutionsRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.listPublicInstitutions(request: request, context: context)
+      return try await self.listPublicInstitutionsEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.listRuleValues) { (request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.listRuleValues) { (request: Tuoyu_Registry_V1_ListRuleValuesRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.listRuleValues(request: request, context: context)
+      return try await self.listRuleValuesEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.putRuleValue) { (request: Tuoyu_Registry_V1_PutRuleValueRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.putRuleValue) { (request: Tuoyu_Registry_V1_PutRuleValueRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.putRuleValue(request: request, context: context)
+      return try await self.putRuleValueEncoded(request: request, context: context)
     }
-    router.registerUnary(Tuoyu_Registry_V1_Registry.Method.getIndicators) { (request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext) in
+    router.registerUnaryEncoded(Tuoyu_Registry_V1_Registry.Method.getIndicators) { (request: Tuoyu_Registry_V1_GetIndicatorsRequest, context: ServerContext) in
       var request = request
       try request.checkLimits()
-      return try await self.getIndicators(request: request, context: context)
+      return try await self.getIndicatorsEncoded(request: request, context: context)
     }
     router.registerClientStreaming(Tuoyu_Registry_V1_Registry.Method.importInstitutions) { try await self.importInstitutions(requests: $0, context: $1) }
   }

@@ -18,25 +18,28 @@ enum RegistryStore {
   /// concurrent change re-checks the join against the version row of its old snapshot, finds no
   /// match and answers "no such institution" for one that exists.)
   static func current(_ tx: PostgresSession, _ code: String, forUpdate: Bool = true) async throws -> Institution {
-    let rows: PostgresRows
-    if forUpdate {
-      let locked = try await tx.query(
-        "SELECT current_version FROM institution WHERE credit_code = \(code) FOR UPDATE")
-      guard let version = try locked.first?.decode(Int32.self, at: 0) else { throw notFound(code) }
-      rows = try await tx.query(
-        """
-        SELECT body FROM institution_version WHERE credit_code = \(code) AND version = \(version)
-        """)
-    } else {
-      rows = try await tx.query(
-        """
-        SELECT v.body FROM institution i
-        JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-        WHERE i.credit_code = \(code)
-        """)
-    }
+    guard forUpdate else { return try Institution(serializedBytes: try await currentBody(tx, code)) }
+    let locked = try await tx.query(
+      "SELECT current_version FROM institution WHERE credit_code = \(code) FOR UPDATE")
+    guard let version = try locked.first?.decode(Int32.self, at: 0) else { throw notFound(code) }
+    let rows = try await tx.query(
+      """
+      SELECT body FROM institution_version WHERE credit_code = \(code) AND version = \(version)
+      """)
     guard let row = rows.first else { throw notFound(code) }
     return try Institution(serializedBytes: try row.decode(PostgresBytes.self, at: 0).bytes)
+  }
+
+  /// The stored encoding of the current version (what Get answers, sent as it is).
+  static func currentBody(_ db: PostgresSession, _ code: String) async throws -> [UInt8] {
+    let rows = try await db.query(
+      """
+      SELECT v.body FROM institution i
+      JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
+      WHERE i.credit_code = \(code)
+      """)
+    guard let row = rows.first else { throw notFound(code) }
+    return try row.decode(PostgresBytes.self, at: 0).bytes
   }
 
   static func notFound(_ code: String) -> Refusal {
@@ -45,22 +48,33 @@ enum RegistryStore {
   }
 
   /// The institution as it stood at the end of `day`.
-  static func asOf(_ tx: PostgresSession, _ code: String, day: LocalDate) async throws -> Institution? {
+  static func asOf(_ tx: PostgresSession, _ code: String, day: LocalDate) async throws -> [UInt8]? {
     let rows = try await tx.query(
       """
       SELECT body FROM institution_version
       WHERE credit_code = \(code) AND effective_date <= \(day)
       ORDER BY version DESC LIMIT 1
       """)
-    return try rows.first.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
+    return try rows.first.map { try $0.decode(PostgresBytes.self, at: 0).bytes }
   }
 
-  /// The bodies of the institutions matching the filters, as of `day` (now when nil), in credit
-  /// code order after `after`.
+  /// The institutions matching the filters, as of `day` (now when nil), in credit code order
+  /// after `after`.
   static func institutions(
     _ db: PostgresSession, regionCode: String, mode: Int32, status: String, inclusiveOnly: Bool, day: LocalDate?,
     after: String, limit: Int
   ) async throws -> [Institution] {
+    try await institutionBodies(
+      db, regionCode: regionCode, mode: mode, status: status, inclusiveOnly: inclusiveOnly, day: day, after: after,
+      limit: limit
+    ).map { try Institution(serializedBytes: $0.body) }
+  }
+
+  /// The same, as each one's credit code and stored encoding.
+  static func institutionBodies(
+    _ db: PostgresSession, regionCode: String, mode: Int32, status: String, inclusiveOnly: Bool, day: LocalDate?,
+    after: String, limit: Int
+  ) async throws -> [(code: String, body: [UInt8])] {
     let rows: PostgresRows
     if let day {
       // As of a day: each institution's latest version on or before it (an index scan in
@@ -72,7 +86,7 @@ enum RegistryStore {
           FROM institution_version
           WHERE credit_code > \(after) AND effective_date <= \(day)
           ORDER BY credit_code, version DESC)
-        SELECT body FROM v
+        SELECT credit_code, body FROM v
         WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
           AND (NOT \(inclusiveOnly) OR inclusive)
           AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
@@ -87,7 +101,7 @@ enum RegistryStore {
       if !status.isEmpty && region == "township" {
         rows = try await db.query(
           """
-          SELECT v.body FROM institution i
+          SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.township_code = \(regionCode) AND i.credit_code > \(after)
             AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
@@ -96,7 +110,7 @@ enum RegistryStore {
       } else if !status.isEmpty && region == "county-or-city" {
         rows = try await db.query(
           """
-          SELECT v.body FROM institution i
+          SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.credit_code > \(after)
             AND (i.county_code = \(regionCode) OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
@@ -106,7 +120,7 @@ enum RegistryStore {
       } else if !status.isEmpty {
         rows = try await db.query(
           """
-          SELECT v.body FROM institution i
+          SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.credit_code > \(after)
             AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
@@ -115,7 +129,7 @@ enum RegistryStore {
       } else {
         rows = try await db.query(
           """
-          SELECT v.body FROM institution i
+          SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.credit_code > \(after)
             AND (\(mode) = 0 OR v.mode = \(mode))
@@ -126,7 +140,10 @@ enum RegistryStore {
           """)
       }
     }
-    return try rows.map { try Institution(serializedBytes: try $0.decode(PostgresBytes.self, at: 0).bytes) }
+    return try rows.map { row in
+      let (code, body) = try row.decode((String, PostgresBytes).self)
+      return (code, body.bytes)
+    }
   }
 
   /// Records `next` as the version after `previous` (the first when `previous` is nil, as the

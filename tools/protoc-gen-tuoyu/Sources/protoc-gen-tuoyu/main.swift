@@ -109,6 +109,12 @@ struct Generator: CodeGenerator {
           switch kind(m) {
           case "unary":
             out.line("func \(lowerName(m))(request: \(req), context: ServerContext) async throws -> \(resp)")
+            out.line(
+              "/// `\(lowerName(m))` as sent: by default its message, encoded; implement it to send an encoding already held (stored bytes)."
+            )
+            out.line(
+              "func \(lowerName(m))Encoded(request: \(req), context: ServerContext) async throws -> EncodedResponse<\(resp)>"
+            )
           case "serverStreaming":
             out.line(
               "func \(lowerName(m))(request: \(req), context: ServerContext, responses: ResponseWriter<\(resp)>) async throws"
@@ -177,6 +183,16 @@ struct Generator: CodeGenerator {
     out.indent {
       out.line("public var reflectionFileDescriptors: [String] { \(enumName).fileDescriptors }")
       out.line("")
+      for m in service.methods where kind(m) == "unary" {
+        let req = namer.fullName(message: m.inputType)
+        let resp = namer.fullName(message: m.outputType)
+        out.line(
+          "public func \(lowerName(m))Encoded(request: \(req), context: ServerContext) async throws -> EncodedResponse<\(resp)> {"
+        )
+        out.indent { out.line("EncodedResponse(try await \(lowerName(m))(request: request, context: context))") }
+        out.line("}")
+        out.line("")
+      }
       out.line("public func register(on router: inout RPCRouter) {")
       out.indent {
         for m in service.methods {
@@ -186,11 +202,11 @@ struct Generator: CodeGenerator {
           switch (kind(m), limited) {
           case ("unary", true):
             let req = namer.fullName(message: m.inputType)
-            out.line("router.registerUnary(\(d)) { (request: \(req), context: ServerContext) in")
+            out.line("router.registerUnaryEncoded(\(d)) { (request: \(req), context: ServerContext) in")
             out.indent {
               out.line("var request = request")
               out.line("try request.checkLimits()")
-              out.line("return try await self.\(lowerName(m))(request: request, context: context)")
+              out.line("return try await self.\(lowerName(m))Encoded(request: request, context: context)")
             }
             out.line("}")
           case ("serverStreaming", true):
@@ -203,7 +219,8 @@ struct Generator: CodeGenerator {
             }
             out.line("}")
           case ("unary", _):
-            out.line("router.registerUnary(\(d)) { try await self.\(lowerName(m))(request: $0, context: $1) }")
+            out.line(
+              "router.registerUnaryEncoded(\(d)) { try await self.\(lowerName(m))Encoded(request: $0, context: $1) }")
           case ("serverStreaming", _):
             out.line(
               "router.registerServerStreaming(\(d)) { try await self.\(lowerName(m))(request: $0, context: $1, responses: $2) }"
