@@ -11,12 +11,16 @@
 // portably, so the three calls it needs are wrapped here.
 
 /// Arms a one-shot wait for `fd` to be readable (or either, when `writable`: libpq asks to read
-/// while a flush waits), adding or re-arming it.
+/// while a flush waits): re-arms it when `registered` (falling back to adding it), else adds it.
 /// Returns 0, or an errno value.
-static inline int tuoyu_epoll_arm(int epfd, int fd, int writable) {
+static inline int tuoyu_epoll_arm(int epfd, int fd, int writable, int registered) {
   struct epoll_event ev;
   ev.events = (writable ? (EPOLLOUT | EPOLLIN) : EPOLLIN) | EPOLLRDHUP | EPOLLONESHOT;
   ev.data.u64 = (uint64_t)(uint32_t)fd;
+  if (registered) {
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+    if (errno != ENOENT) return errno;
+  }
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
   if (errno == EEXIST && epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
   return errno;

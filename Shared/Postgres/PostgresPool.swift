@@ -31,6 +31,7 @@ public final class PostgresPool: Sendable {
 
   private struct Waiter {
     let id: UInt64
+    let deadline: UInt64
     let continuation: CheckedContinuation<PostgresConnection?, any Error>
   }
 
@@ -40,6 +41,9 @@ public final class PostgresPool: Sendable {
     var waiters: [Waiter] = []
     var nextWaiterID: UInt64 = 0
     var closed = false
+    /// Whether a sweeper task times waiters out (one per pool while anyone waits, not a timer per
+    /// waiter: under load thousands wait each second).
+    var sweeping = false
   }
 
   public let configuration: Configuration
@@ -138,32 +142,46 @@ public final class PostgresPool: Sendable {
     case .open:
       return try await openConnection()
     case .wait(let id):
+      let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, configuration.acquireTimeout.nanoseconds))
       let handed: PostgresConnection? = try await withCheckedThrowingContinuation { c in
-        let registered = state.withLockedValue { state -> Bool in
-          if state.closed { return false }
-          state.waiters.append(Waiter(id: id, continuation: c))
-          return true
+        let (registered, startSweeper) = state.withLockedValue { state -> (Bool, Bool) in
+          if state.closed { return (false, false) }
+          state.waiters.append(Waiter(id: id, deadline: deadline, continuation: c))
+          defer { state.sweeping = true }
+          return (true, !state.sweeping)
         }
         guard registered else {
           return c.resume(throwing: PostgresError(.poolClosed, "the pool is closed"))
         }
-        let timeout = configuration.acquireTimeout
-        let max = configuration.maxConnections
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.nanoseconds))) {
-          [state] in
-          let waiter = state.withLockedValue { state -> Waiter? in
-            guard let i = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: i)
-          }
-          waiter?.continuation.resume(
-            throwing: PostgresError(
-              .poolExhausted,
-              "no database connection free within \(timeout) (pool of \(max)); try again later"))
-        }
+        if startSweeper { sweepWaiters() }
       }
       // nil: a connection was closed and its slot handed to us, so open a new one.
       if let handed { return handed }
       return try await openConnection()
+    }
+  }
+
+  /// Times out waiters past their deadline, every 50 ms while any wait.
+  private func sweepWaiters() {
+    let timeout = configuration.acquireTimeout
+    let max = configuration.maxConnections
+    Task.detached { [state] in
+      while true {
+        try? await Task.sleep(for: .milliseconds(50))
+        let now = DispatchTime.now().uptimeNanoseconds
+        let (expired, done) = state.withLockedValue { state -> ([Waiter], Bool) in
+          let expired = state.waiters.filter { $0.deadline <= now }
+          if !expired.isEmpty { state.waiters.removeAll { $0.deadline <= now } }
+          if state.waiters.isEmpty { state.sweeping = false }
+          return (expired, !state.sweeping)
+        }
+        for waiter in expired {
+          waiter.continuation.resume(
+            throwing: PostgresError(
+              .poolExhausted, "no database connection free within \(timeout) (pool of \(max)); try again later"))
+        }
+        if done { return }
+      }
     }
   }
 

@@ -17,6 +17,8 @@ final class PostgresReactor: @unchecked Sendable {
   private let lock = NIOLock()
   /// The task parked on each descriptor (at most one: a connection is used by one lease at a time).
   private var parked: [Int32: CheckedContinuation<Void, Never>] = [:]
+  /// The descriptors in the epoll set (armed one-shot, or disarmed after their event).
+  private var registered: Set<Int32> = []
 
   private init() {
     epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -30,8 +32,14 @@ final class PostgresReactor: @unchecked Sendable {
   /// cannot be watched (the caller then finds the error on its next libpq call).
   func wait(fd: Int32, writable: Bool) async {
     await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-      lock.withLock { parked[fd] = c }
-      if tuoyu_epoll_arm(epfd, fd, writable ? 1 : 0) != 0 {
+      let added = lock.withLock { () -> Bool in
+        parked[fd] = c
+        return registered.contains(fd)
+      }
+      // Re-armed (one syscall) once the descriptor is in the set; added the first time.
+      if tuoyu_epoll_arm(epfd, fd, writable ? 1 : 0, added ? 1 : 0) == 0 {
+        if !added { lock.withLock { _ = registered.insert(fd) } }
+      } else {
         let waiting = lock.withLock { parked.removeValue(forKey: fd) }
         waiting?.resume()
       }
@@ -42,6 +50,7 @@ final class PostgresReactor: @unchecked Sendable {
   /// with the same number starts clean.
   func forget(fd: Int32) {
     guard fd >= 0 else { return }
+    lock.withLock { _ = registered.remove(fd) }
     tuoyu_epoll_remove(epfd, fd)
   }
 
@@ -52,9 +61,7 @@ final class PostgresReactor: @unchecked Sendable {
       if n < 0 { continue }  // EINTR
       for i in 0..<Int(n) {
         let fd = ready[i]
-        // Disarmed by EPOLLONESHOT already; removed so that a closed and reused descriptor
-        // number is added afresh.
-        tuoyu_epoll_remove(epfd, fd)
+        // Disarmed by EPOLLONESHOT; the next wait re-arms it.
         let waiting = lock.withLock { parked.removeValue(forKey: fd) }
         waiting?.resume()
       }
