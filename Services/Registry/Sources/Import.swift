@@ -53,10 +53,18 @@ extension RegistryService {
     let day = try effectiveDate(row.effectiveDate)
     let problems = Registration.check(
       creditCode: row.creditCode, name: row.displayName, nature: row.legalNature, authority: row.registrationAuthority)
-    let ctx = try await RegistryStore.filingContext(tx, township: row.facts.townshipCode, date: day, rules: rules)
+    // One round trip for the checks, one for the writes (queued, sent when the row ends).
     let filed = !row.filingNumber.isEmpty
+    let (ctx, codeTaken, numberTaken) = try await RegistryStore.importContext(
+      tx, township: row.facts.townshipCode, date: day, rules: rules, creditCode: row.creditCode,
+      filingNumber: row.filingNumber)
     try Refusals.check(problems + (filed ? FilingRules.facts(row.facts, ctx) : FilingRules.location(row.facts, ctx)))
-    if filed, try await RegistryStore.filingNumberTaken(tx, row.filingNumber) {
+    if codeTaken {
+      throw Refusal(
+        .alreadyExists, rule: "institution.unique-credit-code", field: "credit_code",
+        "an institution with credit code \(row.creditCode) is already registered")
+    }
+    if numberTaken {
       throw Refusal(
         .alreadyExists, rule: "filing.unique-number", field: "filing_number",
         "filing number \(quoted(row.filingNumber)) is already used")
@@ -66,7 +74,7 @@ extension RegistryService {
       Registration.firstVersion(
         creditCode: row.creditCode, name: row.displayName, nature: row.legalNature,
         authority: row.registrationAuthority, facts: row.facts, county: ctx.county, day: day),
-      event: .register, by: caller, after: nil)
+      event: .register, by: caller, after: nil, knownNew: true)
     if filed {
       var inst = registered
       inst.status = .filed

@@ -146,9 +146,6 @@ enum RegistryStore {
     }
   }
 
-  /// Records `next` as the version after `previous` (the first when `previous` is nil, as the
-  /// caller read it in this transaction): effective dates never go backwards, and the
-  /// change-feed event commits with it.
   /// The versions of an institution in effect by the end of `asOf` (all when nil), oldest first.
   static func history(
     _ db: PostgresSession, _ code: String, asOf: LocalDate?
@@ -175,14 +172,15 @@ enum RegistryStore {
     }
   }
 
-  /// Whether a filing number is held by an institution already.
-  static func filingNumberTaken(_ db: PostgresSession, _ number: String) async throws -> Bool {
-    try await !db.query("SELECT 1 FROM institution WHERE filing_number = \(number)").isEmpty
-  }
-
+  /// Records `next` as the version after `previous` (the first when `previous` is nil, as the
+  /// caller read it in this transaction): effective dates never go backwards, and the
+  /// change-feed event commits with it.
+  /// `knownNew`: the caller checked in this transaction that no institution has the credit code,
+  /// so the first insert is queued too (a concurrent registration still fails it, as a unique
+  /// violation).
   static func append(
     _ tx: PostgresSession, _ next: Institution, event action: Lifecycle.Action, by caller: Principal,
-    after previous: Institution?
+    after previous: Institution?, knownNew: Bool = false
   ) async throws -> Institution {
     var inst = next
     let code = inst.creditCode
@@ -204,6 +202,13 @@ enum RegistryStore {
           township_code = \(inst.facts.townshipCode)
         WHERE credit_code = \(code)
         """)
+    } else if knownNew {
+      tx.queue(
+        """
+        INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code)
+        VALUES (\(code), 1, \(filingNumber), \(Lifecycle.name(inst.status)), \(inst.countyCode), \(inst.facts.townshipCode))
+        """)
+      inst.version = 1
     } else {
       let inserted = try await tx.query(
         """

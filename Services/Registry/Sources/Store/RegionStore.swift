@@ -61,22 +61,36 @@ extension RegistryStore {
   static func filingContext(
     _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache
   ) async throws -> FilingContext {
+    try await importContext(tx, township: township, date: date, rules: rules).context
+  }
+
+  /// The filing context, and — for an import row, in the same statement — whether its credit code
+  /// is registered and its filing number used already (empty strings ask nothing).
+  static func importContext(
+    _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache, creditCode: String = "",
+    filingNumber: String = ""
+  ) async throws -> (context: FilingContext, codeTaken: Bool, numberTaken: Bool) {
     // One statement: the rule pack's version, the township's county and city, the county's fee.
     let row = try await tx.query(
       """
       SELECT p.version, c.code, c.parent_code,
         (SELECT average_monthly_fee_fen FROM region_year
-         WHERE code = c.code AND year <= \(date.year) AND average_monthly_fee_fen > 0 ORDER BY year DESC LIMIT 1)
+         WHERE code = c.code AND year <= \(date.year) AND average_monthly_fee_fen > 0 ORDER BY year DESC LIMIT 1),
+        \(creditCode) <> '' AND EXISTS (SELECT 1 FROM institution WHERE credit_code = \(creditCode)),
+        \(filingNumber) <> '' AND EXISTS (SELECT 1 FROM institution WHERE filing_number = \(filingNumber))
       FROM rule_pack_version p
       LEFT JOIN (region t JOIN region c ON c.code = t.parent_code AND t.level = 'township' AND c.level = 'county')
         ON t.code = \(township)
       """)[0]
-    let (version, county, city, fee) = try row.decode((Int64, String?, String?, Int64?).self)
+    let (version, county, city, fee, codeTaken, numberTaken) = try row.decode(
+      (Int64, String?, String?, Int64?, Bool, Bool).self)
     let pack = try await rules.pack(version: version) { try await rulePack(tx) }
     guard let county else {
-      return FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
+      let context = FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
+      return (context, codeTaken, numberTaken)
     }
-    return FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
+    let context = FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
+    return (context, codeTaken, numberTaken)
   }
 
   static func level(_ s: String) -> Tuoyu_Registry_V1_RegionLevel {
