@@ -94,6 +94,7 @@ public final class PostgresConnection: @unchecked Sendable {
   public func reset() throws {
     reactor.forget(fd: PQsocket(conn))
     queued = []
+    atCommit = []
     unsettled = false
     if PQpipelineStatus(conn) != PQ_PIPELINE_OFF { _ = PQexitPipelineMode(conn) }
     PQreset(conn)
@@ -182,6 +183,8 @@ public final class PostgresConnection: @unchecked Sendable {
   }
   /// Raised whenever the queue is sent or dropped: unchanged means nothing queued since has gone.
   var queueGeneration = 0
+  /// Statements queued for the end of the transaction, each with the key that orders them there.
+  var atCommit: [(key: String, query: PostgresQuery)] = []
 
   /// Runs `queries` in one round trip (libpq's pipeline mode): all are sent, then one sync, then
   /// every result is read. Outside a transaction they run as one implicit transaction; the first

@@ -77,11 +77,13 @@ public final class PostgresPool: Sendable {
     let session = PostgresSession(connection: connection, pool: self)
     do {
       let result = try await body(session)
+      session.queueCommitStatements()
       try await session.flush()
       release(connection)
       return result
     } catch {
       connection.queued = []
+      connection.atCommit = []
       release(connection)
       throw error
     }
@@ -102,7 +104,9 @@ public final class PostgresPool: Sendable {
           session.queue(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
           do {
             let result = try await body(session)
-            // Sent with what the body queued, in one round trip.
+            // Sent with what the body queued (the end-of-transaction statements last), in one
+            // round trip.
+            session.queueCommitStatements()
             try await session.query("COMMIT")
             return result
           } catch {

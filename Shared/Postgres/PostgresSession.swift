@@ -24,18 +24,46 @@ public struct PostgresSession: Sendable {
     connection.queued.append(query)
   }
 
-  /// A mark of the queue: pass it to `dropQueued(since:)`.
-  public var queueMark: (generation: Int, count: Int) { (connection.queueGeneration, connection.queued.count) }
+  /// Queues a statement for the end of the transaction: sent with the COMMIT, after everything
+  /// else, all such statements in `key` order. For writes to rows that many transactions share
+  /// (running totals): taken last and in one order, their locks are held briefly and never in
+  /// crossing orders, so concurrent transactions neither wait long nor deadlock on them.
+  public func queueAtCommit(_ query: PostgresQuery, key: String) {
+    connection.atCommit.append((key, query))
+  }
 
-  /// Drops what was queued since `mark` and returns true when none of it was sent yet (the queue
-  /// has not gone out since); returns false, dropping the whole queue, when some of it has.
-  public func dropQueued(since mark: (generation: Int, count: Int)) -> Bool {
+  /// A mark of the queues: pass it to `dropQueued(since:)`.
+  public var queueMark: QueueMark {
+    QueueMark(generation: connection.queueGeneration, count: connection.queued.count, atCommit: connection.atCommit.count)
+  }
+
+  public struct QueueMark: Sendable {
+    let generation: Int
+    let count: Int
+    let atCommit: Int
+  }
+
+  /// Drops what was queued since `mark` (for the end of the transaction too) and returns true when
+  /// none of it was sent yet (the queue has not gone out since); returns false, dropping the whole
+  /// queue, when some of it has.
+  public func dropQueued(since mark: QueueMark) -> Bool {
+    if connection.atCommit.count >= mark.atCommit { connection.atCommit.removeSubrange(mark.atCommit...) }
     if connection.queueGeneration == mark.generation && connection.queued.count >= mark.count {
       connection.queued.removeSubrange(mark.count...)
       return true
     }
     connection.queued = []
     return false
+  }
+
+  /// Moves the statements queued for the end of the transaction, in key order, to the queue.
+  func queueCommitStatements() {
+    guard !connection.atCommit.isEmpty else { return }
+    let ordered = connection.atCommit.enumerated().sorted {
+      ($0.element.key, $0.offset) < ($1.element.key, $1.offset)
+    }
+    connection.atCommit = []
+    connection.queued += ordered.map(\.element.query)
   }
 
   /// Sends what is queued (if anything) now.
@@ -57,6 +85,7 @@ public struct PostgresSession: Sendable {
   /// drops what is queued.
   func rollback() async {
     connection.queued = []
+    connection.atCommit = []
     _ = try? await connection.execute("ROLLBACK")
   }
 

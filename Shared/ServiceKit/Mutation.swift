@@ -115,59 +115,111 @@ extension Mutation {
   /// with its status and reported through `report`, and the next row goes on. Rows are taken in
   /// batches of `batchSize` per transaction (one commit, not one per row); when a batch as a whole
   /// fails (a lost connection, a deadlock, a failed commit) its rows are run again one transaction
-  /// each, so every row still ends exactly once. Outcomes are reported after their batch commits.
-  /// After `maxRows` the import stops and `stopped` is told the first row it did not take.
+  /// each, so every row still ends exactly once.
+  ///
+  /// Rows run in `lanes` lanes at once, each on its own connection; a row's lane follows its
+  /// `target`, so rows about the same thing (a credit code given twice) run in the order sent and
+  /// the later one is the one refused. Outcomes are reported, in the order the rows came, once all
+  /// have run. After `maxRows` the import stops and `stopped` is told the first row it did not take.
   /// Returns how many rows were received and how many took effect.
-  public static func eachRow<Row: LimitedMessage>(
+  public static func eachRow<Row: LimitedMessage & Sendable>(
     _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int, batchSize: Int = 200,
-    target: (Row) -> String, requestID: (Row) -> String,
-    _ body: (Row, PostgresSession) async throws -> Void,
+    lanes: Int = 2, target: (Row) -> String, requestID: (Row) -> String,
+    _ body: @escaping @Sendable (Row, PostgresSession) async throws -> Void,
     report: (Row, RowOutcome) -> Void, stopped: (Row) -> Void
   ) async throws -> (received: Int, imported: Int) {
     let caller = Principal.caller(context)
     let method = context.descriptor.path
+    let lanes = max(1, lanes)
     var received = 0
+    var streams: [AsyncStream<BatchRow<Row>>.Continuation] = []
+    var all: [BatchRow<Row>] = []
+    let outcomes = try await withThrowingTaskGroup(of: [(Int, RowOutcome)].self) { group in
+      for _ in 0..<lanes {
+        let (stream, continuation) = AsyncStream<BatchRow<Row>>.makeStream()
+        streams.append(continuation)
+        group.addTask {
+          var done: [(Int, RowOutcome)] = []
+          var batch: [BatchRow<Row>] = []
+          batch.reserveCapacity(batchSize)
+          for await item in stream {
+            batch.append(item)
+            if batch.count >= batchSize {
+              done += try await runBatch(batch)
+              batch.removeAll(keepingCapacity: true)
+            }
+          }
+          if !batch.isEmpty { done += try await runBatch(batch) }
+          return done
+        }
+      }
+      defer { for s in streams { s.finish() } }
+      for try await incoming in rows {
+        var row = incoming
+        if received >= maxRows {
+          stopped(row)
+          break
+        }
+        let bytes = PostgresBytes(try row.serializedBytes())
+        let violations = row.limitViolations()
+        let item = BatchRow(
+          index: received, row: row, target: target(row), requestID: requestID(row), bytes: bytes,
+          violations: violations)
+        received += 1
+        all.append(item)
+        var hasher = Hasher()
+        hasher.combine(item.target)
+        streams[Int(UInt(bitPattern: hasher.finalize()) % UInt(lanes))].yield(item)
+      }
+      for s in streams { s.finish() }
+      var outcomes = [RowOutcome?](repeating: nil, count: received)
+      for try await done in group {
+        for (index, outcome) in done { outcomes[index] = outcome }
+      }
+      return outcomes
+    }
     var imported = 0
-    var batch: [BatchRow<Row>] = []
-    batch.reserveCapacity(batchSize)
+    for (item, outcome) in zip(all, outcomes) {
+      guard let outcome else { continue }
+      if outcome.error == nil { imported += 1 }
+      report(item.row, outcome)
+    }
+    return (received, imported)
 
-    func runBatch() async throws {
-      var outcomes: [RowOutcome]
+    /// One batch in one transaction, or row by row when the transaction as a whole fails.
+    @Sendable func runBatch(_ batch: [BatchRow<Row>]) async throws -> [(Int, RowOutcome)] {
       do {
-        outcomes = try await pool.withTransaction(maxAttempts: 1) { tx in
-          var outcomes: [RowOutcome] = []
+        return try await pool.withTransaction(maxAttempts: 1) { tx in
+          var outcomes: [(Int, RowOutcome)] = []
           outcomes.reserveCapacity(batch.count)
           for item in batch {
-            outcomes.append(try await runRow(item, tx, savepoint: true))
+            outcomes.append((item.index, try await runRow(item, tx, savepoint: true)))
           }
           return outcomes
         }
-      } catch let error where isBatchFailure(error) {
+      } catch let error where isBatchFailure(error) && !(error is CancellationError) {
         // Run again, one transaction per row.
-        outcomes = []
+        var outcomes: [(Int, RowOutcome)] = []
         for item in batch {
           do {
-            outcomes.append(try await pool.withTransaction { tx in try await runRow(item, tx, savepoint: false) })
+            outcomes.append(
+              (item.index, try await pool.withTransaction { tx in try await runRow(item, tx, savepoint: false) }))
           } catch let error where !(error is CancellationError) {
             // Refused alone: audited in a transaction of its own.
             _ = try? await pool.withTransaction { tx in
               try await audit(
                 tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
             }
-            outcomes.append(rowOutcome(error))
+            outcomes.append((item.index, rowOutcome(error)))
           }
         }
+        return outcomes
       }
-      for (item, outcome) in zip(batch, outcomes) {
-        if outcome.error == nil { imported += 1 }
-        report(item.row, outcome)
-      }
-      batch.removeAll(keepingCapacity: true)
     }
 
     /// One row in `tx`: under a savepoint in a batch (rolled back to it when refused, the refusal
     /// audited in its place); alone, a refusal is thrown to roll the row's transaction back.
-    func runRow(_ item: BatchRow<Row>, _ tx: PostgresSession, savepoint: Bool) async throws -> RowOutcome {
+    @Sendable func runRow(_ item: BatchRow<Row>, _ tx: PostgresSession, savepoint: Bool) async throws -> RowOutcome {
       let mark = tx.queueMark
       if savepoint { tx.queue("SAVEPOINT tuoyu_row") }
       do {
@@ -183,31 +235,15 @@ extension Mutation {
           tx.queue("ROLLBACK TO SAVEPOINT tuoyu_row")
           tx.queue("RELEASE SAVEPOINT tuoyu_row")
         }
-        try await audit(
-          tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
+        try await audit(tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
         try await tx.flush()
         return rowOutcome(error)
       }
     }
-
-    for try await incoming in rows {
-      var row = incoming
-      if received >= maxRows {
-        stopped(row)
-        break
-      }
-      received += 1
-      let bytes = PostgresBytes(try row.serializedBytes())
-      let violations = row.limitViolations()
-      batch.append(
-        BatchRow(row: row, target: target(row), requestID: requestID(row), bytes: bytes, violations: violations))
-      if batch.count >= batchSize { try await runBatch() }
-    }
-    if !batch.isEmpty { try await runBatch() }
-    return (received, imported)
   }
 
-  struct BatchRow<Row> {
+  struct BatchRow<Row: Sendable>: Sendable {
+    let index: Int
     let row: Row
     let target: String
     let requestID: String

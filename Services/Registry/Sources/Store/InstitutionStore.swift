@@ -247,8 +247,10 @@ enum RegistryStore {
       $0.filingNumber = inst.filingNumber
     }
     try Outbox.queue(tx, eventType: "institution.\(action.rawValue)", subject: inst.name, event: event)
+    // Running totals many transactions share: written last, in key order (no deadlocks between
+    // concurrent imports or filings).
     for change in FiledChange.between(previous, inst) {
-      tx.queue(
+      tx.queueAtCommit(
         """
         INSERT INTO filed_change (day, county_code, township_code, institutions, seats, inclusive_institutions, inclusive_seats)
         VALUES (\(date), \(change.county), \(change.township), \(change.institutions), \(change.seats),
@@ -258,7 +260,7 @@ enum RegistryStore {
           seats = filed_change.seats + EXCLUDED.seats,
           inclusive_institutions = filed_change.inclusive_institutions + EXCLUDED.inclusive_institutions,
           inclusive_seats = filed_change.inclusive_seats + EXCLUDED.inclusive_seats
-        """)
+        """, key: "filed_change|\(date)|\(change.county)|\(change.township)")
     }
     return inst
   }
