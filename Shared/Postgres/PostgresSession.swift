@@ -34,7 +34,8 @@ public struct PostgresSession: Sendable {
 
   /// A mark of the queues: pass it to `dropQueued(since:)`.
   public var queueMark: QueueMark {
-    QueueMark(generation: connection.queueGeneration, count: connection.queued.count, atCommit: connection.atCommit.count)
+    QueueMark(
+      generation: connection.queueGeneration, count: connection.queued.count, atCommit: connection.atCommit.count)
   }
 
   public struct QueueMark: Sendable {

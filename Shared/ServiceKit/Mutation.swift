@@ -235,7 +235,8 @@ extension Mutation {
           tx.queue("ROLLBACK TO SAVEPOINT tuoyu_row")
           tx.queue("RELEASE SAVEPOINT tuoyu_row")
         }
-        try await audit(tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
+        try await audit(
+          tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: outcome(of: error))
         try await tx.flush()
         return rowOutcome(error)
       }

@@ -111,6 +111,23 @@ struct StorePathTests {
       let got = try await kept(f, day)
       #expect(got == want, "filed totals on \(day)")
     }
+    // Year-end indicators (read from the yearly sums) per county, against the same walk.
+    for year in [2025, 2026] {
+      var want: [String: [Int64]] = [:]
+      for (key, v) in try await reference(f, "\(year)-12-31") {
+        let county = String(key.prefix(6))
+        let w = want[county] ?? [0, 0, 0]
+        want[county] = [w[0] + v[0], w[1] + v[1], w[2] + v[3]]
+      }
+      let indicators = try await admin.getIndicators(.with { $0.year = Int32(year) })
+      let counties = indicators.regions.filter { $0.regionCode.utf8.count == 6 && $0.regionCode != "330500" }
+      #expect(counties.count == 2)
+      for r in counties {
+        #expect(
+          [Int64(r.institutions), r.seats, r.inclusiveSeats] == (want[r.regionCode] ?? [0, 0, 0]),
+          "indicators of \(r.regionCode) in \(year)")
+      }
+    }
     await f.stop()
   }
 

@@ -29,6 +29,24 @@ SELECT day, county_code, township_code, sum(n), sum(s), sum(ni), sum(si) FROM (
 ) c
 GROUP BY day, county_code, township_code;
 
+-- The same changes summed per year, so that what stood at the end of a year (what indicators
+-- ask) sums a few rows per township and year however many days had changes.
+CREATE TABLE filed_change_year (
+  year                    int    NOT NULL,
+  county_code             text   NOT NULL,
+  township_code           text   NOT NULL,
+  institutions            bigint NOT NULL DEFAULT 0,
+  seats                   bigint NOT NULL DEFAULT 0,
+  inclusive_institutions  bigint NOT NULL DEFAULT 0,
+  inclusive_seats         bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (year, county_code, township_code)
+);
+
+INSERT INTO filed_change_year (year, county_code, township_code, institutions, seats, inclusive_institutions, inclusive_seats)
+SELECT extract(year FROM day)::int, county_code, township_code, sum(institutions), sum(seats),
+  sum(inclusive_institutions), sum(inclusive_seats)
+FROM filed_change GROUP BY 1, 2, 3;
+
 -- The rule pack's version, raised by every statement that changes a rule value. The service
 -- keeps the pack in memory and reads this number in the same statement as a filing's region (no
 -- extra round trip): a different number means the pack changed and is read again.

@@ -29,16 +29,33 @@ extension RegistryStore {
   }
 
   /// What was filed (status filed in the version in force) at the end of `day`, per township: the
-  /// sum of the filed changes on or before it (migration 0102), not a walk of every version.
+  /// sum of the filed changes on or before it (migration 0102) — whole years before `day`'s from
+  /// the yearly sums, its own year from the daily ones — not a walk of every version.
   static func filedByTownship(_ db: PostgresSession, on day: LocalDate) async throws -> [IndicatorRules.Filed] {
-    try await db.query(
-      """
-      SELECT county_code, township_code, sum(institutions)::bigint, sum(seats)::bigint, sum(inclusive_seats)::bigint,
-        sum(inclusive_institutions) > 0
-      FROM filed_change WHERE day <= \(day)
-      GROUP BY county_code, township_code HAVING sum(institutions) > 0
-      """
-    ).map { row in
+    let rows: PostgresRows
+    if day == LocalDate(year: day.year, month: 12, day: 31)! {
+      rows = try await db.query(
+        """
+        SELECT county_code, township_code, sum(institutions)::bigint, sum(seats)::bigint, sum(inclusive_seats)::bigint,
+          sum(inclusive_institutions) > 0
+        FROM filed_change_year WHERE year <= \(day.year)
+        GROUP BY county_code, township_code HAVING sum(institutions) > 0
+        """)
+    } else {
+      rows = try await db.query(
+        """
+        WITH c AS (
+          SELECT county_code, township_code, institutions, seats, inclusive_institutions, inclusive_seats
+          FROM filed_change_year WHERE year < \(day.year)
+          UNION ALL
+          SELECT county_code, township_code, institutions, seats, inclusive_institutions, inclusive_seats
+          FROM filed_change WHERE day >= \(LocalDate(year: day.year, month: 1, day: 1)!) AND day <= \(day))
+        SELECT county_code, township_code, sum(institutions)::bigint, sum(seats)::bigint, sum(inclusive_seats)::bigint,
+          sum(inclusive_institutions) > 0
+        FROM c GROUP BY county_code, township_code HAVING sum(institutions) > 0
+        """)
+    }
+    return try rows.map { row in
       let (county, township, n, seats, inclusiveSeats, anyInclusive) = try row.decode(
         (String, String, Int64, Int64, Int64, Bool).self)
       return IndicatorRules.Filed(

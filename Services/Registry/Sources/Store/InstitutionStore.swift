@@ -261,6 +261,18 @@ enum RegistryStore {
           inclusive_institutions = filed_change.inclusive_institutions + EXCLUDED.inclusive_institutions,
           inclusive_seats = filed_change.inclusive_seats + EXCLUDED.inclusive_seats
         """, key: "filed_change|\(date)|\(change.county)|\(change.township)")
+      tx.queueAtCommit(
+        """
+        INSERT INTO filed_change_year (year, county_code, township_code, institutions, seats, inclusive_institutions,
+          inclusive_seats)
+        VALUES (\(date.year), \(change.county), \(change.township), \(change.institutions), \(change.seats),
+          \(change.inclusiveInstitutions), \(change.inclusiveSeats))
+        ON CONFLICT (year, county_code, township_code) DO UPDATE SET
+          institutions = filed_change_year.institutions + EXCLUDED.institutions,
+          seats = filed_change_year.seats + EXCLUDED.seats,
+          inclusive_institutions = filed_change_year.inclusive_institutions + EXCLUDED.inclusive_institutions,
+          inclusive_seats = filed_change_year.inclusive_seats + EXCLUDED.inclusive_seats
+        """, key: "filed_change_year|\(date.year)|\(change.county)|\(change.township)")
     }
     return inst
   }
