@@ -139,7 +139,7 @@ public final class PostgresConnection: @unchecked Sendable {
     let count = query.binds.count
     if count == 0 {
       return try await whileRunning {
-        try submitted(PQsendQueryParams(conn, query.sql, 0, nil, nil, nil, nil, 0))
+        try submitted(PQsendQueryParams(conn, query.sql, 0, nil, nil, nil, nil, query.resultFormat))
         return try await results()
       }
     }
@@ -162,9 +162,9 @@ public final class PostgresConnection: @unchecked Sendable {
         // through it.
         try withParameterValues(query.binds) { values in
           if let name {
-            try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, 0))
+            try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, query.resultFormat))
           } else {
-            try submitted(PQsendQueryParams(conn, query.sql, Int32(count), &types, values, nil, nil, 0))
+            try submitted(PQsendQueryParams(conn, query.sql, Int32(count), &types, values, nil, nil, query.resultFormat))
           }
         }
         return try await results()
@@ -229,9 +229,9 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         try withParameterValues(q.binds) { values in
           if let name {
-            try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, 0))
+            try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, q.resultFormat))
           } else {
-            try submitted(PQsendQueryParams(conn, q.sql, Int32(count), &types, values, nil, nil, 0))
+            try submitted(PQsendQueryParams(conn, q.sql, Int32(count), &types, values, nil, nil, q.resultFormat))
           }
         }
         sent.append(.statement(n))

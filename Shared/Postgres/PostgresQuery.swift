@@ -5,6 +5,19 @@
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
   public var sql: String
   public var binds: [PostgresBind]
+  /// Whether the server sends the result columns in binary rather than text: bytea then arrives
+  /// as its bytes (no hex on either side). Every column must be of a type read in binary (text,
+  /// bytea, bool, int2/4/8).
+  public var binaryResults = false
+
+  var resultFormat: Int32 { binaryResults ? 1 : 0 }
+
+  /// The same statement with its results in binary.
+  public func binary() -> PostgresQuery {
+    var q = self
+    q.binaryResults = true
+    return q
+  }
 
   public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
     self.sql = sql

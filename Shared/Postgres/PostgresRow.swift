@@ -12,6 +12,8 @@ final class PostgresResult: @unchecked Sendable {
   let columnCount: Int
   /// Each column's type OID.
   let types: [UInt32]
+  /// Whether the columns came in binary.
+  let binary: Bool
 
   init(_ pointer: OpaquePointer) {
     self.pointer = pointer
@@ -21,6 +23,7 @@ final class PostgresResult: @unchecked Sendable {
     types.reserveCapacity(columnCount)
     for c in 0..<columnCount { types.append(UInt32(PQftype(pointer, Int32(c)))) }
     self.types = types
+    binary = columnCount > 0 && PQfformat(pointer, 0) == 1
   }
 
   deinit { PQclear(pointer) }
@@ -107,7 +110,7 @@ public struct PostgresRow: Sendable {
     if PQgetisnull(result.pointer, r, c) != 0 { return try T.decodeNull() }
     let bytes = UnsafeRawBufferPointer(
       start: UnsafeRawPointer(PQgetvalue(result.pointer, r, c)), count: Int(PQgetlength(result.pointer, r, c)))
-    return try T.decode(postgresBytes: bytes)
+    return try result.binary ? T.decode(postgresBinary: bytes) : T.decode(postgresBytes: bytes)
   }
 
   /// Decodes the column named `name` as `T`.

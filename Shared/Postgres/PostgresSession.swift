@@ -16,6 +16,12 @@ public struct PostgresSession: Sendable {
     return try await run { try await $0.pipeline(queued + [query]) }.last!
   }
 
+  /// Runs a parameterised statement with its results in binary (`PostgresQuery.binary()`).
+  @discardableResult
+  public func query(binary query: PostgresQuery) async throws -> PostgresRows {
+    try await self.query(query.binary())
+  }
+
   /// Queues a statement whose rows are not needed (an insert of an audit row, a version, an event):
   /// it is sent with the next `query` (one round trip for all), in order, and an error in it is
   /// thrown there. `withTransaction` sends what is queued with its COMMIT and `withConnection` at

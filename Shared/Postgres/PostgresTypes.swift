@@ -15,6 +15,9 @@ public protocol PostgresDecodable {
   static func decode(postgresText text: String) throws -> Self
   /// Decodes the text form straight from libpq's buffer (by default through a String).
   static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Self
+  /// Decodes the binary form (results asked for with `PostgresQuery.binary()`); by default a
+  /// type error.
+  static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Self
   /// The value for SQL NULL; throws unless the type is optional.
   static func decodeNull() throws -> Self
 }
@@ -27,6 +30,23 @@ extension PostgresDecodable {
   public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Self {
     try decode(postgresText: String(decoding: bytes, as: UTF8.self))
   }
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Self {
+    throw PostgresError(.typeMismatch, "\(Self.self) is not read from binary results")
+  }
+}
+
+/// A big-endian integer of 2, 4 or 8 bytes (int2, int4, int8 in binary), refused when it does not
+/// fit `T`.
+private func binaryInteger<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, _ type: T.Type) throws -> T {
+  var value: Int64
+  switch bytes.count {
+  case 2: value = Int64(Int16(bigEndian: bytes.loadUnaligned(as: Int16.self)))
+  case 4: value = Int64(Int32(bigEndian: bytes.loadUnaligned(as: Int32.self)))
+  case 8: value = Int64(bigEndian: bytes.loadUnaligned(as: Int64.self))
+  default: throw PostgresError(.typeMismatch, "an integer of \(bytes.count) bytes")
+  }
+  guard let v = T(exactly: value) else { throw PostgresError(.typeMismatch, "\(value) does not fit \(T.self)") }
+  return v
 }
 
 /// A decimal integer in its text form (an optional sign, then digits), overflow refused.
@@ -108,6 +128,9 @@ extension Int64: PostgresCodable {
   public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Int64 {
     try integer(bytes, Int64.self)
   }
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Int64 {
+    try binaryInteger(bytes, Int64.self)
+  }
 }
 
 extension Int: PostgresCodable {
@@ -121,6 +144,9 @@ extension Int: PostgresCodable {
   }
   public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Int {
     try integer(bytes, Int.self)
+  }
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Int {
+    try binaryInteger(bytes, Int.self)
   }
 }
 
@@ -136,6 +162,9 @@ extension Int32: PostgresCodable {
   public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Int32 {
     try integer(bytes, Int32.self)
   }
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Int32 {
+    try binaryInteger(bytes, Int32.self)
+  }
 }
 
 extension Bool: PostgresCodable {
@@ -147,6 +176,10 @@ extension Bool: PostgresCodable {
     if bytes.count == 1 && bytes[0] == UInt8(ascii: "t") { return true }
     if bytes.count == 1 && bytes[0] == UInt8(ascii: "f") { return false }
     return try decode(postgresText: String(decoding: bytes, as: UTF8.self))
+  }
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Bool {
+    guard bytes.count == 1 else { throw PostgresError(.typeMismatch, "a bool of \(bytes.count) bytes") }
+    return bytes[0] != 0
   }
   public static func decode(postgresText text: String) throws -> Bool {
     switch text {
@@ -181,6 +214,10 @@ extension String: PostgresCodable {
   }
   public static func decode(postgresText text: String) throws -> String { text }
   public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> String {
+    String(decoding: bytes, as: UTF8.self)
+  }
+  /// text, varchar, bpchar and name are their UTF-8 bytes in binary too.
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> String {
     String(decoding: bytes, as: UTF8.self)
   }
 }
@@ -219,6 +256,10 @@ public struct PostgresBytes: PostgresCodable, Hashable {
   public static func decode(postgresText text: String) throws -> PostgresBytes {
     var text = text
     return try text.withUTF8 { try decode(postgresBytes: UnsafeRawBufferPointer($0)) }
+  }
+  /// The binary form: the bytes themselves.
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> PostgresBytes {
+    PostgresBytes([UInt8](bytes))
   }
   /// The hex form (`\\x…`), decoded without an intermediate copy.
   public static func decode(postgresBytes u: UnsafeRawBufferPointer) throws -> PostgresBytes {
@@ -284,6 +325,9 @@ extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
   }
   public static func decode(postgresBytes bytes: UnsafeRawBufferPointer) throws -> Wrapped? {
     try Wrapped.decode(postgresBytes: bytes)
+  }
+  public static func decode(postgresBinary bytes: UnsafeRawBufferPointer) throws -> Wrapped? {
+    try Wrapped.decode(postgresBinary: bytes)
   }
   public static func decodeNull() throws -> Wrapped? { nil }
 }

@@ -417,6 +417,29 @@ struct PostgresTests {
     await pool.close()
   }
 
+  /// Results asked for in binary: bytea arrives as its bytes, the integers, bools and text decode,
+  /// NULL stays NULL, and a type without a binary reader is a clear error.
+  @Test func binaryResultsDecodeAndRefuseWhatTheyCannotRead() async throws {
+    let pool = TestDB.pool(max: 1)
+    let bytes: [UInt8] = [0, 1, 2, 0xFF, 0x5C, 0x78]
+    let query: PostgresQuery = """
+      SELECT \(PostgresBytes(bytes))::bytea, \("托育 ✓")::text, \(Int64.min)::bigint, \(Int32.max)::int,
+        (-7)::smallint, true, NULL::bytea, 'x'::varchar
+      """
+    let row = try await pool.withConnection { try await $0.query(binary: query) }[0]
+    #expect(try row.decode(PostgresBytes.self, at: 0).bytes == bytes)
+    #expect(try row.decode(String.self, at: 1) == "托育 ✓")
+    #expect(try row.decode(Int64.self, at: 2) == .min)
+    #expect(try row.decode(Int32.self, at: 3) == .max)
+    #expect(try row.decode(Int.self, at: 4) == -7)
+    #expect(try row.decode(Bool.self, at: 5) == true)
+    #expect(try row.decode(PostgresBytes?.self, at: 6) == nil)
+    #expect(try row.decode(String.self, at: 7) == "x")
+    let dated = try await pool.withConnection { try await $0.query(binary: "SELECT current_date") }[0]
+    #expect(throws: PostgresError.self) { try dated.decode(PostgresDate.self, at: 0) }
+    await pool.close()
+  }
+
   @Test func killedBackendIsReplaced() async throws {
     let pool = TestDB.pool(max: 1)
     let pid = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)

@@ -32,8 +32,9 @@ enum RegistryStore {
 
   /// The stored encoding of the current version (what Get answers, sent as it is).
   static func currentBody(_ db: PostgresSession, _ code: String) async throws -> [UInt8] {
+    // In binary: the body arrives as its bytes, not as hex to decode.
     let rows = try await db.query(
-      """
+      binary: """
       SELECT v.body FROM institution i
       JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
       WHERE i.credit_code = \(code)
@@ -50,7 +51,7 @@ enum RegistryStore {
   /// The institution as it stood at the end of `day`.
   static func asOf(_ tx: PostgresSession, _ code: String, day: LocalDate) async throws -> [UInt8]? {
     let rows = try await tx.query(
-      """
+      binary: """
       SELECT body FROM institution_version
       WHERE credit_code = \(code) AND effective_date <= \(day)
       ORDER BY version DESC LIMIT 1
@@ -80,7 +81,7 @@ enum RegistryStore {
       // As of a day: each institution's latest version on or before it (an index scan in
       // (credit_code, version DESC) order that stops at the page's end).
       rows = try await db.query(
-        """
+        binary: """
         WITH v AS (
           SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
           FROM institution_version
@@ -100,7 +101,7 @@ enum RegistryStore {
       let region = regionCode.utf8.count == 9 ? "township" : regionCode.isEmpty ? "" : "county-or-city"
       if !status.isEmpty && region == "township" {
         rows = try await db.query(
-          """
+          binary: """
           SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.township_code = \(regionCode) AND i.credit_code > \(after)
@@ -109,7 +110,7 @@ enum RegistryStore {
           """)
       } else if !status.isEmpty && region == "county-or-city" {
         rows = try await db.query(
-          """
+          binary: """
           SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.credit_code > \(after)
@@ -119,7 +120,7 @@ enum RegistryStore {
           """)
       } else if !status.isEmpty {
         rows = try await db.query(
-          """
+          binary: """
           SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.status = \(status) AND i.credit_code > \(after)
@@ -128,7 +129,7 @@ enum RegistryStore {
           """)
       } else {
         rows = try await db.query(
-          """
+          binary: """
           SELECT i.credit_code, v.body FROM institution i
           JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
           WHERE i.credit_code > \(after)
