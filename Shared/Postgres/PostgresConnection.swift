@@ -164,7 +164,8 @@ public final class PostgresConnection: @unchecked Sendable {
           if let name {
             try submitted(PQsendQueryPrepared(conn, name, Int32(count), values, nil, nil, query.resultFormat))
           } else {
-            try submitted(PQsendQueryParams(conn, query.sql, Int32(count), &types, values, nil, nil, query.resultFormat))
+            try submitted(
+              PQsendQueryParams(conn, query.sql, Int32(count), &types, values, nil, nil, query.resultFormat))
           }
         }
         return try await results()

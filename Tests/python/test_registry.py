@@ -231,16 +231,19 @@ def test_cli_output_escapes_control_characters_and_guards_formulas(registry):
     # A name as an older system might have stored it (the service now refuses control characters):
     # written into the stored version past the service.
     row = subprocess.run(["psql", DB, "-qAt", "-c",
-                          f"SELECT encode(body, 'hex'), version FROM registry.institution_version v JOIN registry.institution i "
-                          f"USING (credit_code) WHERE credit_code = '{code}' AND v.version = i.current_version"],
+                          f"SELECT encode(body, 'hex'), current_version FROM registry.institution WHERE credit_code = '{code}'"],
                          check=True, capture_output=True, text=True).stdout.strip()
     body, version = row.split("|")
     inst = registry_pb2.Institution.FromString(bytes.fromhex(body))
     original = inst.display_name
     inst.display_name = "=HYPERLINK(\"http://x\")\x1b]0;pwned\x07\x1b[2J"
     def store(message):
-        subprocess.run(["psql", DB, "-qc", f"UPDATE registry.institution_version SET body = '\\x{message.SerializeToString().hex()}' "
-                        f"WHERE credit_code = '{code}' AND version = {version}"], check=True, capture_output=True)
+        # Both copies: the version history and the current version that Get reads.
+        hex_ = message.SerializeToString().hex()
+        subprocess.run(["psql", DB, "-qc", f"UPDATE registry.institution_version SET body = '\\x{hex_}' "
+                        f"WHERE credit_code = '{code}' AND version = {version}; "
+                        f"UPDATE registry.institution SET body = '\\x{hex_}' WHERE credit_code = '{code}'"],
+                       check=True, capture_output=True)
     store(inst)
     try:
         table = cli(env, "registry", "get", code)

@@ -172,10 +172,10 @@ extension RegistryService {
     let filters =
       "\(request.regionCode)|\(request.mode.rawValue)|\(status)|\(request.inclusiveOnly)|\(day?.description ?? "")"
     let after = try PageToken.read(request.pageToken, filters: filters)
-    try await knownRegion(request.regionCode)
     let found = try await pool.withConnection { db in
-      try await RegistryStore.institutionBodies(
-        db, regionCode: request.regionCode, mode: Int32(request.mode.rawValue), status: status,
+      let level = try await knownRegion(db, request.regionCode)
+      return try await RegistryStore.institutionBodies(
+        db, regionCode: request.regionCode, regionLevel: level, mode: Int32(request.mode.rawValue), status: status,
         inclusiveOnly: request.inclusiveOnly, day: day, after: after, limit: size + 1)
     }
     let page = found.prefix(size)
@@ -209,10 +209,11 @@ extension RegistryService {
     let size = try PageToken.size(request.pageSize)
     let filters = "public|\(request.regionCode)"
     let after = try PageToken.read(request.pageToken, filters: filters)
-    try await knownRegion(request.regionCode)
     let found = try await pool.withConnection { db in
-      try await RegistryStore.institutions(
-        db, regionCode: request.regionCode, mode: 0, status: "filed", inclusiveOnly: false, day: nil, after: after,
+      let level = try await knownRegion(db, request.regionCode)
+      return try await RegistryStore.institutions(
+        db, regionCode: request.regionCode, regionLevel: level, mode: 0, status: "filed", inclusiveOnly: false,
+        day: nil, after: after,
         limit: size + 1)
     }
     var response = Tuoyu_Registry_V1_ListPublicInstitutionsResponse()

@@ -73,9 +73,16 @@ public struct RegistryService: Registry.ServiceProtocol {
   }
 
   func knownRegion(_ code: String, field: String = "region_code") async throws {
-    if code.isEmpty { return }
-    let found = try await pool.withConnection { try await RegistryStore.region($0, code) }
-    if found == nil { throw Refusal.invalid(field, rule: "region.known", "unknown region \(quoted(code))") }
+    _ = try await pool.withConnection { try await knownRegion($0, code, field: field) }
+  }
+
+  /// The level of a region that must exist ("" for no region).
+  func knownRegion(_ db: PostgresSession, _ code: String, field: String = "region_code") async throws -> String {
+    if code.isEmpty { return "" }
+    guard let found = try await RegistryStore.region(db, code) else {
+      throw Refusal.invalid(field, rule: "region.known", "unknown region \(quoted(code))")
+    }
+    return found.level
   }
 
   static func creditCode(_ code: String) throws(Refusal) {

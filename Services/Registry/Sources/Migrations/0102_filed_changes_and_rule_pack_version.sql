@@ -1,3 +1,22 @@
+-- `institution` holds each current version whole — its body and the columns lists filter on —
+-- so that Get reads one row and a list walks one index of exactly the rows it returns, with no
+-- join to the version history.
+ALTER TABLE institution
+  ADD COLUMN mode      int,
+  ADD COLUMN inclusive boolean,
+  ADD COLUMN body      bytea;
+
+UPDATE institution i SET mode = v.mode, inclusive = v.inclusive, body = v.body
+FROM institution_version v WHERE v.credit_code = i.credit_code AND v.version = i.current_version;
+
+ALTER TABLE institution
+  ALTER COLUMN mode SET NOT NULL,
+  ALTER COLUMN inclusive SET NOT NULL,
+  ALTER COLUMN body SET NOT NULL;
+
+CREATE INDEX institution_county ON institution (county_code, credit_code);
+CREATE INDEX institution_township ON institution (township_code, credit_code);
+
 -- Indicators read what was filed on a day from changes kept per day and township, not from every
 -- institution's whole history: each new version adds its own contribution (when filed) and takes
 -- back its predecessor's, on its effective date. What stood filed at the end of day D in a

@@ -33,12 +33,7 @@ enum RegistryStore {
   /// The stored encoding of the current version (what Get answers, sent as it is).
   static func currentBody(_ db: PostgresSession, _ code: String) async throws -> [UInt8] {
     // In binary: the body arrives as its bytes, not as hex to decode.
-    let rows = try await db.query(
-      binary: """
-      SELECT v.body FROM institution i
-      JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-      WHERE i.credit_code = \(code)
-      """)
+    let rows = try await db.query(binary: "SELECT body FROM institution WHERE credit_code = \(code)")
     guard let row = rows.first else { throw notFound(code) }
     return try row.decode(PostgresBytes.self, at: 0).bytes
   }
@@ -52,29 +47,57 @@ enum RegistryStore {
   static func asOf(_ tx: PostgresSession, _ code: String, day: LocalDate) async throws -> [UInt8]? {
     let rows = try await tx.query(
       binary: """
-      SELECT body FROM institution_version
-      WHERE credit_code = \(code) AND effective_date <= \(day)
-      ORDER BY version DESC LIMIT 1
-      """)
+        SELECT body FROM institution_version
+        WHERE credit_code = \(code) AND effective_date <= \(day)
+        ORDER BY version DESC LIMIT 1
+        """)
     return try rows.first.map { try $0.decode(PostgresBytes.self, at: 0).bytes }
   }
 
   /// The institutions matching the filters, as of `day` (now when nil), in credit code order
   /// after `after`.
   static func institutions(
-    _ db: PostgresSession, regionCode: String, mode: Int32, status: String, inclusiveOnly: Bool, day: LocalDate?,
-    after: String, limit: Int
+    _ db: PostgresSession, regionCode: String, regionLevel: String, mode: Int32, status: String, inclusiveOnly: Bool,
+    day: LocalDate?, after: String, limit: Int
   ) async throws -> [Institution] {
     try await institutionBodies(
-      db, regionCode: regionCode, mode: mode, status: status, inclusiveOnly: inclusiveOnly, day: day, after: after,
-      limit: limit
+      db, regionCode: regionCode, regionLevel: regionLevel, mode: mode, status: status, inclusiveOnly: inclusiveOnly,
+      day: day, after: after, limit: limit
     ).map { try Institution(serializedBytes: $0.body) }
+  }
+
+  /// What stands now, from `institution` alone (it holds each current version whole), walked in
+  /// credit-code order from the page token over the index that fits the filters: status with
+  /// county or township, county, township, or the primary key (a city's counties cover nearly
+  /// every row). Only the filters given are in the statement (fixed fragments, values bound), so
+  /// each combination is its own prepared statement with its own plan.
+  static func currentList(
+    regionCode: String, regionLevel: String, mode: Int32, status: String, inclusiveOnly: Bool, after: String, limit: Int
+  ) -> PostgresQuery {
+    var q = PostgresQuery(
+      unsafeSQL: "SELECT credit_code, body FROM institution WHERE credit_code > $1", binds: [.init(after)])
+    func and(_ fragment: String, _ value: some PostgresEncodable) {
+      q.binds.append(PostgresBind(value))
+      q.sql += " AND " + fragment.replacingPlaceholder(with: "$\(q.binds.count)")
+    }
+    if !status.isEmpty { and("status = ?", status) }
+    switch regionLevel {
+    case "township": and("township_code = ?", regionCode)
+    case "county": and("county_code = ?", regionCode)
+    case "city": and("county_code IN (SELECT code FROM region WHERE parent_code = ?)", regionCode)
+    default: break
+    }
+    if mode != 0 { and("mode = ?", mode) }
+    if inclusiveOnly { q.sql += " AND inclusive" }
+    q.binds.append(PostgresBind(limit))
+    q.sql += " ORDER BY credit_code LIMIT $\(q.binds.count)"
+    return q.binary()
   }
 
   /// The same, as each one's credit code and stored encoding.
   static func institutionBodies(
-    _ db: PostgresSession, regionCode: String, mode: Int32, status: String, inclusiveOnly: Bool, day: LocalDate?,
-    after: String, limit: Int
+    _ db: PostgresSession, regionCode: String, regionLevel: String, mode: Int32, status: String, inclusiveOnly: Bool,
+    day: LocalDate?, after: String, limit: Int
   ) async throws -> [(code: String, body: [UInt8])] {
     let rows: PostgresRows
     if let day {
@@ -82,64 +105,23 @@ enum RegistryStore {
       // (credit_code, version DESC) order that stops at the page's end).
       rows = try await db.query(
         binary: """
-        WITH v AS (
-          SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
-          FROM institution_version
-          WHERE credit_code > \(after) AND effective_date <= \(day)
-          ORDER BY credit_code, version DESC)
-        SELECT credit_code, body FROM v
-        WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
-          AND (NOT \(inclusiveOnly) OR inclusive)
-          AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
-               OR county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
-        ORDER BY credit_code LIMIT \(limit)
-        """)
+          WITH v AS (
+            SELECT DISTINCT ON (credit_code) credit_code, status, mode, inclusive, township_code, county_code, body
+            FROM institution_version
+            WHERE credit_code > \(after) AND effective_date <= \(day)
+            ORDER BY credit_code, version DESC)
+          SELECT credit_code, body FROM v
+          WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
+            AND (NOT \(inclusiveOnly) OR inclusive)
+            AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
+                 OR county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
+          ORDER BY credit_code LIMIT \(limit)
+          """)
     } else {
-      // Now: the current version of each, walked in credit-code order from the page token. With
-      // a status (the public listing always has one) the walk is over an index of that status
-      // (and county or township), so it reads only the rows it returns.
-      let region = regionCode.utf8.count == 9 ? "township" : regionCode.isEmpty ? "" : "county-or-city"
-      if !status.isEmpty && region == "township" {
-        rows = try await db.query(
-          binary: """
-          SELECT i.credit_code, v.body FROM institution i
-          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-          WHERE i.status = \(status) AND i.township_code = \(regionCode) AND i.credit_code > \(after)
-            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
-          ORDER BY i.credit_code LIMIT \(limit)
-          """)
-      } else if !status.isEmpty && region == "county-or-city" {
-        rows = try await db.query(
-          binary: """
-          SELECT i.credit_code, v.body FROM institution i
-          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-          WHERE i.status = \(status) AND i.credit_code > \(after)
-            AND (i.county_code = \(regionCode) OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
-            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
-          ORDER BY i.credit_code LIMIT \(limit)
-          """)
-      } else if !status.isEmpty {
-        rows = try await db.query(
-          binary: """
-          SELECT i.credit_code, v.body FROM institution i
-          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-          WHERE i.status = \(status) AND i.credit_code > \(after)
-            AND (\(mode) = 0 OR v.mode = \(mode)) AND (NOT \(inclusiveOnly) OR v.inclusive)
-          ORDER BY i.credit_code LIMIT \(limit)
-          """)
-      } else {
-        rows = try await db.query(
-          binary: """
-          SELECT i.credit_code, v.body FROM institution i
-          JOIN institution_version v ON v.credit_code = i.credit_code AND v.version = i.current_version
-          WHERE i.credit_code > \(after)
-            AND (\(mode) = 0 OR v.mode = \(mode))
-            AND (NOT \(inclusiveOnly) OR v.inclusive)
-            AND (\(regionCode) = '' OR i.county_code = \(regionCode) OR i.township_code = \(regionCode)
-                 OR i.county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
-          ORDER BY i.credit_code LIMIT \(limit)
-          """)
-      }
+      rows = try await db.query(
+        currentList(
+          regionCode: regionCode, regionLevel: regionLevel, mode: mode, status: status, inclusiveOnly: inclusiveOnly,
+          after: after, limit: limit))
     }
     return try rows.map { row in
       let (code, body) = try row.decode((String, PostgresBytes).self)
@@ -196,25 +178,38 @@ enum RegistryStore {
           "the effective date \(date) is before the institution's last change on \(lastDay)", field: "effective_date")
       }
       inst.version = try Checked.add(previous.version, 1, "the version of \(code)")
+    } else {
+      inst.version = 1
+    }
+    inst.facts.seats.total = try FilingRules.storedTotal(inst.facts.seats)
+    inst.name = "institutions/\(code)"
+    let body = PostgresBytes(try inst.serializedBytes())
+    let status = Lifecycle.name(inst.status)
+    let mode = Int32(inst.facts.mode.rawValue)
+    // `institution` holds the current version whole (what Get and lists read, from one row).
+    if previous != nil {
       tx.queue(
         """
         UPDATE institution SET current_version = \(inst.version), filing_number = \(filingNumber),
-          status = \(Lifecycle.name(inst.status)), county_code = \(inst.countyCode),
-          township_code = \(inst.facts.townshipCode)
+          status = \(status), county_code = \(inst.countyCode), township_code = \(inst.facts.townshipCode),
+          mode = \(mode), inclusive = \(inst.facts.inclusive), body = \(body)
         WHERE credit_code = \(code)
         """)
     } else if knownNew {
       tx.queue(
         """
-        INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code)
-        VALUES (\(code), 1, \(filingNumber), \(Lifecycle.name(inst.status)), \(inst.countyCode), \(inst.facts.townshipCode))
+        INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code, mode,
+          inclusive, body)
+        VALUES (\(code), 1, \(filingNumber), \(status), \(inst.countyCode), \(inst.facts.townshipCode), \(mode),
+          \(inst.facts.inclusive), \(body))
         """)
-      inst.version = 1
     } else {
       let inserted = try await tx.query(
         """
-        INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code)
-        VALUES (\(code), 1, \(filingNumber), \(Lifecycle.name(inst.status)), \(inst.countyCode), \(inst.facts.townshipCode))
+        INSERT INTO institution (credit_code, current_version, filing_number, status, county_code, township_code, mode,
+          inclusive, body)
+        VALUES (\(code), 1, \(filingNumber), \(status), \(inst.countyCode), \(inst.facts.townshipCode), \(mode),
+          \(inst.facts.inclusive), \(body))
         ON CONFLICT (credit_code) DO NOTHING RETURNING credit_code
         """)
       guard !inserted.isEmpty else {
@@ -222,11 +217,7 @@ enum RegistryStore {
           .alreadyExists, rule: "institution.unique-credit-code", field: "credit_code",
           "an institution with credit code \(code) is already registered")
       }
-      inst.version = 1
     }
-    inst.facts.seats.total = try FilingRules.storedTotal(inst.facts.seats)
-    inst.name = "institutions/\(code)"
-    let body = PostgresBytes(try inst.serializedBytes())
     // The writes below need no answer: queued, they go with the transaction's next statement.
     tx.queue(
       """
@@ -327,5 +318,13 @@ struct FiledChange: Equatable {
     if let previous { add(previous, -1) }
     add(next, 1)
     return changes.values.filter { !$0.isZero }.sorted { ($0.county, $0.township) < ($1.county, $1.township) }
+  }
+}
+
+extension String {
+  /// The fragment with its one `?` replaced.
+  fileprivate func replacingPlaceholder(with placeholder: String) -> String {
+    guard let i = firstIndex(of: "?") else { return self }
+    return String(self[..<i]) + placeholder + String(self[index(after: i)...])
   }
 }
