@@ -124,7 +124,7 @@ extension Mutation {
   /// Returns how many rows were received and how many took effect.
   public static func eachRow<Row: LimitedMessage & Sendable>(
     _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int, batchSize: Int = 200,
-    lanes: Int = 2, target: (Row) -> String, requestID: (Row) -> String,
+    lanes: Int = 3, target: (Row) -> String, requestID: (Row) -> String,
     _ body: @escaping @Sendable (Row, PostgresSession) async throws -> Void,
     report: (Row, RowOutcome) -> Void, stopped: (Row) -> Void
   ) async throws -> (received: Int, imported: Int) {
