@@ -80,9 +80,11 @@ def h2load(port, path, body_file, token, clients, streams, duration, log_file=No
 
 
 def postgres_cpu_seconds():
-    """CPU seconds used so far by every postgres process on the machine (the throwaway cluster is
-    the only one)."""
+    """CPU seconds used so far by the throwaway cluster (the only one on the machine): every
+    postgres process's own, plus what the postmaster's children that have exited used (their time
+    moves to its cutime/cstime when it reaps them — pgbench's backends end with pgbench)."""
     total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -90,8 +92,12 @@ def postgres_cpu_seconds():
             with open(f"/proc/{pid}/comm") as f:
                 if f.read().strip() != "postgres":
                     continue
-            total += cpu_seconds(int(pid))
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            if fields[1] != "0" and open(f"/proc/{fields[1]}/comm").read().strip() != "postgres":
+                total += (int(fields[13]) + int(fields[14])) / ticks  # the postmaster: reaped children
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
             continue
     return total
 
@@ -223,19 +229,18 @@ def main():
     pg_url = args.db
     subprocess.run(["pgbench", "-q", "-i", "-s", "10", pg_url], check=True, capture_output=True)
     pgb = {c: pgbench(pg_url, c, args.duration) for c in (1, 16)}
+    # GetInstitution's own statement, its credit code a bound parameter as the service's is.
     script = tmp / "get_institution.sql"
-    # The same credit code the RPC asks for.
-    script.write_text(
-        "SELECT v.body FROM registry.institution i JOIN registry.institution_version v "
-        + "ON v.credit_code = i.credit_code AND v.version = i.current_version "
-        + f"WHERE i.credit_code = '{credit_code(4242)}';\n")
-    own = {c: pgbench(pg_url, c, args.duration, str(script)) for c in (1, 16)}
+    script.write_text("SELECT body FROM registry.institution WHERE credit_code = :code;\n")
+    own = {c: pgbench(pg_url, c, args.duration, str(script), extra=("-D", f"code={credit_code(4242)}"))
+           for c in (1, 16)}
     echo_cpu = echo_cpu_per_call(bin_, tmp, args.duration)
 
     print(f"\nRegistry over 100 townships; h2load -D {args.duration}s; one Postgres 15, one tuoyu-registry "
           f"(pool of 16), all on this machine's 2 cores (not pinned).\n")
     print(f"pgbench -S -M prepared (select-only, scale 10): 1 client {pgb[1][0]:.0f} TPS, 16 clients {pgb[16][0]:.0f} TPS")
-    print(f"pgbench -M prepared, GetInstitution's own statement: 1 client {own[1][0]:.0f} TPS, 16 clients "
+    print(f"pgbench -M prepared, GetInstitution's own statement (text results; the service asks for binary): "
+          f"1 client {own[1][0]:.0f} TPS, 16 clients "
           f"{own[16][0]:.0f} TPS; Postgres CPU {own[16][1]:.1f} µs per statement (16 clients)")
     print(f"echo (tuoyu-bench-server, bench.Bench/Get) at 16x8: {echo_cpu:.1f} µs server CPU per call\n")
     for res in results:
