@@ -296,7 +296,23 @@ public struct LimitViolations: RPCErrorConvertible, Sendable, CustomStringConver
     status.code = Int32(Status.Code.invalidArgument.rawValue)
     status.message = description
     if let any = Google_Rpc_BadRequest.packed(violations) { status.details.append(any) }
+    if let any = Google_Rpc_ErrorInfo.packed(rules: violations.map(\.rule)) { status.details.append(any) }
     return RPCError(code: .invalidArgument, message: description, details: try? status.serializedBytes())
+  }
+}
+
+extension Google_Rpc_ErrorInfo {
+  /// The machine-readable reason of a refusal: the first rule, every rule in `metadata["rules"]`.
+  public static func packed(rules: [String]) -> Google_Protobuf_Any? {
+    var seen = Set<String>()
+    let unique = rules.filter { !$0.isEmpty && seen.insert($0).inserted }
+    guard let first = unique.first else { return nil }
+    let info = Google_Rpc_ErrorInfo.with {
+      $0.reason = first
+      $0.domain = "tuoyu"
+      $0.metadata = ["rules": unique.joined(separator: ",")]
+    }
+    return try? Google_Protobuf_Any(message: info)
   }
 }
 

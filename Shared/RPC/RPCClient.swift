@@ -274,7 +274,7 @@ public final class RPCClient: Sendable {
           }
           promise.succeed(connection)
         case .failure(let error):
-          let message = "\(error)"
+          let message = Self.connectFailure(error)
           state.withLockedValue { state in
             state.connecting = nil
             let jitter = 1 + Double.random(in: -configuration.backoffJitter...configuration.backoffJitter)
@@ -360,4 +360,25 @@ final class ClientKeepalive: ChannelInboundHandler {
 /// A call whose stream could not be opened: it never reached the server, so it may be retried.
 private struct StreamNotOpened: Error {
   let reason: String
+}
+
+extension RPCClient {
+  /// Why a connection could not be made, as a short sentence (NIO's errors describe themselves as
+  /// nested structs).
+  static func connectFailure(_ error: any Error) -> String {
+    let text = String(describing: error)
+    let known: [(String, String)] = [
+      ("Connection refused", "connection refused (is the service running at that address?)"),
+      ("connectTimeout", "timed out"),
+      ("timed out", "timed out"),
+      ("No route to host", "no route to host"),
+      ("Network is unreachable", "network unreachable"),
+      ("Name or service not known", "unknown host"),
+      ("nodename nor servname", "unknown host"),
+      ("handshake", "TLS handshake failed (check --tls and --ca)"),
+      ("certificate", "the server's TLS certificate was not accepted (check --ca)"),
+    ]
+    for (needle, sentence) in known where text.localizedCaseInsensitiveContains(needle) { return sentence }
+    return String(text.prefix(160))
+  }
 }

@@ -259,8 +259,17 @@ extension Mutation {
     return e.isRetryable || e.kind == .connectionLost || e.kind == .poolExhausted || e.kind == .poolClosed
   }
 
+  /// A refused row's outcome: its status, with every violation in the message (an import's
+  /// report has one line per row, so all of them go there).
   static func rowOutcome(_ error: any Error) -> RowOutcome {
-    let rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
+    var rpc = RPCError.status(of: error) ?? RPCError(code: .internal, message: "\(type(of: error))")
+    if let refusals = error as? Refusals, refusals.all.count > 1 {
+      rpc.message = refusals.all.map(\.description).joined(separator: "; ")
+    } else if let limits = error as? LimitViolations, limits.violations.count > 1 {
+      rpc.message =
+        limits.violations.map(\.description).joined(separator: "; ")
+        + (limits.unreported > 0 ? "; and \(limits.unreported) more" : "")
+    }
     return RowOutcome(error: rpc, rule: rule(of: error))
   }
 

@@ -101,6 +101,9 @@ public struct Refusals: RPCErrorConvertible, Sendable, CustomStringConvertible {
       }
       if let any = try? Google_Protobuf_Any(message: details) { status.details.append(any) }
     }
+    // The rules of the violations shown first (those of the status's kind), then the others.
+    let ordered = all.filter { $0.kind == kind } + all.filter { $0.kind != kind }
+    if let any = Google_Rpc_ErrorInfo.packed(rules: ordered.map(\.rule)) { status.details.append(any) }
     return RPCError(code: code, message: description, details: try? status.serializedBytes())
   }
 }

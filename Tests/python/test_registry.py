@@ -2,6 +2,7 @@
 and through the built `tuoyu` CLI, against a live tuoyu-registry on the test Postgres, loaded with
 the demo city from deploy/demo the way scripts/up loads it."""
 import csv
+import re
 import os
 import pathlib
 import subprocess
@@ -129,26 +130,72 @@ def test_cli_registers_files_and_lists(registry):
     assert [line.split(",")[1] for line in history[1:]] == ["registered", "filing-submitted", "filed"]
 
 
-@pytest.mark.parametrize("args,status,fragment", [
-    (["get", "91330502MA2B3C4D5E"], "INVALID_ARGUMENT", "credit-code.gb32100"),
+@pytest.mark.parametrize("args,status,fragment,exit_code", [
+    (["get", "91330502MA2B3C4D5E"], "INVALID_ARGUMENT", "credit-code.gb32100", 1),
     (["register", "91330502MA2B3C4D6B", "--name", "x", "--legal-nature", "for-profit", "--authority", "y",
-      "--township", "330502999"], "INVALID_ARGUMENT", "region.known-township"),
-    (["get", "91330502MA2B3C4D7E"], "NOT_FOUND", "institution.exists"),
-    (["indicators", "--year", "2025", "--region", "339999"], "INVALID_ARGUMENT", "region.known"),
-    (["reinstate", "91330502MA00000011"], "FAILED_PRECONDITION", "lifecycle.reinstated"),
+      "--township", "330502999"], "INVALID_ARGUMENT", "region.known-township", 1),
+    (["get", "91330502MA2B3C4D7E"], "NOT_FOUND", "institution.exists", 3),
+    (["indicators", "--year", "2025", "--region", "339999"], "INVALID_ARGUMENT", "region.known", 1),
+    (["reinstate", "91330502MA00000011"], "FAILED_PRECONDITION", "lifecycle.reinstated", 1),
 ])
-def test_cli_errors_are_one_line_with_status_and_rule(registry, args, status, fragment):
+def test_cli_errors_name_status_rule_and_exit_code(registry, args, status, fragment, exit_code):
     _, env = registry
     r = cli(env, "registry", *args)
-    assert r.returncode == 1
+    assert r.returncode == exit_code, r.stderr
     lines = r.stderr.strip().splitlines()
+    # One violation: one line.
     assert len(lines) == 1 and lines[0].startswith(f"error: {status}: ") and fragment in lines[0], r.stderr
+
+
+def test_cli_prints_every_violation_the_service_names(registry):
+    """A filing that breaks several rules at once gets all of them back, one per line, so the
+    officer can fix everything in one go."""
+    _, env = registry
+    code = "91330502MA00000011"
+    r = cli(env, "registry", "change-filing", code, "--mode", "private", "--inclusive", "--fee", "99999",
+            "--township", "330502002", "--address", "示例路 9 号", "--infant", "1/40", "--toddler", "2/90")
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("error: FAILED_PRECONDITION: ") or lines[0].startswith("error: INVALID_ARGUMENT: "), r.stderr
+    violations = [x for x in lines[1:] if x.startswith("  ")]
+    assert len(violations) >= 2, r.stderr
+    assert all("(rule " in v for v in violations), r.stderr
+    # The first line's "(and N more)" counts the lines that follow of the same kind.
+    more = re.search(r"\(and (\d+) more\)", lines[0])
+    assert more and int(more.group(1)) + 1 <= len(violations), r.stderr
+
+
+def test_cli_exit_codes_for_auth_unreachable_and_files(registry, tmp_path):
+    _, env = registry
+    r = cli(env, "registry", "list", token_env=False)
+    assert r.returncode == 4 and r.stderr.startswith("error: UNAUTHENTICATED"), r.stderr
+    down = dict(env, TUOYU_REGISTRY_ADDR="127.0.0.1:1")
+    r = cli(down, "registry", "get", "91330502MA00000011")
+    assert r.returncode == 5 and "connection refused" in r.stderr and "SingleConnectionFailure" not in r.stderr, r.stderr
+    r = cli(env, "registry", "import", str(tmp_path / "missing.csv"))
+    assert r.returncode == 66 and r.stderr.strip() == f"error: cannot read {tmp_path / 'missing.csv'}: no such file", r.stderr
+    bad = tmp_path / "gbk.csv"
+    bad.write_bytes("credit_code,name\n机构,名字\n".encode("gbk"))
+    r = cli(env, "registry", "import", str(bad))
+    assert r.returncode == 66 and "not UTF-8" in r.stderr, r.stderr
+
+
+def test_cli_token_with_a_trailing_newline_is_trimmed(registry):
+    """A token pasted or read from a file usually ends with a newline; it used to reach the wire
+    and reset the stream (PROTOCOL_ERROR)."""
+    _, env = registry
+    with_newline = dict(env, TUOYU_TOKEN=env["TUOYU_TOKEN"] + "\n")
+    r = cli(with_newline, "registry", "get", "91330502MA00000011")
+    assert r.returncode == 0, r.stderr
+    inner = dict(env, TUOYU_TOKEN="abc def")
+    r = cli(inner, "registry", "get", "91330502MA00000011")
+    assert r.returncode == 64 and "printable ASCII" in r.stderr, r.stderr
 
 
 def test_cli_without_token_and_with_bad_flags(registry):
     _, env = registry
     r = cli(env, "registry", "list", token_env=False)
-    assert r.returncode == 1 and r.stderr.startswith("error: UNAUTHENTICATED"), r.stderr
+    assert r.returncode == 4 and r.stderr.startswith("error: UNAUTHENTICATED"), r.stderr
     # The public listing needs no token.
     r = cli(env, "registry", "public", "--region", "330521", token_env=False)
     assert r.returncode == 0 and "HZ330521-2024-01" in r.stdout
@@ -213,6 +260,15 @@ def test_grpcio_calls_and_error_details(registry):
         assert status.details[0].Unpack(bad)
         fields = {v.field for v in bad.field_violations}
         assert {"credit_code", "display_name", "legal_nature", "registration_authority"} <= fields
+        # And google.rpc.ErrorInfo, for programs: the first rule as the reason, every rule listed.
+        info_detail = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+        assert len(info_detail) == 1
+        error_info = error_details_pb2.ErrorInfo()
+        info_detail[0].Unpack(error_info)
+        assert error_info.domain == "tuoyu" and error_info.reason
+        rules = error_info.metadata["rules"].split(",")
+        assert error_info.reason == rules[0] and len(rules) >= 2
+        assert all(f"(rule {r})" in " ".join(v.description for v in bad.field_violations) for r in rules)
 
 
 def test_cli_checks_flags_with_the_contracts_limits(registry):

@@ -86,14 +86,17 @@ struct Import: AsyncParsableCommand {
     var rows: [Tuoyu_Registry_V1_ImportRow] = []
     var local: [Tuoyu_Registry_V1_ImportFailure] = []
     do {
-      let records = try CSV.parse(try String(contentsOfFile: file, encoding: .utf8))
+      let records = try CSV.parse(try readTextFile(file))
       guard let header = records.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) else {
-        throw CLIError("\(file) is empty")
+        throw CLIError("\(file) is empty", exitCode: 66)
       }
       let missing = Self.required.filter { !header.contains($0) }
-      guard missing.isEmpty else { throw CLIError("\(file): missing columns \(missing.joined(separator: ", "))") }
+      guard missing.isEmpty else {
+        throw CLIError("\(file): missing columns \(missing.joined(separator: ", "))", exitCode: 66)
+      }
       if let unknown = header.first(where: { !Self.known.contains($0) }) {
-        throw CLIError("\(file): unknown column \(unknown.debugDescription); see `tuoyu registry import --help`")
+        throw CLIError(
+          "\(file): unknown column \(unknown.debugDescription); see `tuoyu registry import --help`", exitCode: 66)
       }
       for (line, fields) in records.dropFirst() {
         switch Self.row(line, fields, header) {
@@ -110,7 +113,7 @@ struct Import: AsyncParsableCommand {
         }
       }
     } catch let e as CSV.ParseError {
-      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)"))
+      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)", exitCode: 66))
     } catch { Tuoyu.fail(error) }
 
     let total = rows.count

@@ -265,9 +265,9 @@ struct ImportRegions: AsyncParsableCommand {
     var requests: [String: Tuoyu_Registry_V1_PutRegionRequest] = [:]
     var order: [String] = []
     do {
-      let text = try String(contentsOfFile: file, encoding: .utf8)
+      let text = try readTextFile(file)
       for (line, f) in try CSV.parse(text).dropFirst() {
-        guard f.count == 8 else { throw CLIError("\(file):\(line): 8 columns expected, got \(f.count)") }
+        guard f.count == 8 else { throw CLIError("\(file):\(line): 8 columns expected, got \(f.count)", exitCode: 66) }
         if requests[f[0]] == nil {
           order.append(f[0])
           requests[f[0]] = .with {
@@ -280,7 +280,9 @@ struct ImportRegions: AsyncParsableCommand {
         if !f[4].isEmpty {
           guard let y = Int32(f[4]), let p = Int64(f[5].isEmpty ? "0" : f[5]), let t = Int64(f[6].isEmpty ? "0" : f[6]),
             let fee = f[7].isEmpty ? 0 : Yuan.fen(f[7])
-          else { throw CLIError("\(file):\(line): year, population, seat target and fee must be numbers") }
+          else {
+            throw CLIError("\(file):\(line): year, population, seat target and fee must be numbers", exitCode: 66)
+          }
           requests[f[0]]!.years.append(
             .with {
               $0.year = y
@@ -291,7 +293,7 @@ struct ImportRegions: AsyncParsableCommand {
         }
       }
     } catch let e as CSV.ParseError {
-      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)"))
+      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)", exitCode: 66))
     } catch { Tuoyu.fail(error) }
     await withClient(options, "registry") { c in
       for code in order {

@@ -14,29 +14,100 @@ struct Tuoyu: AsyncParsableCommand {
     abstract: "Operate the tuoyu infant-care administration services.",
     discussion: """
       Server addresses and the token come from flags or the environment that `scripts/up` writes to
-      .run/env (TUOYU_REGISTRY_ADDR, TUOYU_TOKEN, …). Errors print one line
-      `error: STATUS: message (rule …)` and exit non-zero.
+      .run/env (TUOYU_REGISTRY_ADDR, TUOYU_TOKEN, …). An error prints `error: STATUS: message`, then
+      every violation the service named (field: message (rule …)), and exits with a code that
+      says what kind of failure it was:
+
+        0   done
+        1   refused: the request breaks a rule or a limit (INVALID_ARGUMENT, FAILED_PRECONDITION,
+            ALREADY_EXISTS, OUT_OF_RANGE)
+        2   an import finished, but some of its rows were refused
+        3   not found (NOT_FOUND)
+        4   not allowed: no token, a bad or expired token, or a role that may not do this
+            (UNAUTHENTICATED, PERMISSION_DENIED)
+        5   unavailable, try again: the service cannot be reached or is busy (UNAVAILABLE,
+            DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED)
+        64  usage: a malformed flag or argument; nothing was sent
+        66  a file cannot be read or parsed
+        70  the service failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS); quote the
+            correlation id to its operators
       """,
     subcommands: [RegistryCommand.self])
 
-  /// Exit codes: 0 ok, 1 the server refused or failed, 2 some rows of an import failed, 64 usage.
+  /// Prints the error (and every violation its status names) and exits with its code.
   static func fail(_ error: any Error) -> Never {
-    let line: String
+    var lines: [String]
+    let status: Int32
     if let e = error as? RPCError {
-      line = "error: \(e.code): \(DisplayText.escaped(e.message))"
+      lines = ["error: \(e.code): \(DisplayText.escaped(e.message))"]
+      let violations = Violations.lines(e.details)
+      if violations.count > 1 { lines += violations.map { "  " + $0 } }
+      status = exitCode(e.code)
     } else if let e = error as? CLIError {
-      line = "error: \(e.message)"
+      lines = ["error: \(e.message)"]
+      status = e.exitCode
     } else {
-      line = "error: \(error)"
+      lines = ["error: \(DisplayText.escaped(String(describing: error), max: 200))"]
+      status = 70
     }
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-    Foundation.exit(error is CLIError ? 64 : 1)
+    FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    Foundation.exit(status)
+  }
+
+  /// The exit code of a failed call (documented in the help above and the README).
+  static func exitCode(_ code: Status.Code) -> Int32 {
+    switch code {
+    case .ok: 0
+    case .invalidArgument, .failedPrecondition, .alreadyExists, .outOfRange: 1
+    case .notFound: 3
+    case .unauthenticated, .permissionDenied: 4
+    case .unavailable, .deadlineExceeded, .resourceExhausted, .aborted, .cancelled: 5
+    default: 70
+    }
+  }
+}
+
+/// The violations a status names, one line each: `field: message (rule …)` from a
+/// `google.rpc.BadRequest`, `subject: message (rule …)` from a `google.rpc.PreconditionFailure`.
+enum Violations {
+  static func lines(_ details: [UInt8]?) -> [String] {
+    guard let details, let status = try? Google_Rpc_Status(serializedBytes: details) else { return [] }
+    var out: [String] = []
+    for any in status.details {
+      if let bad = try? Google_Rpc_BadRequest(unpackingAny: any) {
+        for v in bad.fieldViolations {
+          out.append("\(DisplayText.escaped(v.field, max: 80)): \(DisplayText.escaped(v.description_p, max: 300))")
+        }
+      } else if let failed = try? Google_Rpc_PreconditionFailure(unpackingAny: any) {
+        for v in failed.violations {
+          let subject = v.subject.isEmpty ? "" : "\(DisplayText.escaped(v.subject, max: 80)): "
+          out.append(
+            "\(subject)\(DisplayText.escaped(v.description_p, max: 300)) (rule \(DisplayText.escaped(v.type, max: 80)))"
+          )
+        }
+      }
+    }
+    return out
+  }
+
+  /// The machine-readable rule of a status (`google.rpc.ErrorInfo.reason`), if any.
+  static func reason(_ details: [UInt8]?) -> String? {
+    guard let details, let status = try? Google_Rpc_Status(serializedBytes: details) else { return nil }
+    for any in status.details {
+      if let info = try? Google_Rpc_ErrorInfo(unpackingAny: any) { return info.reason }
+    }
+    return nil
   }
 }
 
 struct CLIError: Error, CustomStringConvertible {
   let message: String
-  init(_ message: String) { self.message = message }
+  /// 64 (usage) unless said otherwise: 66 for a file, 5 for a service that cannot be reached.
+  let exitCode: Int32
+  init(_ message: String, exitCode: Int32 = 64) {
+    self.message = message
+    self.exitCode = exitCode
+  }
   var description: String { message }
 }
 
@@ -70,8 +141,13 @@ struct GlobalOptions: ParsableArguments {
       if let ca { t.trustRoots = .file(ca) }
       config.tls = t
     }
-    if let token = token ?? env["TUOYU_TOKEN"], !token.isEmpty {
-      config.defaultMetadata.addString("Bearer \(token)", forKey: "authorization")
+    if let raw = token ?? env["TUOYU_TOKEN"] {
+      // A token read from a file or pasted ends with a newline more often than not.
+      let token = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+      if token.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
+        throw CLIError("the token holds spaces or control characters; a token is one line of printable ASCII")
+      }
+      if !token.isEmpty { config.defaultMetadata.addString("Bearer \(token)", forKey: "authorization") }
     }
     return try RPCClient(configuration: config)
   }
@@ -100,4 +176,20 @@ func withClient<T>(_ options: GlobalOptions, _ service: String, _ body: (RPCClie
   } catch {
     Tuoyu.fail(error)
   }
+}
+
+/// The text of a file, or a plain sentence saying why it cannot be read (exit 66).
+func readTextFile(_ path: String) throws -> String {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+    throw CLIError("cannot read \(path): no such file", exitCode: 66)
+  }
+  if isDirectory.boolValue { throw CLIError("cannot read \(path): it is a directory", exitCode: 66) }
+  guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path) else {
+    throw CLIError("cannot read \(path): permission denied", exitCode: 66)
+  }
+  guard let text = String(data: data, encoding: .utf8) else {
+    throw CLIError("cannot read \(path): it is not UTF-8 text (save it as UTF-8 CSV)", exitCode: 66)
+  }
+  return text
 }
