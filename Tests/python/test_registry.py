@@ -2,6 +2,7 @@
 and through the built `tuoyu` CLI, against a live tuoyu-registry on the test Postgres, loaded with
 the demo city from deploy/demo the way scripts/up loads it."""
 import csv
+import json
 import re
 import os
 import pathlib
@@ -383,3 +384,98 @@ def test_cli_family_care_point_is_public_by_its_community_only(registry):
     public = cli(env, "registry", "public", "--region", "330502001", "--output", "csv", token_env=False)
     assert public.returncode == 0 and "小苗家庭托育点" in public.stdout and "幸福社区" in public.stdout
     assert "501" not in public.stdout
+
+
+def with_check(body):
+    """A credit code: 17 characters and their GB 32100 check character."""
+    a = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    w = [pow(3, i, 31) for i in range(17)]
+    return body + a[(31 - sum(a.index(c) * w[i] for i, c in enumerate(body)) % 31) % 31]
+
+
+FILING = ["--mode", "private", "--inclusive", "--fee", "1800", "--township", "330502002", "--address", "示例路 9 号",
+          "--infant", "1/10", "--toddler", "2/30", "--site-proof", "租赁合同 HZ-2025-7", "--hygiene-passed",
+          "--fire-certificate", "XF-330502-88", "--staff-qualifications", "--staff-health"]
+
+
+def file_new(env, code, submit_only=False):
+    assert cli(env, "registry", "register", code, "--name", "补丁托育", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502002").returncode == 0
+    r = cli(env, "registry", "submit-filing", code, *FILING)
+    assert r.returncode == 0, r.stderr
+    if not submit_only:
+        r = cli(env, "registry", "file", code)
+        assert r.returncode == 0, r.stderr
+
+
+def get_json(env, code):
+    r = cli(env, "registry", "get", code, "--output", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[0])
+
+
+def test_cli_change_filing_is_a_patch_with_a_difference_and_a_dry_run(registry):
+    """Changing one fact keeps every other (leaving out --inclusive no longer turns 普惠 off),
+    shows the difference, and --dry-run changes nothing."""
+    _, env = registry
+    code = with_check("91330502MA2B3C4P6")
+    file_new(env, code)
+    before = get_json(env, code)
+    r = cli(env, "registry", "change-filing", code, "--phone", "0572-2345678", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "phone 电话: - → 0572-2345678" in r.stdout and "dry run: nothing was changed" in r.stdout, r.stdout
+    assert get_json(env, code)["version"] == before["version"]
+    r = cli(env, "registry", "change-filing", code, "--phone", "0572-2345678")
+    assert r.returncode == 0, r.stderr
+    after = get_json(env, code)
+    assert after["version"] == before["version"] + 1
+    assert after["facts"]["contact_phone"] == "0572-2345678"
+    changed = {k for k in set(before["facts"]) | set(after["facts"]) if before["facts"].get(k) != after["facts"].get(k)}
+    assert changed == {"contact_phone"}, changed
+    assert after["facts"]["inclusive"] is True
+    # The same change again is no change (and no error).
+    r = cli(env, "registry", "change-filing", code, "--phone", "0572-2345678")
+    assert r.returncode == 0 and r.stdout.startswith("unchanged"), r.stdout + r.stderr
+    # A yes is turned off only when asked, explicitly.
+    r = cli(env, "registry", "change-filing", code, "--no-inclusive", "--dry-run")
+    assert r.returncode == 0 and "inclusive 普惠: yes → no" in r.stdout, r.stdout
+
+
+def test_change_filing_from_a_stale_read_is_aborted_and_changes_nothing(registry):
+    server, env = registry
+    code = with_check("91330502MA2B3C4P7")
+    file_new(env, code)
+    current = get_json(env, code)
+    md = (("authorization", f"Bearer {env['TUOYU_TOKEN']}"),)
+    with grpc.insecure_channel(server.target) as ch:
+        stub = registry_pb2_grpc.RegistryStub(ch)
+        inst = stub.GetInstitution(registry_pb2.GetInstitutionRequest(credit_code=code), metadata=md, timeout=10)
+        facts = inst.facts
+        facts.contact_phone = "0572-1111111"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ChangeFiling(registry_pb2.ChangeFilingRequest(
+                request_id="stale-1", credit_code=code, facts=facts, expected_version=inst.version - 1),
+                metadata=md, timeout=10)
+        assert info.value.code() == grpc.StatusCode.ABORTED and "read it again" in info.value.details()
+    assert get_json(env, code)["version"] == current["version"]
+
+
+def test_cli_describe_shows_materials_regions_and_the_last_change_and_pending_shows_the_queue(registry):
+    _, env = registry
+    code = with_check("91330502MA2B3C4P8")
+    file_new(env, code, submit_only=True)
+    r = cli(env, "registry", "pending", "--region", "330502")
+    assert r.returncode == 0, r.stderr
+    assert code in r.stdout and "waiting" in r.stdout, r.stdout
+    r = cli(env, "registry", "pending", "--output", "csv")
+    rows = list(csv.DictReader(r.stdout.splitlines()))
+    dues = [x["DUE"] for x in rows]
+    assert dues == sorted(dues) and code in {x["CREDIT CODE"] for x in rows}
+    r = cli(env, "registry", "describe", code)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    # What the approver must read before deciding: the materials as submitted, regions by name.
+    for fragment in ["租赁合同 HZ-2025-7", "XF-330502-88", "hygiene 卫生评价", "吴兴区", "decision due 办结期限",
+                     "infant 乳儿班", "1/10", "last change: version 2, filing-submitted"]:
+        assert fragment in out, (fragment, out)
+    assert "status: registered → filing-submitted" in out, out

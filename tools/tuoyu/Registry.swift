@@ -13,7 +13,7 @@ struct RegistryCommand: AsyncParsableCommand {
       Regions.self, Region.self, PutRegion.self, ImportRegions.self,
       Register.self, SubmitFiling.self, File.self, Refuse.self, ChangeFiling.self,
       Suspend.self, Reinstate.self, Revoke.self, Close.self,
-      Get.self, List.self, History.self, Public.self,
+      Get.self, Describe.self, Pending.self, List.self, History.self, Public.self,
       Rules.self, PutRule.self, Indicators.self, Import.self,
     ])
 }
@@ -85,43 +85,81 @@ func classSeats(_ text: String?, _ flag: String) throws -> Tuoyu_Registry_V1_Cla
 /// What a filing declares, from flags.
 struct FactsOptions: ParsableArguments {
   @Option(help: "family, community, private, kindergarten, employer or medical.") var mode: String?
-  @Option(help: "Comma-separated: full-day, half-day, hourly, temporary.") var care: String = "full-day"
-  @Flag(help: "普惠 (inclusive, affordable).") var inclusive = false
+  @Option(help: "Comma-separated: full-day, half-day, hourly, temporary (default full-day).") var care: String?
+  @Flag(inversion: .prefixedNo, help: "普惠 (inclusive, affordable), or not.") var inclusive: Bool?
   @Option(help: "Monthly fee in yuan, e.g. 1800 or 1800.50.") var fee: String?
   @Option(help: "9-digit township code.") var township: String?
   @Option(help: "Address.") var address: String?
   @Option(help: "Community or village (社区/村): what the public listing shows of a family care point.")
   var community: String?
-  @Option(help: "Contact phone.") var phone: String?
-  @Option(help: "乳儿班 CLASSES/SEATS.") var infant: String?
-  @Option(help: "托小班 CLASSES/SEATS.") var toddler: String?
-  @Option(help: "托大班 CLASSES/SEATS.") var olderToddler: String?
-  @Option(help: "混合班 CLASSES/SEATS.") var mixed: String?
+  @Option(help: "Contact phone (\"\" to remove).") var phone: String?
+  @Option(help: "乳儿班 CLASSES/SEATS (0/0 for none).") var infant: String?
+  @Option(help: "托小班 CLASSES/SEATS (0/0 for none).") var toddler: String?
+  @Option(help: "托大班 CLASSES/SEATS (0/0 for none).") var olderToddler: String?
+  @Option(help: "混合班 CLASSES/SEATS (0/0 for none).") var mixed: String?
   @Option(help: "Family care point: children.") var family: Int32?
   @Option(help: "Family care point: carers.") var carers: Int32?
   @Option(help: "Family care point: years the home is owned or leased for.") var tenure: Int32?
-  @Flag(help: "Meals are served.") var meals = false
+  @Flag(inversion: .prefixedNo, help: "Meals are served, or not.") var meals: Bool?
 
+  /// The whole facts of a new filing (what is not given is empty; care full-day).
   func facts() throws -> FilingFacts {
-    var f = FilingFacts()
+    var base = FilingFacts()
+    base.careTypes = [.fullDay]
+    return try applied(to: base)
+  }
+
+  /// `base` with only the flags given changed (a `--no-…` flag turns a yes off).
+  func applied(to base: FilingFacts) throws -> FilingFacts {
+    var f = base
     if let mode { f.mode = try lookup(modeNames, mode, "--mode") }
-    f.careTypes = try care.split(separator: ",").map { try lookup(careNames, String($0), "--care") }
-    f.inclusive = inclusive
+    if let care { f.careTypes = try care.split(separator: ",").map { try lookup(careNames, String($0), "--care") } }
+    if let inclusive { f.inclusive = inclusive }
     if let fee { f.monthlyFee.fen = try fen(fee, "--fee") }
-    f.townshipCode = township ?? ""
-    f.address = address ?? ""
-    f.community = community ?? ""
-    f.contactPhone = phone ?? ""
-    f.seats.infant = try classSeats(infant, "--infant")
-    f.seats.toddler = try classSeats(toddler, "--toddler")
-    f.seats.olderToddler = try classSeats(olderToddler, "--older-toddler")
-    f.seats.mixed = try classSeats(mixed, "--mixed")
-    f.seats.family = family ?? 0
-    f.carers = carers ?? 0
-    f.premisesTenureYears = tenure ?? 0
-    f.servesMeals = meals
+    if let township { f.townshipCode = township }
+    if let address { f.address = address }
+    if let community { f.community = community }
+    if let phone { f.contactPhone = phone }
+    if let infant { f.seats.infant = try classSeats(infant, "--infant") }
+    if let toddler { f.seats.toddler = try classSeats(toddler, "--toddler") }
+    if let olderToddler { f.seats.olderToddler = try classSeats(olderToddler, "--older-toddler") }
+    if let mixed { f.seats.mixed = try classSeats(mixed, "--mixed") }
+    if let family { f.seats.family = family }
+    if let carers { f.carers = carers }
+    if let tenure { f.premisesTenureYears = tenure }
+    if let meals { f.servesMeals = meals }
     return f
   }
+}
+
+/// Each fact as an officer reads it, in a fixed order (for detail views and differences).
+func factLines(_ f: FilingFacts) -> [(String, String)] {
+  func seats(_ c: Tuoyu_Registry_V1_ClassSeats) -> String {
+    c.classes == 0 && c.seats == 0 ? "-" : "\(c.classes)/\(c.seats)"
+  }
+  return [
+    ("mode 服务模式", name(modeNames, f.mode)),
+    ("care 托育类型", f.careTypes.map { name(careNames, $0) }.joined(separator: ",")),
+    ("inclusive 普惠", f.inclusive ? "yes" : "no"),
+    ("fee 月收费", f.monthlyFee.fen == 0 ? "-" : "¥" + Yuan.string(f.monthlyFee.fen)),
+    ("township 乡镇街道", f.townshipCode.isEmpty ? "-" : f.townshipCode),
+    ("address 地址", f.address.isEmpty ? "-" : DisplayText.escaped(f.address)),
+    ("community 社区", f.community.isEmpty ? "-" : DisplayText.escaped(f.community)),
+    ("phone 电话", f.contactPhone.isEmpty ? "-" : f.contactPhone),
+    ("infant 乳儿班", seats(f.seats.infant)),
+    ("toddler 托小班", seats(f.seats.toddler)),
+    ("older-toddler 托大班", seats(f.seats.olderToddler)),
+    ("mixed 混合班", seats(f.seats.mixed)),
+    ("family 家庭托育点人数", f.seats.family == 0 ? "-" : String(f.seats.family)),
+    ("carers 照护人员", f.carers == 0 ? "-" : String(f.carers)),
+    ("tenure 场地年限", f.premisesTenureYears == 0 ? "-" : String(f.premisesTenureYears)),
+    ("meals 供餐", f.servesMeals ? "yes" : "no"),
+  ]
+}
+
+/// The facts that differ, as `label: old → new`.
+func factDifferences(_ old: FilingFacts, _ new: FilingFacts) -> [String] {
+  zip(factLines(old), factLines(new)).compactMap { a, b in a.1 == b.1 ? nil : "\(a.0): \(a.1) → \(b.1)" }
 }
 
 typealias FilingFacts = Tuoyu_Registry_V1_FilingFacts
@@ -377,24 +415,49 @@ struct SubmitFiling: AsyncParsableCommand {
   }
 }
 
+/// A change to what is filed, as a patch: only the facts given change.
 struct ChangeFiling: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "change-filing", abstract: "Record a filing change (变更备案): the full new facts.")
+    commandName: "change-filing",
+    abstract: "Record a filing change (变更备案): only the facts given change.",
+    discussion: """
+      Starts from what is filed now and changes only the flags given; `--no-inclusive` or
+      `--no-meals` turn a yes off, `0/0` removes a class, "" empties a text. Prints the
+      difference; `--dry-run` prints it and changes nothing. If someone else changed the filing
+      since it was read, nothing is changed and the command says so (exit 5): run it again.
+      """)
   @OptionGroup var options: GlobalOptions
   @OptionGroup var target: Target
   @OptionGroup var facts: FactsOptions
   @Option var reason: String?
+  @Flag(help: "Show the difference and change nothing.") var dryRun = false
 
   func run() async throws {
-    let req = parsed {
-      var req = Tuoyu_Registry_V1_ChangeFilingRequest()
-      req.requestID = requestID(target.requestId)
-      req.creditCode = target.creditCode
-      req.facts = try facts.facts()
-      req.reason = reason ?? ""
-      req.effectiveDate = try date(target.date, "--date")
-      return req
+    let effective = parsed { try date(target.date, "--date") }
+    let code = target.creditCode
+    let current = await withClient(options, "registry") { c in
+      try await R.Client(c).getInstitution(
+        checked(Tuoyu_Registry_V1_GetInstitutionRequest.with { $0.creditCode = code }), options: options.callOptions)
     }
+    let proposed = parsed { try facts.applied(to: current.facts) }
+    let differences = factDifferences(current.facts, proposed)
+    if differences.isEmpty {
+      print("unchanged: \(code) already has these facts (version \(current.version))")
+      return
+    }
+    print("\(code) version \(current.version) → \(dryRun ? "(dry run)" : String(current.version + 1)):")
+    for d in differences { print("  " + d) }
+    if dryRun {
+      print("dry run: nothing was changed")
+      return
+    }
+    var req = Tuoyu_Registry_V1_ChangeFilingRequest()
+    req.requestID = requestID(target.requestId)
+    req.creditCode = code
+    req.facts = proposed
+    req.reason = reason ?? ""
+    req.effectiveDate = effective
+    req.expectedVersion = current.version
     let i = await withClient(options, "registry") {
       try await R.Client($0).changeFiling(checked(req), options: options.callOptions)
     }
@@ -522,6 +585,145 @@ struct Get: AsyncParsableCommand {
     }
     printInstitution(options, i)
   }
+}
+
+/// One institution, vertically, as an approver reads it before deciding.
+struct Describe: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show one institution in full: facts, materials, regions by name, due date, the last change.")
+  @OptionGroup var options: GlobalOptions
+  @Argument var creditCode: String
+
+  func run() async throws {
+    let code = creditCode
+    let (i, history, county, township) = await withClient(options, "registry") { c in
+      let client = R.Client(c)
+      let i = try await client.getInstitution(
+        checked(Tuoyu_Registry_V1_GetInstitutionRequest.with { $0.creditCode = code }), options: options.callOptions)
+      let history = try await client.listInstitutionHistory(
+        checked(Tuoyu_Registry_V1_ListInstitutionHistoryRequest.with { $0.creditCode = code }),
+        options: options.callOptions)
+      func regionName(_ code: String) async -> String {
+        guard !code.isEmpty,
+          let r = try? await client.getRegion(
+            Tuoyu_Registry_V1_GetRegionRequest.with { $0.code = code }, options: options.callOptions)
+        else { return "" }
+        return r.displayName
+      }
+      return (i, history.versions, await regionName(i.countyCode), await regionName(i.facts.townshipCode))
+    }
+    if options.output != .table {
+      printInstitution(options, i)
+      return
+    }
+    var rows: [(String, String)] = [
+      ("status 状态", "\(name(statusNames, i.status)) since \(show(i.effectiveDate)), version \(i.version)"),
+      ("filing no. 备案编号", i.filingNumber.isEmpty ? "-" : i.filingNumber),
+      (
+        "legal nature 法人性质",
+        i.legalNature == .nonProfit ? "non-profit 非营利" : i.legalNature == .forProfit ? "for-profit 营利" : "-"
+      ),
+      ("authority 登记机关", DisplayText.escaped(i.registrationAuthority)),
+      ("county 区县", "\(i.countyCode) \(DisplayText.escaped(county))"),
+    ]
+    for (label, value) in factLines(i.facts) {
+      rows.append(label.hasPrefix("township") ? (label, "\(value) \(DisplayText.escaped(township))") : (label, value))
+    }
+    rows.append(("seats 托位合计", String(i.facts.seats.total)))
+    let m = i.materials
+    rows += [
+      ("site proof 场地证明", m.siteProof.isEmpty ? "-" : DisplayText.escaped(m.siteProof)),
+      ("hygiene 卫生评价", m.hygieneEvaluationPassed ? "passed" : "-"),
+      ("fire safety 消防", m.fireSafetyCertificate.isEmpty ? "-" : DisplayText.escaped(m.fireSafetyCertificate)),
+      ("food licence 食品许可", m.foodLicence.isEmpty ? "-" : DisplayText.escaped(m.foodLicence)),
+      ("staff qualifications 资格证明", m.staffQualificationsAttached ? "attached" : "-"),
+      ("staff health 健康证明", m.staffHealthCertificatesAttached ? "attached" : "-"),
+    ]
+    if i.decisionDue.year != 0 {
+      let overdue = LocalDay.today() > LocalDay(i.decisionDue)
+      rows.append(("decision due 办结期限", show(i.decisionDue) + (overdue ? "  OVERDUE" : "")))
+    }
+    if !i.reasons.isEmpty { rows.append(("reasons 理由", DisplayText.escaped(i.reasons.joined(separator: "; ")))) }
+    print("\(i.creditCode)  \(DisplayText.escaped(i.displayName))")
+    let width = rows.map { $0.0.count }.max() ?? 0
+    for (label, value) in rows {
+      print("  " + label + String(repeating: " ", count: width - label.count + 2) + value)
+    }
+    if history.count >= 2 {
+      let last = history[history.count - 1]
+      let before = history[history.count - 2]
+      print(
+        "last change: version \(last.version), \(last.event) on \(show(last.effectiveDate)) by \(DisplayText.escaped(last.recordedBy))"
+      )
+      let differences = factDifferences(before.institution.facts, last.institution.facts)
+      if before.institution.status != last.institution.status {
+        print(
+          "  status: \(name(statusNames, before.institution.status)) → \(name(statusNames, last.institution.status))")
+      }
+      for d in differences { print("  " + d) }
+    }
+  }
+}
+
+/// The approver's work queue: filings waiting for a decision, the most urgent first.
+struct Pending: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "List filings waiting for a decision, by due date; overdue ones are marked.")
+  @OptionGroup var options: GlobalOptions
+  @Option(help: "Region subtree: city, county or township code.") var region: String?
+
+  func run() async throws {
+    let region = self.region ?? ""
+    let all: [Institution] = await withClient(options, "registry") { c in
+      var out: [Institution] = []
+      var token = ""
+      repeat {
+        let page = try await R.Client(c).listInstitutions(
+          checked(
+            Tuoyu_Registry_V1_ListInstitutionsRequest.with {
+              $0.regionCode = region
+              $0.status = .filingSubmitted
+              $0.pageSize = 500
+              $0.pageToken = token
+            }), options: options.callOptions)
+        out += page.institutions
+        token = page.nextPageToken
+      } while !token.isEmpty
+      return out
+    }
+    let today = LocalDay.today()
+    let sorted = all.sorted { (LocalDay($0.decisionDue), $0.creditCode) < (LocalDay($1.decisionDue), $1.creditCode) }
+    var t = Table(["DUE", "OVERDUE", "CREDIT CODE", "NAME", "TOWNSHIP", "SUBMITTED"])
+    var overdue = 0
+    for i in sorted {
+      let late = today > LocalDay(i.decisionDue)
+      if late { overdue += 1 }
+      t.add([
+        show(i.decisionDue), late ? "yes" : "", i.creditCode, i.displayName, i.facts.townshipCode,
+        show(i.effectiveDate),
+      ])
+    }
+    printOutput(options, t, json: sorted)
+    if options.output == .table { print("\(sorted.count) waiting, \(overdue) overdue") }
+  }
+}
+
+/// A civil day for comparisons (today in China Standard Time).
+struct LocalDay: Comparable {
+  let ordinal: Int
+  init(_ d: Tuoyu_Common_V1_Date) { ordinal = Int(d.year) * 10000 + Int(d.month) * 100 + Int(d.day) }
+  static func today() -> LocalDay {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+    let c = calendar.dateComponents([.year, .month, .day], from: Date())
+    return LocalDay(
+      .with {
+        $0.year = Int32(c.year!)
+        $0.month = Int32(c.month!)
+        $0.day = Int32(c.day!)
+      })
+  }
+  static func < (a: LocalDay, b: LocalDay) -> Bool { a.ordinal < b.ordinal }
 }
 
 struct List: AsyncParsableCommand {

@@ -41,6 +41,7 @@ extension RegistryService {
         FilingRules.facts(request.facts, ctx)
           + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals))
       inst.facts = request.facts
+      inst.materials = request.materials
       inst.countyCode = ctx.county ?? ""
       inst.reasons = []
       // The health department decides within 5 working days.
@@ -84,6 +85,15 @@ extension RegistryService {
       .change, code: request.creditCode, requestID: request.requestID, request: request,
       date: request.effectiveDate, context: context
     ) { inst, tx, day in
+      // `inst` is the next version, prepared from the current one.
+      let current = inst.version
+      if request.expectedVersion != 0 && request.expectedVersion != current {
+        throw RPCError(
+          code: .aborted,
+          message:
+            "\(request.creditCode) changed since version \(request.expectedVersion) was read (it is at version \(current) now); read it again and apply the change again (rule filing-change.expected-version)"
+        )
+      }
       let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
       try Refusals.check(FilingRules.facts(request.facts, ctx))
       var proposed = request.facts

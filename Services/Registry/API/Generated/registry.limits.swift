@@ -146,6 +146,7 @@ extension Tuoyu_Registry_V1_ChangeFilingRequest: LimitedMessage {
     if hasFacts { check.nested(facts, "facts") { facts = $0 } }
     if let s = check.text(reason, "reason", kind: .paragraph, min: 0, max: 500) { reason = s }
     if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
+    check.range(expectedVersion, "expected_version", min: 0, max: 1000000)
   }
 }
 

@@ -700,6 +700,16 @@ public nonisolated struct Tuoyu_Registry_V1_Institution: @unchecked Sendable {
     set {_uniqueStorage()._version = newValue}
   }
 
+  /// The materials of the last filing submitted (what the approver reads before deciding).
+  public var materials: Tuoyu_Registry_V1_FilingMaterials {
+    get {_storage._materials ?? Tuoyu_Registry_V1_FilingMaterials()}
+    set {_uniqueStorage()._materials = newValue}
+  }
+  /// Returns true if `materials` has been explicitly set.
+  public var hasMaterials: Bool {_storage._materials != nil}
+  /// Clears the value of `materials`. Subsequent reads from it will return its default value.
+  public mutating func clearMaterials() {_uniqueStorage()._materials = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -879,6 +889,10 @@ public nonisolated struct Tuoyu_Registry_V1_ChangeFilingRequest: Sendable {
   public var hasEffectiveDate: Bool {self._effectiveDate != nil}
   /// Clears the value of `effectiveDate`. Subsequent reads from it will return its default value.
   public mutating func clearEffectiveDate() {self._effectiveDate = nil}
+
+  /// The version the facts were read from (0: not checked). When the institution has moved on
+  /// since, nothing changes and the call is ABORTED: read again, apply the change again.
+  public var expectedVersion: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2009,7 +2023,7 @@ nonisolated extension Tuoyu_Registry_V1_FilingMaterials: SwiftProtobuf.Message, 
 
 nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Institution"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}credit_code\0\u{3}display_name\0\u{3}legal_nature\0\u{3}registration_authority\0\u{1}status\0\u{3}filing_number\0\u{1}facts\0\u{3}county_code\0\u{3}effective_date\0\u{3}decision_due\0\u{1}reasons\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}credit_code\0\u{3}display_name\0\u{3}legal_nature\0\u{3}registration_authority\0\u{1}status\0\u{3}filing_number\0\u{1}facts\0\u{3}county_code\0\u{3}effective_date\0\u{3}decision_due\0\u{1}reasons\0\u{1}version\0\u{1}materials\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2025,6 +2039,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
     var _decisionDue: API.Tuoyu_Common_V1_Date? = nil
     var _reasons: [String] = []
     var _version: Int32 = 0
+    var _materials: Tuoyu_Registry_V1_FilingMaterials? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2048,6 +2063,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
       _decisionDue = source._decisionDue
       _reasons = source._reasons
       _version = source._version
+      _materials = source._materials
     }
   }
 
@@ -2079,6 +2095,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._decisionDue) }()
         case 12: try { try decoder.decodeRepeatedStringField(value: &_storage._reasons) }()
         case 13: try { try decoder.decodeSingularInt32Field(value: &_storage._version) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._materials) }()
         default: break
         }
       }
@@ -2130,6 +2147,9 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
       if _storage._version != 0 {
         try visitor.visitSingularInt32Field(value: _storage._version, fieldNumber: 13)
       }
+      try { if let v = _storage._materials {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2152,6 +2172,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
         if _storage._decisionDue != rhs_storage._decisionDue {return false}
         if _storage._reasons != rhs_storage._reasons {return false}
         if _storage._version != rhs_storage._version {return false}
+        if _storage._materials != rhs_storage._materials {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2374,7 +2395,7 @@ nonisolated extension Tuoyu_Registry_V1_RefuseFilingRequest: SwiftProtobuf.Messa
 
 nonisolated extension Tuoyu_Registry_V1_ChangeFilingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeFilingRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}credit_code\0\u{1}facts\0\u{1}reason\0\u{3}effective_date\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}credit_code\0\u{1}facts\0\u{1}reason\0\u{3}effective_date\0\u{3}expected_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2387,6 +2408,7 @@ nonisolated extension Tuoyu_Registry_V1_ChangeFilingRequest: SwiftProtobuf.Messa
       case 3: try { try decoder.decodeSingularMessageField(value: &self._facts) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._effectiveDate) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.expectedVersion) }()
       default: break
       }
     }
@@ -2412,6 +2434,9 @@ nonisolated extension Tuoyu_Registry_V1_ChangeFilingRequest: SwiftProtobuf.Messa
     try { if let v = self._effectiveDate {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.expectedVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.expectedVersion, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2421,6 +2446,7 @@ nonisolated extension Tuoyu_Registry_V1_ChangeFilingRequest: SwiftProtobuf.Messa
     if lhs._facts != rhs._facts {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs._effectiveDate != rhs._effectiveDate {return false}
+    if lhs.expectedVersion != rhs.expectedVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
