@@ -71,6 +71,31 @@ import Testing
   func valueInForce(key: RulePack.Key, date: String, county: String, expected: Int?) {
     #expect(pack.value(key, on: LocalDate(date)!, county: county, city: "330500") == expected)
   }
+
+  /// A county's newer but looser value does not undo its city's stricter one.
+  @Test func theStrictestOfNationCityAndCountyWins() {
+    let p = RulePack(
+      RulePack.national.values + [
+        .init(.infantClassMax, region: "330500", from: LocalDate("2025-01-01")!, 7),
+        .init(.infantClassMax, region: "330502", from: LocalDate("2025-06-01")!, 9),
+      ])
+    #expect(p.value(.infantClassMax, on: LocalDate("2025-07-01")!, county: "330502", city: "330500") == 7)
+    #expect(p.value(.infantClassMax, on: LocalDate("2025-07-01")!, county: "330503", city: "330500") == 7)
+  }
+
+  @Test(arguments: [
+    (RulePack.Key.infantClassMax, 11, "330500", nil as String?, true),  // looser than the national 10
+    (.infantClassMax, 10, "330500", nil, false),  // as strict
+    (.infantClassMax, 9, "330502", "330500", true),  // looser than its city's 8
+    (.infantClassMax, 8, "330502", "330500", false),
+    (.familyMinTenureYears, 2, "330521", "330500", true),  // a floor: lower is looser
+    (.familyMinTenureYears, 4, "330521", "330500", false),
+  ])
+  func aLocalValueMayOnlyTighten(key: RulePack.Key, value: Int, region: String, city: String?, refused: Bool) {
+    let refusal = pack.looserThanAbove(key, value: value, region: region, city: city, on: LocalDate("2025-07-01")!)
+    #expect((refusal != nil) == refused)
+    if let refusal { #expect(refusal.rule == "rules.local-not-looser") }
+  }
 }
 
 /// Facts of a small private centre in 吴兴区 that pass every rule.

@@ -479,3 +479,40 @@ def test_cli_describe_shows_materials_regions_and_the_last_change_and_pending_sh
                      "infant 乳儿班", "1/10", "last change: version 2, filing-submitted"]:
         assert fragment in out, (fragment, out)
     assert "status: registered → filing-submitted" in out, out
+
+
+def test_cli_put_rule_refuses_a_local_value_looser_than_the_national_one(registry):
+    _, env = registry
+    args = ["registry", "put-rule", "--key", "class.infant.max-children", "--region", "330502", "--from", "2030-01-01"]
+    r = cli(env, *args, "--value", "12")
+    assert r.returncode == 1 and "rules.local-not-looser" in r.stderr and "national value 10" in r.stderr, r.stderr
+    r = cli(env, *args, "--value", "9", "--source", "区卫健局 2029 年文件")
+    assert r.returncode == 0, r.stderr
+    # A township sets no rules.
+    r = cli(env, "registry", "put-rule", "--key", "class.infant.max-children", "--region", "330502001",
+            "--from", "2030-01-01", "--value", "8")
+    assert r.returncode == 1 and "rules.local-region" in r.stderr, r.stderr
+
+
+def test_cli_put_region_changes_only_the_figures_given(registry):
+    """A put-region with one figure used to overwrite the year's other figures with zeros."""
+    _, env = registry
+
+    def year_2025():
+        r = cli(env, "registry", "region", "330502", "--output", "json")
+        assert r.returncode == 0, r.stderr
+        years = json.loads(r.stdout.strip().splitlines()[0])["years"]
+        return next(y for y in years if y["year"] == 2025)
+
+    before = year_2025()
+    assert int(before.get("seat_target", 0)) > 0 and int(before["average_monthly_fee"]["fen"]) > 0, before
+    r = cli(env, "registry", "put-region", "--code", "330502", "--name", "吴兴区", "--level", "county",
+            "--parent", "330500", "--year", "2025", "--population", "123456")
+    assert r.returncode == 0, r.stderr
+    after = year_2025()
+    assert int(after["population"]) == 123456
+    assert after["seat_target"] == before["seat_target"] and after["average_monthly_fee"] == before["average_monthly_fee"]
+    # Put the figure back as the demo has it.
+    assert cli(env, "registry", "put-region", "--code", "330502", "--name", "吴兴区", "--level", "county",
+               "--parent", "330500", "--year", "2025", "--population", str(before["population"])).returncode == 0
+    assert year_2025() == before

@@ -273,8 +273,9 @@ struct PutRegion: AsyncParsableCommand {
       if let year {
         var y = Tuoyu_Registry_V1_RegionYear()
         y.year = year
-        y.population = population ?? 0
-        y.seatTarget = seatTarget ?? 0
+        // Only the figures given change.
+        if let population { y.population = population }
+        if let seatTarget { y.seatTarget = seatTarget }
         if let averageFee { y.averageMonthlyFee.fen = try fen(averageFee, "--average-fee") }
         req.years = [y]
       }
@@ -316,17 +317,18 @@ struct ImportRegions: AsyncParsableCommand {
           requests[f[0]]!.level = try lookup(levelNames, f[2], "\(file):\(line) level")
         }
         if !f[4].isEmpty {
-          guard let y = Int32(f[4]), let p = Int64(f[5].isEmpty ? "0" : f[5]), let t = Int64(f[6].isEmpty ? "0" : f[6]),
-            let fee = f[7].isEmpty ? 0 : Yuan.fen(f[7])
+          // An empty cell leaves that figure as it is.
+          guard let y = Int32(f[4]), f[5].isEmpty || Int64(f[5]) != nil, f[6].isEmpty || Int64(f[6]) != nil,
+            f[7].isEmpty || Yuan.fen(f[7]) != nil
           else {
             throw CLIError("\(file):\(line): year, population, seat target and fee must be numbers", exitCode: 66)
           }
           requests[f[0]]!.years.append(
             .with {
               $0.year = y
-              $0.population = p
-              $0.seatTarget = t
-              $0.averageMonthlyFee.fen = fee
+              if let p = Int64(f[5]) { $0.population = p }
+              if let t = Int64(f[6]) { $0.seatTarget = t }
+              if let fee = Yuan.fen(f[7]), !f[7].isEmpty { $0.averageMonthlyFee.fen = fee }
             })
         }
       }
@@ -338,7 +340,7 @@ struct ImportRegions: AsyncParsableCommand {
         var req = requests[code]!
         // The same file loaded twice is the same request: a retry, not a second change.
         req.requestID =
-          "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.population)/\($0.seatTarget)/\($0.averageMonthlyFee.fen)" }.joined(separator: "_"))"
+          "import-regions:\(code):\(req.years.map { "\($0.year)/\($0.hasPopulation ? String($0.population) : "-")/\($0.hasSeatTarget ? String($0.seatTarget) : "-")/\($0.hasAverageMonthlyFee ? String($0.averageMonthlyFee.fen) : "-")" }.joined(separator: "_"))"
         _ = try await R.Client(c).putRegion(checked(req), options: options.callOptions)
       }
     }

@@ -30,10 +30,23 @@ extension RegistryService {
     if v.value < 1 { problems.append(.invalid("value.value", rule: "rules.positive", "a rule value is at least 1")) }
     try Refusals.check(problems)
     guard let from else { return v }
-    if !v.regionCode.isEmpty { try await knownRegion(v.regionCode, field: "value.region_code") }
     return try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "rules/\(v.key)"
     ) { tx in
+      if !v.regionCode.isEmpty, let key = RulePack.Key(rawValue: v.key) {
+        let level = try await knownRegion(tx, v.regionCode, field: "value.region_code")
+        guard level == "city" || level == "county" else {
+          throw Refusal.invalid(
+            "value.region_code", rule: "rules.local-region", "a local rule value is set by a city or a county")
+        }
+        let city = level == "county" ? try await RegistryStore.region(tx, v.regionCode)?.parent : nil
+        // Against what is in force above it on its own date (read in this transaction).
+        if let refusal = try await RegistryStore.rulePack(tx).looserThanAbove(
+          key, value: Int(v.value), region: v.regionCode, city: city, on: from)
+        {
+          throw refusal
+        }
+      }
       try await RegistryStore.putRuleValue(tx, v, from: from)
       try await Outbox.append(tx, eventType: "rules.put", subject: "rules/\(v.key)")
       return v

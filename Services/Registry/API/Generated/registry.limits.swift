@@ -7,8 +7,12 @@ import SwiftProtobuf
 extension Tuoyu_Registry_V1_RegionYear: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     check.range(year, "year", min: 1949, max: 2200)
-    check.range(population, "population", min: 0, max: 2000000000)
-    check.range(seatTarget, "seat_target", min: 0, max: 100000000)
+    if hasPopulation {
+      check.range(population, "population", min: 0, max: 2000000000)
+    }
+    if hasSeatTarget {
+      check.range(seatTarget, "seat_target", min: 0, max: 100000000)
+    }
     if hasAverageMonthlyFee {
       check.range(averageMonthlyFee.fen, "average_monthly_fee.fen", min: 0, max: 10000000)
     }

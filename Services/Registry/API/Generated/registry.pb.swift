@@ -295,11 +295,26 @@ public nonisolated struct Tuoyu_Registry_V1_RegionYear: Sendable {
 
   public var year: Int32 = 0
 
-  /// Resident population (常住人口) at the year's end; 0 when unknown.
-  public var population: Int64 = 0
+  /// Resident population (常住人口) at the year's end; 0 when unknown. In PutRegion, a figure left
+  /// out is left as it is (0 for a new year); only the figures given change.
+  public var population: Int64 {
+    get {_population ?? 0}
+    set {_population = newValue}
+  }
+  /// Returns true if `population` has been explicitly set.
+  public var hasPopulation: Bool {self._population != nil}
+  /// Clears the value of `population`. Subsequent reads from it will return its default value.
+  public mutating func clearPopulation() {self._population = nil}
 
   /// Seats (托位) the region is to have in total by the year's end; 0 when none set.
-  public var seatTarget: Int64 = 0
+  public var seatTarget: Int64 {
+    get {_seatTarget ?? 0}
+    set {_seatTarget = newValue}
+  }
+  /// Returns true if `seatTarget` has been explicitly set.
+  public var hasSeatTarget: Bool {self._seatTarget != nil}
+  /// Clears the value of `seatTarget`. Subsequent reads from it will return its default value.
+  public mutating func clearSeatTarget() {self._seatTarget = nil}
 
   /// The average monthly fee of childcare in a county, the ceiling for a 普惠 fee; 0 when unknown.
   public var averageMonthlyFee: API.Tuoyu_Common_V1_Money {
@@ -315,6 +330,8 @@ public nonisolated struct Tuoyu_Registry_V1_RegionYear: Sendable {
 
   public init() {}
 
+  fileprivate var _population: Int64? = nil
+  fileprivate var _seatTarget: Int64? = nil
   fileprivate var _averageMonthlyFee: API.Tuoyu_Common_V1_Money? = nil
 }
 
@@ -1458,8 +1475,8 @@ nonisolated extension Tuoyu_Registry_V1_RegionYear: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.year) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.population) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.seatTarget) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self._population) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self._seatTarget) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._averageMonthlyFee) }()
       default: break
       }
@@ -1474,12 +1491,12 @@ nonisolated extension Tuoyu_Registry_V1_RegionYear: SwiftProtobuf.Message, Swift
     if self.year != 0 {
       try visitor.visitSingularInt32Field(value: self.year, fieldNumber: 1)
     }
-    if self.population != 0 {
-      try visitor.visitSingularInt64Field(value: self.population, fieldNumber: 2)
-    }
-    if self.seatTarget != 0 {
-      try visitor.visitSingularInt64Field(value: self.seatTarget, fieldNumber: 3)
-    }
+    try { if let v = self._population {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._seatTarget {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 3)
+    } }()
     try { if let v = self._averageMonthlyFee {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
@@ -1488,8 +1505,8 @@ nonisolated extension Tuoyu_Registry_V1_RegionYear: SwiftProtobuf.Message, Swift
 
   public static func ==(lhs: Tuoyu_Registry_V1_RegionYear, rhs: Tuoyu_Registry_V1_RegionYear) -> Bool {
     if lhs.year != rhs.year {return false}
-    if lhs.population != rhs.population {return false}
-    if lhs.seatTarget != rhs.seatTarget {return false}
+    if lhs._population != rhs._population {return false}
+    if lhs._seatTarget != rhs._seatTarget {return false}
     if lhs._averageMonthlyFee != rhs._averageMonthlyFee {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -37,21 +37,39 @@ public struct RulePack: Sendable {
   public init(_ values: [Value]) { self.values = values }
 
   /// The value of `key` in force on `date` for an institution in `county` (whose city is
-  /// `city`): the latest national value and the latest local value of the county or the city,
-  /// whichever is stricter. Nil when nothing is in force yet.
+  /// `city`): of the latest national value, the latest value of the city and the latest of the
+  /// county, the strictest (a county cannot loosen what its city or the nation set, whatever the
+  /// dates). Nil when nothing is in force yet.
   public func value(_ key: Key, on date: LocalDate, county: String, city: String) -> Int? {
-    func latest(_ regions: Set<String>) -> Int? {
-      values.filter { $0.key == key && regions.contains($0.region) && $0.effectiveFrom <= date }
-        .max { ($0.effectiveFrom, $0.region.count) < ($1.effectiveFrom, $1.region.count) }?.value
+    let levels = [""] + [city, county].filter { !$0.isEmpty }
+    let inForce = levels.compactMap { latest(key, region: $0, on: date) }
+    guard let first = inForce.first else { return nil }
+    return inForce.dropFirst().reduce(first) { key.isFloor ? max($0, $1) : min($0, $1) }
+  }
+
+  /// The latest value of `key` set for exactly `region` ("" national) in force on `date`.
+  public func latest(_ key: Key, region: String, on date: LocalDate) -> Int? {
+    values.filter { $0.key == key && $0.region == region && $0.effectiveFrom <= date }
+      .max { $0.effectiveFrom < $1.effectiveFrom }?.value
+  }
+
+  /// Why a local value of `key` would be looser than what the levels above `region` (the nation,
+  /// and for a county its `city`) have in force on `date`, or nil when it is as strict or
+  /// stricter. A local value may only tighten.
+  public func looserThanAbove(_ key: Key, value: Int, region: String, city: String?, on date: LocalDate) -> Refusal? {
+    guard !region.isEmpty else { return nil }
+    let above = [("national", "")] + (city.map { [("city \($0)", $0)] } ?? [])
+    for (level, code) in above {
+      guard let limit = latest(key, region: code, on: date) else { continue }
+      let looser = key.isFloor ? value < limit : value > limit
+      if looser {
+        return .precondition(
+          "rules.local-not-looser",
+          "\(key.rawValue) \(value) for \(region) is looser than the \(level) value \(limit) in force on \(date); a local value may only be stricter (\(key.isFloor ? "at least" : "at most") \(limit))",
+          field: "value.value")
+      }
     }
-    let national = latest([""])
-    let local = latest([county, city].filter { !$0.isEmpty }.reduce(into: Set<String>()) { $0.insert($1) })
-    switch (national, local) {
-    case (nil, nil): return nil
-    case (let n?, nil): return n
-    case (nil, let l?): return l
-    case (let n?, let l?): return key.isFloor ? max(n, l) : min(n, l)
-    }
+    return nil
   }
 
   /// The national seed: 托育机构设置标准（试行）(2019-10-08) and the family care point measures

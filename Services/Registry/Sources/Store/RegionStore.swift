@@ -124,13 +124,19 @@ extension RegistryStore {
       INSERT INTO region (code, name, level, parent_code) VALUES (\(code), \(name), \(level), \(parent))
       ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name
       """)
+    // Only the figures given change; one left out keeps its value (0 in a new year).
     for y in years {
-      try await tx.query(
+      let population: Int64? = y.hasPopulation ? y.population : nil
+      let target: Int64? = y.hasSeatTarget ? y.seatTarget : nil
+      let fee: Int64? = y.hasAverageMonthlyFee ? y.averageMonthlyFee.fen : nil
+      tx.queue(
         """
         INSERT INTO region_year (code, year, population, seat_target, average_monthly_fee_fen)
-        VALUES (\(code), \(y.year), \(y.population), \(y.seatTarget), \(y.averageMonthlyFee.fen))
-        ON CONFLICT (code, year) DO UPDATE SET population = EXCLUDED.population,
-          seat_target = EXCLUDED.seat_target, average_monthly_fee_fen = EXCLUDED.average_monthly_fee_fen
+        VALUES (\(code), \(y.year), coalesce(\(population), 0), coalesce(\(target), 0), coalesce(\(fee), 0))
+        ON CONFLICT (code, year) DO UPDATE SET
+          population = coalesce(\(population), region_year.population),
+          seat_target = coalesce(\(target), region_year.seat_target),
+          average_monthly_fee_fen = coalesce(\(fee), region_year.average_monthly_fee_fen)
         """)
     }
   }
