@@ -57,13 +57,15 @@ public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible
 
   public func adding(days: Int) -> LocalDate { LocalDate(ordinal: ordinal + days) }
 
-  /// The `n`th working day after this one (weekends skipped; public holidays are not modelled).
-  public func adding(workingDays n: Int) -> LocalDate {
+  /// The `n`th working day after this one: weekdays count, weekends do not, except the days
+  /// `calendar` says otherwise of (a public holiday on a weekday, a make-up working day on a
+  /// weekend; true = a working day).
+  public func adding(workingDays n: Int, calendar: [LocalDate: Bool] = [:]) -> LocalDate {
     var d = self
     var left = n
     while left > 0 {
       d = d.adding(days: 1)
-      if d.weekday < 5 { left -= 1 }
+      if calendar[d] ?? (d.weekday < 5) { left -= 1 }
     }
     return d
   }

@@ -458,7 +458,7 @@ struct RegistryServiceTests {
       M.fileInstitution: ["registry.approver"], M.refuseFiling: ["registry.approver"],
       M.suspendInstitution: ["registry.approver"], M.reinstateInstitution: ["registry.approver"],
       M.revokeInstitution: ["registry.approver"], M.putRegion: ["registry.admin"], M.putRuleValue: ["registry.admin"],
-      M.importInstitutions: ["registry.admin"],
+      M.putCalendarDay: ["registry.admin"], M.importInstitutions: ["registry.admin"],
     ]
     for (m, roles) in writers { #expect(policy.allowed[m.path] == roles, "\(m.path)") }
     for m in M.all where writers[m] == nil && m != M.listPublicInstitutions {

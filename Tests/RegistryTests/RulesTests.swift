@@ -46,6 +46,19 @@ import Testing
     // 5 working days from a Thursday skip the weekend.
     #expect(LocalDate("2026-11-26")!.adding(workingDays: 5) == LocalDate("2026-12-03"))
   }
+
+  /// The National Day week of 2025: Oct 1–8 off, Saturday Oct 11 worked. A submission on Monday
+  /// Sep 29 is due on Oct 13 (Sep 30, Oct 9, 10, 11, 13), not inside the holiday on Oct 6.
+  @Test func workingDaysFollowTheCalendar() {
+    var calendar: [LocalDate: Bool] = [:]
+    for day in 1...8 { calendar[LocalDate(year: 2025, month: 10, day: day)!] = false }
+    calendar[LocalDate("2025-09-28")!] = true
+    calendar[LocalDate("2025-10-11")!] = true
+    #expect(LocalDate("2025-09-29")!.adding(workingDays: 5) == LocalDate("2025-10-06"))
+    #expect(LocalDate("2025-09-29")!.adding(workingDays: 5, calendar: calendar) == LocalDate("2025-10-13"))
+    // A make-up Sunday counts: from Friday Sep 26, Sun 28 is the first working day.
+    #expect(LocalDate("2025-09-26")!.adding(workingDays: 1, calendar: calendar) == LocalDate("2025-09-28"))
+  }
 }
 
 @Suite struct RulePackTests {

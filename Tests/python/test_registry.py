@@ -516,3 +516,30 @@ def test_cli_put_region_changes_only_the_figures_given(registry):
     assert cli(env, "registry", "put-region", "--code", "330502", "--name", "吴兴区", "--level", "county",
                "--parent", "330500", "--year", "2025", "--population", str(before["population"])).returncode == 0
     assert year_2025() == before
+
+
+def test_cli_due_dates_follow_the_holiday_calendar_and_a_late_decision_needs_a_reason(registry):
+    """A submission on 2025-09-29 used to be due 2025-10-06, inside the National Day holiday."""
+    _, env = registry
+    code = with_check("91330502MA2B3C4P9")
+    assert cli(env, "registry", "register", code, "--name", "节前托育", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502002", "--date", "2025-09-01").returncode == 0
+    r = cli(env, "registry", "submit-filing", code, *FILING, "--date", "2025-09-29")
+    assert r.returncode == 0, r.stderr
+    assert "decision due by 2025-10-13" in r.stdout, r.stdout
+    r = cli(env, "registry", "file", code, "--date", "2025-10-14")
+    assert r.returncode == 1 and "filing.late-decision-reason" in r.stderr and "2025-10-13" in r.stderr, r.stderr
+    assert get_json(env, code)["status"] == "INSTITUTION_STATUS_FILING_SUBMITTED"
+    r = cli(env, "registry", "file", code, "--date", "2025-10-14", "--late-reason", "消防材料补正")
+    assert r.returncode == 0, r.stderr
+    assert any("消防材料补正" in x for x in get_json(env, code)["reasons"])
+    # The calendar is data: listed, and kept by an admin.
+    r = cli(env, "registry", "calendar", "--year", "2026", "--output", "csv")
+    days = {x["DAY"]: x["KIND"] for x in csv.DictReader(r.stdout.splitlines())}
+    assert days["2026-10-01"] == "holiday" and days["2026-10-10"] == "workday", days
+    r = cli(env, "registry", "put-calendar-day", "--day", "2027-01-01", "--kind", "holiday", "--name", "元旦")
+    assert r.returncode == 0, r.stderr
+    r = cli(env, "registry", "calendar", "--year", "2027", "--output", "csv")
+    assert "2027-01-01,holiday,元旦" in r.stdout, r.stdout
+    assert cli(env, "registry", "put-calendar-day", "--day", "2027-01-01", "--kind", "normal").returncode == 0
+    assert "2027-01-01" not in cli(env, "registry", "calendar", "--year", "2027").stdout

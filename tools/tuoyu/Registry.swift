@@ -14,7 +14,7 @@ struct RegistryCommand: AsyncParsableCommand {
       Register.self, SubmitFiling.self, File.self, Refuse.self, ChangeFiling.self,
       Suspend.self, Reinstate.self, Revoke.self, Close.self,
       Get.self, Describe.self, Pending.self, List.self, History.self, Public.self,
-      Rules.self, PutRule.self, Indicators.self, Import.self,
+      Rules.self, PutRule.self, CalendarCommand.self, PutCalendarDay.self, Indicators.self, Import.self,
     ])
 }
 
@@ -472,6 +472,7 @@ struct File: AsyncParsableCommand {
     abstract: "File a submitted filing: checks pass, a receipt number is issued.")
   @OptionGroup var options: GlobalOptions
   @OptionGroup var target: Target
+  @Option(help: "Why the decision comes after its due date (required then).") var lateReason: String?
 
   func run() async throws {
     let req = parsed {
@@ -479,6 +480,7 @@ struct File: AsyncParsableCommand {
         $0.requestID = requestID(target.requestId)
         $0.creditCode = target.creditCode
         $0.effectiveDate = try date(target.date, "--date")
+        $0.lateReason = lateReason ?? ""
       }
     }
     let i = await withClient(options, "registry") {
@@ -493,6 +495,7 @@ struct Refuse: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
   @OptionGroup var target: Target
   @Option(help: "A reason (repeat for several).") var reason: [String] = []
+  @Option(help: "Why the decision comes after its due date (required then).") var lateReason: String?
 
   func run() async throws {
     let req = parsed {
@@ -501,6 +504,7 @@ struct Refuse: AsyncParsableCommand {
         $0.creditCode = target.creditCode
         $0.reasons = reason
         $0.effectiveDate = try date(target.date, "--date")
+        $0.lateReason = lateReason ?? ""
       }
     }
     let i = await withClient(options, "registry") {
@@ -904,5 +908,55 @@ struct Indicators: AsyncParsableCommand {
     }
     if options.output == .table { print("indicators for \(year), as of \(show(r.asOf))") }
     printOutput(options, t, json: [r])
+  }
+}
+
+/// The working-day calendar (holidays and make-up working days) deadlines are counted in.
+struct CalendarCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "calendar", abstract: "List a year's public holidays and make-up working days.")
+  @OptionGroup var options: GlobalOptions
+  @Option(help: "Year (default this year).") var year: Int32?
+
+  func run() async throws {
+    let req = Tuoyu_Registry_V1_ListCalendarDaysRequest.with { $0.year = year ?? 0 }
+    let r = await withClient(options, "registry") {
+      try await R.Client($0).listCalendarDays(checked(req), options: options.callOptions)
+    }
+    var t = Table(["DAY", "KIND", "NAME", "SOURCE"])
+    for d in r.days { t.add([show(d.day), d.kind == .workday ? "workday" : "holiday", d.name, d.source]) }
+    printOutput(options, t, json: r.days)
+  }
+}
+
+struct PutCalendarDay: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "put-calendar-day",
+    abstract: "Mark a day a holiday (法定节假日) or a make-up working day (调休上班), or back to normal.")
+  @OptionGroup var options: GlobalOptions
+  @Option(help: "YYYY-MM-DD.") var day: String
+  @Option(help: "holiday, workday or normal.") var kind: String
+  @Option var name: String?
+  @Option(help: "The notice it comes from.") var source: String?
+  @Option var requestId: String?
+
+  func run() async throws {
+    let req = parsed {
+      try Tuoyu_Registry_V1_PutCalendarDayRequest.with {
+        $0.requestID = requestID(requestId)
+        $0.day = try .with {
+          $0.day = try date(day, "--day")
+          $0.kind = try lookup(
+            [("holiday", Tuoyu_Registry_V1_CalendarDayKind.holiday), ("workday", .workday), ("normal", .normal)], kind,
+            "--kind")
+          $0.name = name ?? ""
+          $0.source = source ?? ""
+        }
+      }
+    }
+    let d = await withClient(options, "registry") {
+      try await R.Client($0).putCalendarDay(checked(req), options: options.callOptions)
+    }
+    print("\(show(d.day)): \(kind)")
   }
 }

@@ -44,8 +44,10 @@ extension RegistryService {
       inst.materials = request.materials
       inst.countyCode = ctx.county ?? ""
       inst.reasons = []
-      // The health department decides within 5 working days.
-      inst.decisionDue = day.adding(workingDays: 5).proto
+      // The health department decides within 5 working days (holidays and make-up working days
+      // from the calendar).
+      let calendar = try await RegistryStore.calendar(tx, after: day, through: day.adding(days: 60))
+      inst.decisionDue = day.adding(workingDays: 5, calendar: calendar).proto
     }
   }
 
@@ -54,7 +56,7 @@ extension RegistryService {
   ) async throws -> Institution {
     try await act(
       .file, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context
+      date: request.effectiveDate, lateReason: request.lateReason, context: context
     ) { inst, tx, day in
       // Checked again on the day of filing: the rules or the county's average fee may have moved.
       let ctx = try await RegistryStore.filingContext(tx, township: inst.facts.townshipCode, date: day, rules: rules)
@@ -74,7 +76,7 @@ extension RegistryService {
     }
     return try await act(
       .refuse, code: request.creditCode, requestID: request.requestID, request: request,
-      date: request.effectiveDate, context: context
+      date: request.effectiveDate, lateReason: request.lateReason, context: context
     ) { inst, _, _ in inst.reasons = reasons }
   }
 

@@ -35,7 +35,7 @@ public struct RegistryService: Registry.ServiceProtocol {
     ]).union(Roles.crossServiceReaders)
     for m in [
       M.getRegion, M.listRegions, M.getInstitution, M.listInstitutions, M.listInstitutionHistory,
-      M.listRuleValues, M.getIndicators,
+      M.listRuleValues, M.getIndicators, M.listCalendarDays,
     ] {
       p.allow(m, roles: readers)
     }
@@ -44,7 +44,9 @@ public struct RegistryService: Registry.ServiceProtocol {
     for m in [M.fileInstitution, M.refuseFiling, M.suspendInstitution, M.reinstateInstitution, M.revokeInstitution] {
       p.allow(m, roles: ["registry.approver"])
     }
-    for m in [M.putRegion, M.putRuleValue, M.importInstitutions] { p.allow(m, roles: ["registry.admin"]) }
+    for m in [M.putRegion, M.putRuleValue, M.putCalendarDay, M.importInstitutions] {
+      p.allow(m, roles: ["registry.admin"])
+    }
     p.publicMethods.insert(M.listPublicInstitutions.path)
     return p
   }
@@ -91,9 +93,11 @@ public struct RegistryService: Registry.ServiceProtocol {
 
   /// Runs a lifecycle action on an existing institution: idempotent and audited, the transition
   /// checked, `change` applied to the next version, the event on the feed.
+  /// A decision (file, refuse) after the filing's due date needs `lateReason`; it is kept with
+  /// the decision's reasons.
   func act(
     _ action: Lifecycle.Action, code: String, requestID: String, request: some SwiftProtobuf.Message,
-    date: Tuoyu_Common_V1_Date, context: ServerContext,
+    date: Tuoyu_Common_V1_Date, lateReason: String = "", context: ServerContext,
     _ change: (inout Institution, PostgresSession, LocalDate) async throws -> Void
   ) async throws -> Institution {
     try Self.creditCode(code)
@@ -105,8 +109,19 @@ public struct RegistryService: Registry.ServiceProtocol {
       var inst = previous
       inst.status = try Lifecycle.next(from: inst.status, action)
       inst.effectiveDate = day.proto
+      let due = LocalDate(previous.decisionDue)
       inst.decisionDue = .init()
       try await change(&inst, tx, day)
+      if action == .file || action == .refuse, let due, day > due {
+        let reason = lateReason.trimmingCharacters(in: .whitespaces)
+        guard !reason.isEmpty else {
+          throw Refusal.precondition(
+            "filing.late-decision-reason",
+            "the decision was due by \(due) and \(day) is after it: say why it is late (late_reason)",
+            field: "late_reason")
+        }
+        inst.reasons.append("decided after the due date \(due): \(reason)")
+      }
       return try await RegistryStore.append(tx, inst, event: action, by: Principal.caller(context), after: previous)
     }
   }

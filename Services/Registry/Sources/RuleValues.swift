@@ -52,4 +52,36 @@ extension RegistryService {
       return v
     }
   }
+
+  // MARK: The working-day calendar
+
+  public func listCalendarDays(
+    request: Tuoyu_Registry_V1_ListCalendarDaysRequest, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_ListCalendarDaysResponse {
+    let year = request.year == 0 ? today().year : Int(request.year)
+    let days = try await pool.withConnection { try await RegistryStore.calendarDays($0, year: year) }
+    return .with { $0.days = days }
+  }
+
+  public func putCalendarDay(
+    request: Tuoyu_Registry_V1_PutCalendarDayRequest, context: ServerContext
+  ) async throws -> Tuoyu_Registry_V1_CalendarDay {
+    let d = request.day
+    guard let day = LocalDate(d.day) else {
+      throw Refusal.invalid("day.day", rule: "calendar.day-valid", "a valid date is required")
+    }
+    let kind: String? =
+      switch d.kind {
+      case .holiday: "holiday"
+      case .workday: "workday"
+      default: nil
+      }
+    return try await Mutation.run(
+      pool, context: context, requestID: request.requestID, request: request, target: "calendar/\(day)"
+    ) { tx in
+      try await RegistryStore.putCalendarDay(tx, day, kind: kind, name: d.name, source: d.source)
+      try Outbox.queue(tx, eventType: "calendar.put", subject: "calendar/\(day)", event: d)
+      return d
+    }
+  }
 }

@@ -126,6 +126,7 @@ extension Tuoyu_Registry_V1_FileInstitutionRequest: LimitedMessage {
     if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
     if let s = check.text(creditCode, "credit_code", kind: .upperAlnum, min: 18, max: 18) { creditCode = s }
     if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
+    if let s = check.text(lateReason, "late_reason", kind: .paragraph, min: 0, max: 500) { lateReason = s }
   }
 }
 
@@ -140,6 +141,7 @@ extension Tuoyu_Registry_V1_RefuseFilingRequest: LimitedMessage {
       }
     }
     if hasEffectiveDate { check.nested(effectiveDate, "effective_date") { effectiveDate = $0 } }
+    if let s = check.text(lateReason, "late_reason", kind: .paragraph, min: 0, max: 500) { lateReason = s }
   }
 }
 
@@ -215,6 +217,29 @@ extension Tuoyu_Registry_V1_PutRuleValueRequest: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
     if hasValue { check.nested(value, "value") { value = $0 } }
+  }
+}
+
+extension Tuoyu_Registry_V1_CalendarDay: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if hasDay { check.nested(day, "day") { day = $0 } }
+    if case .UNRECOGNIZED(let raw) = kind { check.unknownEnum("kind", raw) }
+    else if kind.rawValue < 1 { check.required("kind") }
+    if let s = check.text(name, "name", kind: .line, min: 0, max: 50) { name = s }
+    if let s = check.text(source, "source", kind: .line, min: 0, max: 200) { source = s }
+  }
+}
+
+extension Tuoyu_Registry_V1_ListCalendarDaysRequest: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    check.range(year, "year", min: 1949, max: 2200)
+  }
+}
+
+extension Tuoyu_Registry_V1_PutCalendarDayRequest: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if hasDay { check.nested(day, "day") { day = $0 } }
   }
 }
 

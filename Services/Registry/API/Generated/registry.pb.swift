@@ -287,6 +287,54 @@ public nonisolated enum Tuoyu_Registry_V1_InstitutionStatus: SwiftProtobuf.Enum,
 
 }
 
+public nonisolated enum Tuoyu_Registry_V1_CalendarDayKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// A public holiday (法定节假日) on a weekday: not a working day.
+  case holiday // = 1
+
+  /// A make-up working day (调休上班) on a weekend: a working day.
+  case workday // = 2
+
+  /// Back to the plain week (removes the day from the calendar).
+  case normal // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .holiday
+    case 2: self = .workday
+    case 3: self = .normal
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .holiday: return 1
+    case .workday: return 2
+    case .normal: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Tuoyu_Registry_V1_CalendarDayKind] = [
+    .unspecified,
+    .holiday,
+    .workday,
+    .normal,
+  ]
+
+}
+
 /// Figures of one region for one year.
 public nonisolated struct Tuoyu_Registry_V1_RegionYear: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -841,6 +889,9 @@ public nonisolated struct Tuoyu_Registry_V1_FileInstitutionRequest: Sendable {
   /// Clears the value of `effectiveDate`. Subsequent reads from it will return its default value.
   public mutating func clearEffectiveDate() {self._effectiveDate = nil}
 
+  /// Why the decision comes after its due date; required then (rule filing.late-decision-reason).
+  public var lateReason: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -868,6 +919,9 @@ public nonisolated struct Tuoyu_Registry_V1_RefuseFilingRequest: Sendable {
   public var hasEffectiveDate: Bool {self._effectiveDate != nil}
   /// Clears the value of `effectiveDate`. Subsequent reads from it will return its default value.
   public mutating func clearEffectiveDate() {self._effectiveDate = nil}
+
+  /// Why the decision comes after its due date; required then (rule filing.late-decision-reason).
+  public var lateReason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1242,6 +1296,83 @@ public nonisolated struct Tuoyu_Registry_V1_PutRuleValueRequest: Sendable {
   fileprivate var _value: Tuoyu_Registry_V1_RuleValue? = nil
 }
 
+/// A day that differs from the plain week (weekdays work, weekends rest).
+public nonisolated struct Tuoyu_Registry_V1_CalendarDay: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var day: API.Tuoyu_Common_V1_Date {
+    get {_day ?? API.Tuoyu_Common_V1_Date()}
+    set {_day = newValue}
+  }
+  /// Returns true if `day` has been explicitly set.
+  public var hasDay: Bool {self._day != nil}
+  /// Clears the value of `day`. Subsequent reads from it will return its default value.
+  public mutating func clearDay() {self._day = nil}
+
+  public var kind: Tuoyu_Registry_V1_CalendarDayKind = .unspecified
+
+  /// 春节, 国庆节调休, …
+  public var name: String = String()
+
+  /// The notice it comes from.
+  public var source: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _day: API.Tuoyu_Common_V1_Date? = nil
+}
+
+public nonisolated struct Tuoyu_Registry_V1_ListCalendarDaysRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var year: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Registry_V1_ListCalendarDaysResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var days: [Tuoyu_Registry_V1_CalendarDay] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Registry_V1_PutCalendarDayRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var day: Tuoyu_Registry_V1_CalendarDay {
+    get {_day ?? Tuoyu_Registry_V1_CalendarDay()}
+    set {_day = newValue}
+  }
+  /// Returns true if `day` has been explicitly set.
+  public var hasDay: Bool {self._day != nil}
+  /// Clears the value of `day`. Subsequent reads from it will return its default value.
+  public mutating func clearDay() {self._day = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _day: Tuoyu_Registry_V1_CalendarDay? = nil
+}
+
 public nonisolated struct Tuoyu_Registry_V1_RegionIndicators: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1462,6 +1593,10 @@ nonisolated extension Tuoyu_Registry_V1_CareType: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Tuoyu_Registry_V1_InstitutionStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INSTITUTION_STATUS_UNSPECIFIED\0\u{1}INSTITUTION_STATUS_REGISTERED\0\u{1}INSTITUTION_STATUS_FILING_SUBMITTED\0\u{1}INSTITUTION_STATUS_FILED\0\u{1}INSTITUTION_STATUS_FILING_REFUSED\0\u{1}INSTITUTION_STATUS_SUSPENDED\0\u{1}INSTITUTION_STATUS_REVOKED\0\u{1}INSTITUTION_STATUS_CLOSED\0")
+}
+
+nonisolated extension Tuoyu_Registry_V1_CalendarDayKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CALENDAR_DAY_KIND_UNSPECIFIED\0\u{1}CALENDAR_DAY_KIND_HOLIDAY\0\u{1}CALENDAR_DAY_KIND_WORKDAY\0\u{1}CALENDAR_DAY_KIND_NORMAL\0")
 }
 
 nonisolated extension Tuoyu_Registry_V1_RegionYear: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2319,7 +2454,7 @@ nonisolated extension Tuoyu_Registry_V1_SubmitFilingRequest: SwiftProtobuf.Messa
 
 nonisolated extension Tuoyu_Registry_V1_FileInstitutionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FileInstitutionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}credit_code\0\u{3}effective_date\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}credit_code\0\u{3}effective_date\0\u{3}late_reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2330,6 +2465,7 @@ nonisolated extension Tuoyu_Registry_V1_FileInstitutionRequest: SwiftProtobuf.Me
       case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._effectiveDate) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.lateReason) }()
       default: break
       }
     }
@@ -2349,6 +2485,9 @@ nonisolated extension Tuoyu_Registry_V1_FileInstitutionRequest: SwiftProtobuf.Me
     try { if let v = self._effectiveDate {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if !self.lateReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.lateReason, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2356,6 +2495,7 @@ nonisolated extension Tuoyu_Registry_V1_FileInstitutionRequest: SwiftProtobuf.Me
     if lhs.requestID != rhs.requestID {return false}
     if lhs.creditCode != rhs.creditCode {return false}
     if lhs._effectiveDate != rhs._effectiveDate {return false}
+    if lhs.lateReason != rhs.lateReason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2363,7 +2503,7 @@ nonisolated extension Tuoyu_Registry_V1_FileInstitutionRequest: SwiftProtobuf.Me
 
 nonisolated extension Tuoyu_Registry_V1_RefuseFilingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RefuseFilingRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}credit_code\0\u{1}reasons\0\u{3}effective_date\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}credit_code\0\u{1}reasons\0\u{3}effective_date\0\u{3}late_reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2375,6 +2515,7 @@ nonisolated extension Tuoyu_Registry_V1_RefuseFilingRequest: SwiftProtobuf.Messa
       case 2: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.reasons) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._effectiveDate) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.lateReason) }()
       default: break
       }
     }
@@ -2397,6 +2538,9 @@ nonisolated extension Tuoyu_Registry_V1_RefuseFilingRequest: SwiftProtobuf.Messa
     try { if let v = self._effectiveDate {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.lateReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.lateReason, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2405,6 +2549,7 @@ nonisolated extension Tuoyu_Registry_V1_RefuseFilingRequest: SwiftProtobuf.Messa
     if lhs.creditCode != rhs.creditCode {return false}
     if lhs.reasons != rhs.reasons {return false}
     if lhs._effectiveDate != rhs._effectiveDate {return false}
+    if lhs.lateReason != rhs.lateReason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3071,6 +3216,154 @@ nonisolated extension Tuoyu_Registry_V1_PutRuleValueRequest: SwiftProtobuf.Messa
   public static func ==(lhs: Tuoyu_Registry_V1_PutRuleValueRequest, rhs: Tuoyu_Registry_V1_PutRuleValueRequest) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Registry_V1_CalendarDay: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CalendarDay"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}day\0\u{1}kind\0\u{1}name\0\u{1}source\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._day) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._day {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Registry_V1_CalendarDay, rhs: Tuoyu_Registry_V1_CalendarDay) -> Bool {
+    if lhs._day != rhs._day {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Registry_V1_ListCalendarDaysRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListCalendarDaysRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}year\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.year) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.year != 0 {
+      try visitor.visitSingularInt32Field(value: self.year, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Registry_V1_ListCalendarDaysRequest, rhs: Tuoyu_Registry_V1_ListCalendarDaysRequest) -> Bool {
+    if lhs.year != rhs.year {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Registry_V1_ListCalendarDaysResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListCalendarDaysResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}days\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.days) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.days.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.days, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Registry_V1_ListCalendarDaysResponse, rhs: Tuoyu_Registry_V1_ListCalendarDaysResponse) -> Bool {
+    if lhs.days != rhs.days {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Registry_V1_PutCalendarDayRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutCalendarDayRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}day\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._day) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    try { if let v = self._day {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Registry_V1_PutCalendarDayRequest, rhs: Tuoyu_Registry_V1_PutCalendarDayRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs._day != rhs._day {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

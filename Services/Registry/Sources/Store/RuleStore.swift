@@ -65,3 +65,57 @@ extension RegistryStore {
       """)
   }
 }
+
+extension RegistryStore {
+  /// The calendar's days after `day` through `through`: true for a make-up working day, false for
+  /// a holiday (days not in it follow the plain week).
+  static func calendar(
+    _ tx: PostgresSession, after day: LocalDate, through last: LocalDate
+  ) async throws
+    -> [LocalDate: Bool]
+  {
+    var out: [LocalDate: Bool] = [:]
+    for row in try await tx.query(
+      "SELECT day, kind = 'workday' FROM calendar_day WHERE day > \(day) AND day <= \(last)")
+    {
+      let (d, working) = try row.decode((LocalDate, Bool).self)
+      out[d] = working
+    }
+    return out
+  }
+
+  static func calendarDays(_ db: PostgresSession, year: Int) async throws -> [Tuoyu_Registry_V1_CalendarDay] {
+    try await db.query(
+      """
+      SELECT day, kind, name, source FROM calendar_day
+      WHERE day >= \(LocalDate(year: year, month: 1, day: 1)!) AND day <= \(LocalDate(year: year, month: 12, day: 31)!)
+      ORDER BY day
+      """
+    ).map { row in
+      let (day, kind, name, source) = try row.decode((LocalDate, String, String, String).self)
+      return .with {
+        $0.day = day.proto
+        $0.kind = kind == "workday" ? .workday : .holiday
+        $0.name = name
+        $0.source = source
+      }
+    }
+  }
+
+  /// Sets a day of the calendar, or removes it (`kind` nil: the plain week again).
+  static func putCalendarDay(
+    _ tx: PostgresSession, _ day: LocalDate, kind: String?, name: String, source: String
+  )
+    async throws
+  {
+    if let kind {
+      tx.queue(
+        """
+        INSERT INTO calendar_day (day, kind, name, source) VALUES (\(day), \(kind), \(name), \(source))
+        ON CONFLICT (day) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, source = EXCLUDED.source
+        """)
+    } else {
+      tx.queue("DELETE FROM calendar_day WHERE day = \(day)")
+    }
+  }
+}
