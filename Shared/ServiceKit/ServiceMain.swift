@@ -1,3 +1,4 @@
+import API
 import Foundation
 import Logging
 import Postgres
@@ -19,6 +20,10 @@ public enum ServiceMain {
     name: String, schema: String, migrations directory: URL?, policy: AccessPolicy = AccessPolicy(),
     build: @escaping @Sendable (ServiceDependencies) -> [any RPCService]
   ) async {
+    if CommandLine.arguments.dropFirst().contains("--version") {
+      print("tuoyu-\(name) \(TuoyuVersion.string)")
+      exit(0)
+    }
     exitAtOnceOnCrash()
     JSONLogHandler.bootstrap()
     let logger = Logger(label: "tuoyu.\(name)")

@@ -543,3 +543,27 @@ def test_cli_due_dates_follow_the_holiday_calendar_and_a_late_decision_needs_a_r
     assert "2027-01-01,holiday,元旦" in r.stdout, r.stdout
     assert cli(env, "registry", "put-calendar-day", "--day", "2027-01-01", "--kind", "normal").returncode == 0
     assert "2027-01-01" not in cli(env, "registry", "calendar", "--year", "2027").stdout
+
+
+def test_cli_token_file_whoami_and_versions(registry, tmp_path):
+    _, env = registry
+    token_file = tmp_path / "token"
+    token_file.write_text(env["TUOYU_TOKEN"] + "\n")  # as an editor or `echo` leaves it
+    no_env = {k: v for k, v in env.items() if k != "TUOYU_TOKEN"}
+    r = cli(no_env, "registry", "get", "91330502MA00000011", "--token-file", str(token_file))
+    assert r.returncode == 0, r.stderr
+    r = cli(dict(no_env, TUOYU_TOKEN_FILE=str(token_file)), "registry", "get", "91330502MA00000011")
+    assert r.returncode == 0, r.stderr
+    r = cli(no_env, "registry", "get", "91330502MA00000011", "--token-file", str(tmp_path / "none"))
+    assert r.returncode == 66 and "no such file" in r.stderr, r.stderr
+    # whoami shows what the token claims.
+    r = cli(env, "whoami", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    me = json.loads(r.stdout)
+    assert me["subject"] and me["department"] and me["roles"] and me["expired"] is False, me
+    r = cli(no_env, "whoami")
+    assert r.returncode == 4 and "no token" in r.stderr, r.stderr
+    # --version on the CLI and on every service binary.
+    for exe in ["tuoyu", "tuoyu-registry", "tuoyu-workforce", "tuoyu-inspection", "tuoyu-subsidy"]:
+        out = subprocess.run([str(BIN / exe), "--version"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and re.fullmatch(r"tuoyu(-\w+)? \d+\.\d+\.\d+\n", out.stdout), (exe, out)

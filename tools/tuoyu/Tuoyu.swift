@@ -32,7 +32,8 @@ struct Tuoyu: AsyncParsableCommand {
         70  the service failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS); quote the
             correlation id to its operators
       """,
-    subcommands: [RegistryCommand.self])
+    version: "tuoyu \(TuoyuVersion.string)",
+    subcommands: [RegistryCommand.self, WhoAmI.self])
 
   /// Prints the error (and every violation its status names) and exits with its code.
   static func fail(_ error: any Error) -> Never {
@@ -119,7 +120,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 struct GlobalOptions: ParsableArguments {
   @Option(help: "HOST:PORT of the service (default: $TUOYU_<SERVICE>_ADDR).") var server: String?
   @Option(help: "Bearer token (default: $TUOYU_TOKEN).") var token: String?
-  @Option(help: "table, json or csv.") var output: OutputFormat = .table
+  @Option(help: "A file holding the bearer token (default: $TUOYU_TOKEN_FILE).") var tokenFile: String?
+  @Option(name: [.customShort("o"), .long], help: "table, json or csv.") var output: OutputFormat = .table
   @Option(help: "Seconds to wait for each call.") var timeout: Double = 30
   @Flag(help: "Use TLS (verified against the system's CAs, or --ca).") var tls = false
   @Option(help: "CA certificate (PEM) for --tls.") var ca: String?
@@ -141,7 +143,7 @@ struct GlobalOptions: ParsableArguments {
       if let ca { t.trustRoots = .file(ca) }
       config.tls = t
     }
-    if let raw = token ?? env["TUOYU_TOKEN"] {
+    if let raw = try rawToken() {
       // A token read from a file or pasted ends with a newline more often than not.
       let token = raw.trimmingCharacters(in: .whitespacesAndNewlines)
       if token.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
@@ -153,6 +155,16 @@ struct GlobalOptions: ParsableArguments {
   }
 
   var callOptions: CallOptions { CallOptions(timeout: .milliseconds(Int64(timeout * 1000))) }
+
+  /// The token as given: --token, --token-file, $TUOYU_TOKEN, $TUOYU_TOKEN_FILE (in that order).
+  func rawToken() throws -> String? {
+    let env = ProcessInfo.processInfo.environment
+    if let token { return token }
+    if let path = tokenFile ?? (env["TUOYU_TOKEN"] == nil ? env["TUOYU_TOKEN_FILE"] : nil) {
+      return try readTextFile(path)
+    }
+    return env["TUOYU_TOKEN"]
+  }
 }
 
 /// The value `body` builds from the command line, or — when a flag is malformed — one error line
@@ -192,4 +204,57 @@ func readTextFile(_ path: String) throws -> String {
     throw CLIError("cannot read \(path): it is not UTF-8 text (save it as UTF-8 CSV)", exitCode: 66)
   }
   return text
+}
+
+/// Who the token says the caller is, read from the token itself (the services verify its
+/// signature; this only shows what it claims).
+struct WhoAmI: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "whoami", abstract: "Show the token's subject, department, roles and expiry.")
+  @OptionGroup var options: GlobalOptions
+
+  func run() async throws {
+    let token = parsed { try options.rawToken()?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "" }
+    guard !token.isEmpty else {
+      Tuoyu.fail(CLIError("no token: pass --token or --token-file, or set TUOYU_TOKEN", exitCode: 4))
+    }
+    let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 3, let payload = Data(base64URL: String(parts[1])),
+      let claims = try? JSONSerialization.jsonObject(with: payload) as? [String: Any]
+    else {
+      Tuoyu.fail(CLIError("the token is not a JWT (three base64url parts)", exitCode: 4))
+    }
+    let subject = claims["sub"] as? String ?? "-"
+    let department = claims["dept"] as? String ?? "-"
+    let roles = (claims["roles"] as? [String]) ?? []
+    let exp = (claims["exp"] as? Double).map { Date(timeIntervalSince1970: $0) }
+    let expired = exp.map { $0 < Date() } ?? false
+    let formatter = ISO8601DateFormatter()
+    var t = Table(["SUBJECT", "DEPARTMENT", "ROLES", "EXPIRES"])
+    t.add([
+      subject, department, roles.joined(separator: ","),
+      (exp.map { formatter.string(from: $0) } ?? "-") + (expired ? " (expired)" : ""),
+    ])
+    if options.output != .json {
+      printOutput(options, t, json: [])
+    } else {
+      let object: [String: Any] = [
+        "subject": subject, "department": department, "roles": roles,
+        "expires": exp.map { formatter.string(from: $0) } ?? "", "expired": expired,
+      ]
+      if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+      }
+    }
+    if expired { throw ExitCode(4) }
+  }
+}
+
+extension Data {
+  /// base64url without padding, as JWTs carry it.
+  init?(base64URL s: String) {
+    var b = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while b.count % 4 != 0 { b += "=" }
+    self.init(base64Encoded: b)
+  }
 }
