@@ -567,3 +567,40 @@ def test_cli_token_file_whoami_and_versions(registry, tmp_path):
     for exe in ["tuoyu", "tuoyu-registry", "tuoyu-workforce", "tuoyu-inspection", "tuoyu-subsidy"]:
         out = subprocess.run([str(BIN / exe), "--version"], capture_output=True, text=True, timeout=30)
         assert out.returncode == 0 and re.fullmatch(r"tuoyu(-\w+)? \d+\.\d+\.\d+\n", out.stdout), (exe, out)
+
+
+def test_cli_contexts_like_kubectl(registry, tmp_path):
+    _, env = registry
+    token_file = tmp_path / "token"
+    token_file.write_text(env["TUOYU_TOKEN"] + "\n")
+    config = tmp_path / "config.json"
+    bare = {k: v for k, v in env.items() if k not in ("TUOYU_TOKEN", "TUOYU_REGISTRY_ADDR")}
+    bare["TUOYU_CONFIG"] = str(config)
+    # Nothing configured: a plain sentence says where an address can come from.
+    r = cli(bare, "registry", "get", "91330502MA00000011")
+    assert r.returncode == 64 and "set-context" in r.stderr, r.stderr
+    r = cli(bare, "config", "set-context", "dev", "--registry", env["TUOYU_REGISTRY_ADDR"], "--token-file",
+            str(token_file))
+    assert r.returncode == 0, r.stderr
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    r = cli(bare, "config", "set-context", "elsewhere", "--registry", "127.0.0.1:1", "--token-file", str(token_file))
+    assert r.returncode == 0, r.stderr
+    # The first context became the current one; the command runs against it, with its token.
+    r = cli(bare, "registry", "get", "91330502MA00000011")
+    assert r.returncode == 0, r.stderr
+    r = cli(bare, "config", "get-contexts")
+    lines = [x.split() for x in r.stdout.strip().splitlines()[1:]]
+    assert ["*", "dev"] == lines[0][:2] and lines[1][0] == "elsewhere", r.stdout
+    # --context for one command (a flag of every command); use-context to switch.
+    r = cli(bare, "registry", "get", "--context", "elsewhere", "91330502MA00000011")
+    assert r.returncode == 5 and "connection refused" in r.stderr, r.stderr
+    assert cli(bare, "config", "use-context", "elsewhere").returncode == 0
+    assert cli(bare, "registry", "get", "91330502MA00000011").returncode == 5
+    # The environment wins over the current context (scripts/up's .run/env keeps working)…
+    assert cli(dict(bare, TUOYU_REGISTRY_ADDR=env["TUOYU_REGISTRY_ADDR"]), "registry", "get",
+               "91330502MA00000011").returncode == 0
+    # …and an explicit --context wins over the environment.
+    assert cli(dict(bare, TUOYU_REGISTRY_ADDR=env["TUOYU_REGISTRY_ADDR"]), "registry", "get", "--context",
+               "elsewhere", "91330502MA00000011").returncode == 5
+    r = cli(bare, "registry", "get", "--context", "nope", "91330502MA00000011")
+    assert r.returncode == 64 and "no context" in r.stderr, r.stderr

@@ -33,7 +33,7 @@ struct Tuoyu: AsyncParsableCommand {
             correlation id to its operators
       """,
     version: "tuoyu \(TuoyuVersion.string)",
-    subcommands: [RegistryCommand.self, WhoAmI.self])
+    subcommands: [RegistryCommand.self, WhoAmI.self, ConfigCommand.self])
 
   /// Prints the error (and every violation its status names) and exits with its code.
   static func fail(_ error: any Error) -> Never {
@@ -125,14 +125,34 @@ struct GlobalOptions: ParsableArguments {
   @Option(help: "Seconds to wait for each call.") var timeout: Double = 30
   @Flag(help: "Use TLS (verified against the system's CAs, or --ca).") var tls = false
   @Option(help: "CA certificate (PEM) for --tls.") var ca: String?
+  @Option(help: "A context of the config file (tuoyu config get-contexts); default its current one.")
+  var context: String?
 
-  /// A connected client for `service` ("registry", …).
+  /// The context in use: --context, else the config file's current one (nil when none).
+  func selectedContext() throws -> (name: String, context: CLIConfig.Context)? {
+    let config = try CLIConfig.load()
+    guard let name = context ?? config.currentContext else { return nil }
+    guard let found = config.contexts[name] else {
+      throw CLIError("no context \(name.debugDescription) in \(CLIConfig.path); see tuoyu config get-contexts")
+    }
+    return (name, found)
+  }
+
+  /// A connected client for `service` ("registry", …). Flags first; then, with --context, the
+  /// context; else the environment, then the current context.
   func client(_ service: String) throws -> RPCClient {
     let env = ProcessInfo.processInfo.environment
     let variable = "TUOYU_\(service.uppercased())_ADDR"
-    guard let address = server ?? env[variable] else {
-      throw CLIError("no server: pass --server HOST:PORT or set \(variable) (source .run/env after scripts/up)")
+    let selected = try selectedContext()
+    let fromContext = selected?.context.addresses[service]
+    let address = server ?? (context != nil ? fromContext ?? env[variable] : env[variable] ?? fromContext)
+    guard let address else {
+      throw CLIError(
+        "no server: pass --server HOST:PORT, set \(variable) (source .run/env after scripts/up) or add it to a context (tuoyu config set-context)"
+      )
     }
+    let tls = self.tls || (selected?.context.tls ?? false)
+    let ca = self.ca ?? selected?.context.ca
     guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
       throw CLIError("--server must be HOST:PORT, got \(address)")
     }
@@ -156,14 +176,17 @@ struct GlobalOptions: ParsableArguments {
 
   var callOptions: CallOptions { CallOptions(timeout: .milliseconds(Int64(timeout * 1000))) }
 
-  /// The token as given: --token, --token-file, $TUOYU_TOKEN, $TUOYU_TOKEN_FILE (in that order).
+  /// The token as given: --token, --token-file; then (with --context) the context's token file;
+  /// else $TUOYU_TOKEN, $TUOYU_TOKEN_FILE, the current context's token file.
   func rawToken() throws -> String? {
     let env = ProcessInfo.processInfo.environment
     if let token { return token }
-    if let path = tokenFile ?? (env["TUOYU_TOKEN"] == nil ? env["TUOYU_TOKEN_FILE"] : nil) {
-      return try readTextFile(path)
-    }
-    return env["TUOYU_TOKEN"]
+    if let tokenFile { return try readTextFile(tokenFile) }
+    let contextFile = try selectedContext()?.context.tokenFile
+    if context != nil, let contextFile { return try readTextFile(contextFile) }
+    if let t = env["TUOYU_TOKEN"] { return t }
+    if let path = env["TUOYU_TOKEN_FILE"] ?? contextFile { return try readTextFile(path) }
+    return nil
   }
 }
 
