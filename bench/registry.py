@@ -114,11 +114,15 @@ def pgbench(url, clients, duration, script=None, extra=()):
 
 
 def ok_count(metrics_port, method):
+    """Calls of `method` (/service/Method) completed so far, by gRPC status, from the service's
+    grpc_server_handled_total."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    service, name = method.strip("/").split("/")
     codes = {}
     for line in text.splitlines():
-        if line.startswith("tuoyu_rpc_server_requests_total{") and f'method="{method}"' in line:
-            code = re.search(r'code="(\w+)"', line).group(1)
+        if (line.startswith("grpc_server_handled_total{") and f'grpc_service="{service}"' in line
+                and f'grpc_method="{name}"' in line):
+            code = re.search(r'grpc_code="(\w+)"', line).group(1)
             codes[code] = codes.get(code, 0) + float(line.rsplit(" ", 1)[1])
     return codes
 

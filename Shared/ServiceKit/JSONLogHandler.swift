@@ -24,12 +24,20 @@ public struct JSONLogHandler: LogHandler {
     FileHandle.standardError.write(data + Data("\n".utf8))
   }
 
-  /// Bootstraps swift-log: JSON when stderr is not a terminal, plain text when it is.
-  public static func bootstrap() {
+  /// Bootstraps swift-log at `level`: JSON when stderr is not a terminal, plain text when it is.
+  public static func bootstrap(level: Logger.Level = .info) {
     if isatty(2) == 0 {
-      LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+      LoggingSystem.bootstrap { label in
+        var h = JSONLogHandler(label: label)
+        h.logLevel = level
+        return h
+      }
     } else {
-      LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+      LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = level
+        return h
+      }
     }
   }
 }

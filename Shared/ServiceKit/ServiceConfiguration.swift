@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import RPC
 
@@ -26,6 +27,9 @@ public struct ServiceConfiguration: Sendable {
   public var serviceToken: String?
   /// Other services' addresses by name, from `--peer-NAME HOST:PORT` (`TUOYU_PEER_NAME`).
   public var peers: [String: (host: String, port: Int)] = [:]
+  /// The lowest level logged (--log-level trace|debug|info|notice|warning|error|critical); debug
+  /// adds an access line per call.
+  public var logLevel: Logger.Level = .info
 
   public init(
     host: String = "127.0.0.1", port: Int = 0, databaseURL: String, tlsCertificate: String? = nil,
@@ -126,12 +130,18 @@ public struct ServiceConfiguration: Sendable {
     } else if let token = values["service-token"] {
       c.serviceToken = token
     }
+    if let level = values["log-level"] {
+      guard let l = Logger.Level(rawValue: level) else {
+        throw ConfigurationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+      }
+      c.logLevel = l
+    }
     for (key, value) in values where key.hasPrefix("peer-") {
       c.peers[String(key.dropFirst(5))] = try address(value, flag: key)
     }
     let known: Set<String> = [
       "listen", "database-url", "tls-cert", "tls-key", "token-public-key", "health-interval-ms",
-      "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token",
+      "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token", "log-level",
     ]
     if let unknown = flags.first(where: { !known.contains($0) && !$0.hasPrefix("peer-") }) {
       throw ConfigurationError("unknown setting --\(unknown)")

@@ -25,10 +25,17 @@ public enum ServiceMain {
       exit(0)
     }
     exitAtOnceOnCrash()
-    JSONLogHandler.bootstrap()
+    let configuration: ServiceConfiguration
+    do {
+      configuration = try ServiceConfiguration.load()
+    } catch {
+      FileHandle.standardError.write(Data("tuoyu-\(name): \(error)\n".utf8))
+      exit(64)
+    }
+    JSONLogHandler.bootstrap(level: configuration.logLevel)
+    recordBuildInfo(service: name)
     let logger = Logger(label: "tuoyu.\(name)")
     do {
-      let configuration = try ServiceConfiguration.load()
       guard let directory else { throw ConfigurationError("the executable has no Migrations resource") }
       let migrator = try SharedTables.migrator(schema: schema, serviceMigrations: directory)
       try await ServiceRunner(

@@ -1,3 +1,5 @@
+import API
+import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
@@ -30,43 +32,100 @@ public enum Telemetry {
   public static func exposition() -> [UInt8] { registry.emitToBuffer() }
 }
 
-/// Counts every RPC by method and status code and times it:
-/// `tuoyu_rpc_server_requests_total{method,code}` and `tuoyu_rpc_server_duration_seconds{method}`.
-/// Placed first, so refusals by later interceptors (authentication) are counted too.
+/// The gRPC server metrics under the names Prometheus users know from go-grpc-prometheus, with
+/// HELP lines: `grpc_server_started_total`, `grpc_server_handled_total` (by code),
+/// `grpc_server_handling_seconds` (a histogram) and `grpc_server_in_flight` — labelled
+/// `grpc_type`, `grpc_service`, `grpc_method` — and an access log line per call (level debug:
+/// `--log-level debug`). Placed first, so refusals by later interceptors (authentication) are
+/// counted and logged too.
 public struct MetricsInterceptor: ServerInterceptor {
+  private struct Handles {
+    let started: Prometheus.Counter
+    let inFlight: Prometheus.Gauge
+    let seconds: Prometheus.DurationHistogram
+    var handled: [Status.Code: Prometheus.Counter] = [:]
+  }
   /// The metric handles per method (and code), made once: a call only looks them up.
-  private let counters = NIOLockedValueBox([String: Metrics.Counter]())
-  private let timers = NIOLockedValueBox([String: Metrics.Timer]())
+  private let handles = NIOLockedValueBox([String: Handles]())
+  private let access = Logger(label: "tuoyu.access")
+
+  static let buckets: [Duration] = [
+    .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+    .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+    .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+  ]
 
   public init() { Telemetry.bootstrap() }
 
-  func counter(_ method: String, _ code: Status.Code) -> Metrics.Counter {
-    let key = "\(method) \(code.rawValue)"
-    return counters.withLockedValue { c in
-      if let hit = c[key] { return hit }
-      let made = Metrics.Counter(
-        label: "tuoyu_rpc_server_requests_total", dimensions: [("method", method), ("code", "\(code)")])
-      c[key] = made
+  static func labels(_ d: MethodDescriptor) -> [(String, String)] {
+    let type =
+      switch d.kind {
+      case .unary: "unary"
+      case .clientStreaming: "client_stream"
+      case .serverStreaming: "server_stream"
+      case .bidirectionalStreaming: "bidi_stream"
+      }
+    return [("grpc_type", type), ("grpc_service", d.service), ("grpc_method", d.method)]
+  }
+
+  private func handles(_ d: MethodDescriptor) -> Handles {
+    handles.withLockedValue { h in
+      if let hit = h[d.path] { return hit }
+      let r = Telemetry.registry
+      let labels = Self.labels(d)
+      let made = Handles(
+        started: r.makeCounter(
+          descriptor: .init(metricName: "grpc_server_started_total", helpText: "RPCs started on the server."),
+          labels: labels),
+        inFlight: r.makeGauge(
+          descriptor: .init(metricName: "grpc_server_in_flight", helpText: "RPCs being handled now."),
+          labels: labels),
+        seconds: r.makeDurationHistogram(
+          descriptor: .init(
+            metricName: "grpc_server_handling_seconds",
+            helpText: "How long the server took to handle RPCs, whatever their status."),
+          labels: labels, buckets: Self.buckets))
+      h[d.path] = made
       return made
     }
   }
 
-  func timer(_ method: String) -> Metrics.Timer {
-    timers.withLockedValue { t in
-      if let hit = t[method] { return hit }
-      let made = Metrics.Timer(label: "tuoyu_rpc_server_duration_seconds", dimensions: [("method", method)])
-      t[method] = made
+  private func handled(_ d: MethodDescriptor, _ code: Status.Code) -> Prometheus.Counter {
+    handles.withLockedValue { h in
+      if let hit = h[d.path]?.handled[code] { return hit }
+      let made = Telemetry.registry.makeCounter(
+        descriptor: .init(
+          metricName: "grpc_server_handled_total", helpText: "RPCs completed on the server, by status code."),
+        labels: Self.labels(d) + [("grpc_code", Self.name(code))])
+      h[d.path]?.handled[code] = made
       return made
     }
   }
+
+  /// The status code as gRPC's names spell it (OK, INVALID_ARGUMENT, …).
+  static func name(_ code: Status.Code) -> String { "\(code)" }
 
   public func intercept(context: ServerContext, next: (ServerContext) async throws -> Void) async throws {
     let start = ContinuousClock.now
-    let method = context.descriptor.path
+    let d = context.descriptor
+    let h = handles(d)
+    h.started.increment()
+    h.inFlight.increment()
     var code = Status.Code.ok
     defer {
-      counter(method, code).increment()
-      timer(method).record(duration: ContinuousClock.now - start)
+      let elapsed = ContinuousClock.now - start
+      h.inFlight.decrement()
+      h.seconds.record(elapsed)
+      handled(d, code).increment()
+      access.debug(
+        "rpc",
+        metadata: [
+          "method": "\(d.path)", "code": "\(code)",
+          "ms":
+            "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000)",
+          "caller": "\(Principal.of(context)?.subject ?? "-")", "peer": "\(context.peer)",
+          "request_id": "\(context.requestMetadata.first("x-request-id") ?? "-")",
+        ])
     }
     do {
       try await next(context)
@@ -79,6 +138,15 @@ public struct MetricsInterceptor: ServerInterceptor {
       throw error
     }
   }
+}
+
+/// `tuoyu_build_info{service,version} 1`: which build a service runs.
+public func recordBuildInfo(service: String) {
+  Telemetry.bootstrap()
+  Telemetry.registry.makeGauge(
+    descriptor: .init(metricName: "tuoyu_build_info", helpText: "The build this service runs (always 1)."),
+    labels: [("service", service), ("version", TuoyuVersion.string)]
+  ).set(to: 1.0)
 }
 
 /// A minimal HTTP/1.1 server for Prometheus scrapes: `GET /metrics` answers the exposition;

@@ -1,6 +1,7 @@
 """The four service executables: each starts, migrates its own schema as its own role, answers
 the health check from grpcio-health-checking while the database is up, reports NOT_SERVING when
 it is down, recovers when it returns, and stops cleanly on SIGTERM."""
+import json
 import os
 import pathlib
 import subprocess
@@ -222,16 +223,20 @@ def scrape(port, path="/metrics"):
 
 
 def sample(text, name, **labels):
-    """The value of the sample `name` whose labels include `labels`, or None."""
-    import re
-    for line in text.splitlines():
-        m = re.match(r"^(\w+)\{(.*)\} (\S+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-        if all(have.get(k) == v for k, v in labels.items()):
-            return float(m.group(3))
+    """The value of the sample `name` whose labels include `labels`, or None — read with
+    prometheus_client's own parser, as a Prometheus server would read the exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
     return None
+
+
+def helps(text):
+    """The HELP text of each metric family."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return {f.name: f.documentation for f in text_string_to_metric_families(text)}
 
 
 def test_metrics_endpoint_counts_calls_by_method_and_code():
@@ -246,10 +251,18 @@ def test_metrics_endpoint_counts_calls_by_method_and_code():
                 ch.unary_unary("/tuoyu.audit.v1.AuditTrail/ListAuditEntries")(b"", timeout=5)
         code, ctype, text = scrape(mport)
         assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
-        assert sample(text, "tuoyu_rpc_server_requests_total", method="/grpc.health.v1.Health/Check", code="OK") >= 4
-        assert sample(text, "tuoyu_rpc_server_requests_total",
-                      method="/tuoyu.audit.v1.AuditTrail/ListAuditEntries", code="UNAUTHENTICATED") == 1
-        assert sample(text, "tuoyu_rpc_server_duration_seconds_count", method="/grpc.health.v1.Health/Check") >= 4
+        health = dict(grpc_service="grpc.health.v1.Health", grpc_method="Check", grpc_type="unary")
+        assert sample(text, "grpc_server_handled_total", **health, grpc_code="OK") >= 4
+        assert sample(text, "grpc_server_started_total", **health) >= 4
+        assert sample(text, "grpc_server_handled_total", grpc_service="tuoyu.audit.v1.AuditTrail",
+                      grpc_method="ListAuditEntries", grpc_code="UNAUTHENTICATED") == 1
+        assert sample(text, "grpc_server_handling_seconds_count", **health) >= 4
+        assert sample(text, "grpc_server_in_flight", **health) == 0
+        assert sample(text, "tuoyu_build_info", service="subsidy") == 1
+        documented = helps(text)
+        for family in ["grpc_server_handled", "grpc_server_started", "grpc_server_handling_seconds",
+                       "grpc_server_in_flight", "tuoyu_build_info"]:
+            assert documented.get(family), (family, documented)
         assert sample(text, "tuoyu_serving", service="subsidy") == 1
         assert sample(text, "tuoyu_db_pool_connections", service="subsidy", state="open") >= 1
         assert scrape(mport, "/other")[0] == 404
@@ -266,3 +279,32 @@ def test_sigterm_drains_then_stops_in_order():
     out = server.proc.stdout.read().decode()
     drained, stopped = out.find("draining calls"), out.rfind('"stopped"')
     assert 0 <= drained < stopped, out[-2000:]
+
+
+def test_log_level_debug_adds_an_access_line_per_call_and_a_bad_level_is_refused():
+    server = start("inspection", "--log-level", "debug")
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            with pytest.raises(grpc.RpcError):
+                ch.unary_unary("/tuoyu.audit.v1.AuditTrail/ListAuditEntries")(
+                    b"", metadata=(("x-request-id", "req-42"),), timeout=5)
+    finally:
+        server.stop()
+    out = server.proc.stdout.read().decode()
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    access = [x for x in lines if x.get("logger") == "tuoyu.access"
+              and x.get("method") == "/tuoyu.audit.v1.AuditTrail/ListAuditEntries"]
+    assert access, out[-2000:]
+    assert access[0]["code"] == "UNAUTHENTICATED" and access[0]["request_id"] == "req-42" and float(access[0]["ms"]) >= 0
+    # At the default level there are none.
+    quiet = start("inspection")
+    try:
+        assert wait_status(quiet.port, SERVING) == SERVING
+    finally:
+        quiet.stop()
+    assert "tuoyu.access" not in quiet.proc.stdout.read().decode()
+    bad = subprocess.run([str(BIN / "tuoyu-inspection"), "--database-url", role_url("inspection"),
+                          "--token-public-key", str(KEYS / "public.pem"), "--log-level", "loud"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 64 and "--log-level must be" in bad.stderr, bad.stderr
