@@ -533,7 +533,9 @@ def test_cli_due_dates_follow_the_holiday_calendar_and_a_late_decision_needs_a_r
     r = cli(env, "registry", "file", code, "--date", "2025-10-14", "--late-reason", "消防材料补正")
     assert r.returncode == 0, r.stderr
     assert any("消防材料补正" in x for x in get_json(env, code)["reasons"])
-    # The calendar is data: listed, and kept by an admin.
+    # The calendar is data: listed (this year's by default), and kept by an admin.
+    r = cli(env, "registry", "calendar")
+    assert r.returncode == 0 and "holiday" in r.stdout, r.stdout + r.stderr
     r = cli(env, "registry", "calendar", "--year", "2026", "--output", "csv")
     days = {x["DAY"]: x["KIND"] for x in csv.DictReader(r.stdout.splitlines())}
     assert days["2026-10-01"] == "holiday" and days["2026-10-10"] == "workday", days

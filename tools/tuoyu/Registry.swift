@@ -919,7 +919,9 @@ struct CalendarCommand: AsyncParsableCommand {
   @Option(help: "Year (default this year).") var year: Int32?
 
   func run() async throws {
-    let req = Tuoyu_Registry_V1_ListCalendarDaysRequest.with { $0.year = year ?? 0 }
+    let req = Tuoyu_Registry_V1_ListCalendarDaysRequest.with {
+      $0.year = year ?? Int32(LocalDay.today().ordinal / 10000)
+    }
     let r = await withClient(options, "registry") {
       try await R.Client($0).listCalendarDays(checked(req), options: options.callOptions)
     }

@@ -58,8 +58,7 @@ extension RegistryService {
   public func listCalendarDays(
     request: Tuoyu_Registry_V1_ListCalendarDaysRequest, context: ServerContext
   ) async throws -> Tuoyu_Registry_V1_ListCalendarDaysResponse {
-    let year = request.year == 0 ? today().year : Int(request.year)
-    let days = try await pool.withConnection { try await RegistryStore.calendarDays($0, year: year) }
+    let days = try await pool.withConnection { try await RegistryStore.calendarDays($0, year: Int(request.year)) }
     return .with { $0.days = days }
   }
 
