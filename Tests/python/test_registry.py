@@ -606,3 +606,26 @@ def test_cli_contexts_like_kubectl(registry, tmp_path):
                "elsewhere", "91330502MA00000011").returncode == 5
     r = cli(bare, "registry", "get", "--context", "nope", "91330502MA00000011")
     assert r.returncode == 64 and "no context" in r.stderr, r.stderr
+
+
+def test_cli_import_failed_rows_file_can_be_fixed_and_imported_again(registry, tmp_path):
+    _, env = registry
+    header = open(ROOT / "deploy/demo/institutions.csv", encoding="utf-8").readline().strip()
+    good, bad = with_check("91330523MA2B0001A"), with_check("91330523MA2B0001B")
+    f = tmp_path / "in.csv"
+    f.write_text("\n".join([
+        header,
+        f"{good},好行,for-profit,安吉县市场监督管理局,private,full-day,no,3000,330523001,示例路,,1/8,,,,,,,no,,",
+        f"{bad},费用写错,for-profit,安吉县市场监督管理局,private,full-day,no,三千,330523001,示例路,,1/8,,,,,,,no,,",
+    ]) + "\n", encoding="utf-8")
+    failed = tmp_path / "failed.csv"
+    r = cli(env, "registry", "import", "--quiet", str(f), "--failed-rows", str(failed))
+    assert r.returncode == 2 and f"refused rows written to {failed}" in r.stdout, r.stdout + r.stderr
+    rows = list(csv.DictReader(failed.read_text(encoding="utf-8").splitlines()))
+    assert [x["credit_code"] for x in rows] == [bad] and "rule csv.row" in rows[0]["error"], rows
+    # Fixed where it was written, the file goes back in as it is (its error column ignored).
+    text = failed.read_text(encoding="utf-8").replace(",三千,", ",3000,")
+    failed.write_text(text, encoding="utf-8")
+    r = cli(env, "registry", "import", "--quiet", str(failed))
+    assert r.returncode == 0 and "imported 1 of 1 rows" in r.stdout, r.stdout + r.stderr
+    assert cli(env, "registry", "get", bad).returncode == 0

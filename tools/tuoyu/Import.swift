@@ -15,16 +15,24 @@ struct Import: AsyncParsableCommand {
       authority, township. Optional: mode, care_types (e.g. full-day;half-day), inclusive (yes|no),
       monthly_fee_yuan, address, phone, infant, toddler, older_toddler, mixed (CLASSES/SEATS),
       family_seats, carers, tenure_years, serves_meals (yes|no), filing_number, effective_date.
+      An `error` column (what --failed-rows writes) is ignored.
       """)
   @OptionGroup var options: GlobalOptions
   @Argument var file: String
   @Flag(help: "No progress bar.") var quiet = false
+  @Option(
+    help:
+      "Write the refused rows, as they were in the file (with its header and an added error column), to this CSV file: fix them there and import it."
+  )
+  var failedRows: String?
 
   static let required = ["credit_code", "name", "legal_nature", "authority", "township"]
   static let known = Set(
     required + [
       "mode", "care_types", "inclusive", "monthly_fee_yuan", "address", "phone", "infant", "toddler", "older_toddler",
       "mixed", "family_seats", "carers", "tenure_years", "serves_meals", "filing_number", "effective_date",
+      // What --failed-rows adds; ignored when the file comes back.
+      "error",
     ])
 
   /// One CSV record as a row to send, or why it cannot be read.
@@ -85,8 +93,12 @@ struct Import: AsyncParsableCommand {
   func run() async throws {
     var rows: [Tuoyu_Registry_V1_ImportRow] = []
     var local: [Tuoyu_Registry_V1_ImportFailure] = []
+    var original: [Int: [String]] = [:]
+    var headerFields: [String] = []
     do {
       let records = try CSV.parse(try readTextFile(file))
+      headerFields = records.first?.fields ?? []
+      for (line, fields) in records.dropFirst() { original[line] = fields }
       guard let header = records.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) else {
         throw CLIError("\(file) is empty", exitCode: 66)
       }
@@ -157,6 +169,22 @@ struct Import: AsyncParsableCommand {
         "imported \(response.imported) of \(Int(response.received) + local.count) rows from \(file); \(failures.count) failed"
       )
       if !failures.isEmpty { print(t.render(options.output) { "" }) }
+    }
+    if let failedRows {
+      // The refused rows as they were, so that they can be fixed and imported again (the added
+      // error column is ignored by the import).
+      var out = CSV.line(headerFields.filter { $0.lowercased() != "error" } + ["error"])
+      for f in failures {
+        guard let fields = original[Int(f.row)] else { continue }
+        let kept = zip(headerFields, fields).filter { $0.0.lowercased() != "error" }.map(\.1)
+        out += CSV.line(kept + ["\(f.code): \(f.message)" + (f.rule.isEmpty ? "" : " (rule \(f.rule))")])
+      }
+      do {
+        try Data(out.utf8).write(to: URL(fileURLWithPath: failedRows))
+      } catch {
+        Tuoyu.fail(CLIError("cannot write \(failedRows): \(error.localizedDescription)", exitCode: 66))
+      }
+      if options.output == .table { print("refused rows written to \(failedRows)") }
     }
     if !failures.isEmpty { throw ExitCode(2) }
   }

@@ -68,6 +68,11 @@ enum CSV {
     return "'" + s
   }
 
+  /// One record: the fields quoted as needed, joined by commas, ended by a newline.
+  static func line(_ fields: [String]) -> String {
+    fields.map(quote).joined(separator: ",") + "\n"
+  }
+
   static func quote(_ s: String) -> String {
     s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
       ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
