@@ -84,7 +84,10 @@ def expected_indicators(year):
             pop = sum(int(r["population"]) for r in regions if r["level"] == "county" and r["year"] == str(year))
         target = int(fig[0]["seat_target"] or 0) if fig else 0
         townships = {i["township"] for i in rows}
+        all_townships = sorted(r2["code"] for r2 in regions if r2["level"] == "township"
+                               and (c == "330500" or r2["parent"] == c))
         out[c] = dict(seats=total, inclusive=inclusive, institutions=len(rows), population=pop, target=target,
+                      uncovered=[t for t in all_townships if t not in townships],
                       covered=len(townships), inclusive_covered=len({i["township"] for i in rows if i["inclusive"] == "yes"}),
                       per_thousand=round(total * 1000 / pop, 2) if pop else 0.0)
     return out
@@ -107,9 +110,20 @@ def test_cli_indicators_match_an_independent_computation(registry, year):
         assert int(x["COVERED"]) == w["covered"], x
         assert int(x["普惠 COVERED"]) == w["inclusive_covered"], x
         assert float(x["PER 1000"]) == pytest.approx(w["per_thousand"], abs=0.006), x
-    # And the table a leader reads.
+    # The townships no filed institution covers, per county and for the city.
+    js = cli(env, "registry", "indicators", "--year", str(year), "--output", "json")
+    regions = json.loads(js.stdout.strip().splitlines()[0])["regions"]
+    for x in regions:
+        assert [t["code"] for t in x.get("uncovered_townships", [])] == want[x["region_code"]]["uncovered"], x
+    # And the table a leader reads: the plan's targets, the uncovered townships, a year not over.
     table = cli(env, "registry", "indicators", "--year", str(year))
     assert table.returncode == 0 and "湖州市" in table.stdout and "PER 1000" in table.stdout
+    assert "plan: 5 seats per 1,000 residents and 89% of seats 普惠" in table.stdout, table.stdout
+    if any(want[c]["uncovered"] for c in want):
+        assert "uncovered in " in table.stdout, table.stdout
+    assert "is not over" not in table.stderr  # 2024 and 2025 are over
+    r = cli(env, "registry", "indicators", "--year", "2200")
+    assert r.returncode == 0 and "warning: 2200 is not over" in r.stderr and "n/a" in r.stdout, r.stdout + r.stderr
 
 
 def test_cli_registers_files_and_lists(registry):

@@ -893,21 +893,56 @@ struct Indicators: AsyncParsableCommand {
           $0.regionCode = region ?? ""
         }, options: options.callOptions)
     }
+    // Machine outputs keep numbers (0 where unknown); the table says n/a and what the plan asks.
+    let forPeople = options.output == .table
     var t = Table([
       "REGION", "NAME", "POPULATION", "INSTITUTIONS", "SEATS", "PER 1000", "普惠 SEATS", "普惠 SHARE", "TOWNSHIPS",
       "COVERED", "普惠 COVERED", "TARGET", "PROGRESS",
     ])
     for x in r.regions {
+      let perThousand =
+        forPeople && x.population == 0
+        ? "n/a"
+        : String(format: "%.2f", x.seatsPerThousand)
+          + (forPeople ? (x.seatsPerThousand >= Plan.seatsPerThousand ? " ✓" : " <\(Int(Plan.seatsPerThousand))") : "")
+      let share =
+        String(format: "%.1f%%", x.inclusiveShare * 100)
+        + (forPeople && x.seats > 0 ? (x.inclusiveShare >= Plan.inclusiveShare ? " ✓" : " <89%") : "")
       t.add([
-        x.regionCode, x.regionName, String(x.population), String(x.institutions), String(x.seats),
-        String(format: "%.2f", x.seatsPerThousand), String(x.inclusiveSeats),
-        String(format: "%.1f%%", x.inclusiveShare * 100),
+        x.regionCode, x.regionName, forPeople && x.population == 0 ? "n/a" : String(x.population),
+        String(x.institutions), String(x.seats), perThousand, String(x.inclusiveSeats), share,
         String(x.townships), String(x.townshipsCovered), String(x.townshipsInclusiveCovered), String(x.seatTarget),
         x.seatTarget == 0 ? "" : String(format: "%.1f%%", x.targetProgress * 100),
       ])
     }
-    if options.output == .table { print("indicators for \(year), as of \(show(r.asOf))") }
+    if forPeople { print("indicators for \(year), as of \(show(r.asOf))") }
     printOutput(options, t, json: [r])
+    guard forPeople else { return }
+    print(
+      "plan: \(Int(Plan.seatsPerThousand)) seats per 1,000 residents and \(Int(Plan.inclusiveShare * 100))% of seats 普惠 (✓ met, < below)"
+    )
+    var warnings: [String] = []
+    if year >= Int32(LocalDay.today().ordinal / 10000) {
+      warnings.append("\(year) is not over: the figures are what is filed now, not the year's end")
+    }
+    for x in r.regions where x.population == 0 {
+      warnings.append(
+        "no population for \(x.regionCode) \(x.regionName) in \(year): seats per 1,000 is n/a (set it with put-region)")
+    }
+    for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+    // The townships coverage work goes to next (per county; the city row repeats them all).
+    for x in r.regions
+    where !x.uncoveredTownships.isEmpty && (r.regions.count == 1 || x.regionCode != r.regions[0].regionCode) {
+      let list = x.uncoveredTownships.map { "\($0.code) \(DisplayText.escaped($0.name))" }.joined(separator: ", ")
+      print("uncovered in \(x.regionName) (\(x.uncoveredTownships.count)): \(list)")
+    }
+  }
+
+  /// The plan's targets (托育服务发展规划: 4.5 seats per 1,000 by 2025 nationally, 5 in Huzhou; 89% of
+  /// seats 普惠).
+  enum Plan {
+    static let seatsPerThousand = 5.0
+    static let inclusiveShare = 0.89
   }
 }
 

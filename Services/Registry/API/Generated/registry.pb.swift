@@ -1408,6 +1408,23 @@ public nonisolated struct Tuoyu_Registry_V1_RegionIndicators: Sendable {
   /// seats / seat_target; 0 when no target is set.
   public var targetProgress: Double = 0
 
+  /// The townships without a filed institution, in code order (what coverage work goes to next).
+  public var uncoveredTownships: [Tuoyu_Registry_V1_UncoveredTownship] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Registry_V1_UncoveredTownship: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var code: String = String()
+
+  public var name: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3371,7 +3388,7 @@ nonisolated extension Tuoyu_Registry_V1_PutCalendarDayRequest: SwiftProtobuf.Mes
 
 nonisolated extension Tuoyu_Registry_V1_RegionIndicators: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegionIndicators"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}region_code\0\u{3}region_name\0\u{1}population\0\u{1}seats\0\u{3}inclusive_seats\0\u{1}institutions\0\u{3}seats_per_thousand\0\u{3}inclusive_share\0\u{1}townships\0\u{3}townships_covered\0\u{3}townships_inclusive_covered\0\u{3}seat_target\0\u{3}target_progress\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}region_code\0\u{3}region_name\0\u{1}population\0\u{1}seats\0\u{3}inclusive_seats\0\u{1}institutions\0\u{3}seats_per_thousand\0\u{3}inclusive_share\0\u{1}townships\0\u{3}townships_covered\0\u{3}townships_inclusive_covered\0\u{3}seat_target\0\u{3}target_progress\0\u{3}uncovered_townships\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3392,6 +3409,7 @@ nonisolated extension Tuoyu_Registry_V1_RegionIndicators: SwiftProtobuf.Message,
       case 11: try { try decoder.decodeSingularInt32Field(value: &self.townshipsInclusiveCovered) }()
       case 12: try { try decoder.decodeSingularInt64Field(value: &self.seatTarget) }()
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.targetProgress) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.uncoveredTownships) }()
       default: break
       }
     }
@@ -3437,6 +3455,9 @@ nonisolated extension Tuoyu_Registry_V1_RegionIndicators: SwiftProtobuf.Message,
     if self.targetProgress.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.targetProgress, fieldNumber: 13)
     }
+    if !self.uncoveredTownships.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.uncoveredTownships, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3454,6 +3475,42 @@ nonisolated extension Tuoyu_Registry_V1_RegionIndicators: SwiftProtobuf.Message,
     if lhs.townshipsInclusiveCovered != rhs.townshipsInclusiveCovered {return false}
     if lhs.seatTarget != rhs.seatTarget {return false}
     if lhs.targetProgress != rhs.targetProgress {return false}
+    if lhs.uncoveredTownships != rhs.uncoveredTownships {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Registry_V1_UncoveredTownship: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UncoveredTownship"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Registry_V1_UncoveredTownship, rhs: Tuoyu_Registry_V1_UncoveredTownship) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.name != rhs.name {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

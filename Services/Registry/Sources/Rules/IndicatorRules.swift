@@ -83,6 +83,16 @@ public enum IndicatorRules {
       }
       perCounty[f.county] = c
     }
+    // The townships no filed institution covers, per county, in code order.
+    let covered = Set(filed.filter { $0.institutions > 0 }.map(\.township))
+    for r in tree where r.level == "township" && !covered.contains(r.code) {
+      guard let parent = r.parent, perCounty[parent] != nil else { continue }
+      perCounty[parent]!.uncoveredTownships.append(
+        .with {
+          $0.code = r.code
+          $0.name = r.name
+        })
+    }
     var rows = counties.compactMap { perCounty[$0.code] }
     if root.level == "city" {
       var city = Tuoyu_Registry_V1_RegionIndicators()
@@ -94,6 +104,7 @@ public enum IndicatorRules {
       city.townships = try Checked.sum(rows.map(\.townships), "the city's townships")
       city.townshipsCovered = try Checked.sum(rows.map(\.townshipsCovered), "the city's townships")
       city.townshipsInclusiveCovered = try Checked.sum(rows.map(\.townshipsInclusiveCovered), "the city's townships")
+      city.uncoveredTownships = rows.flatMap(\.uncoveredTownships)
       // The city's own figures when recorded, else the sum of its counties'.
       city.population =
         root.population > 0 ? root.population : try Checked.sum(rows.map(\.population), "the city's population")
