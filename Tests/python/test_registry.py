@@ -643,3 +643,17 @@ def test_cli_import_failed_rows_file_can_be_fixed_and_imported_again(registry, t
     r = cli(env, "registry", "import", "--quiet", str(failed))
     assert r.returncode == 0 and "imported 1 of 1 rows" in r.stdout, r.stdout + r.stderr
     assert cli(env, "registry", "get", bad).returncode == 0
+
+
+def test_cli_json_is_one_document_ndjson_a_line_each_and_no_headers(registry):
+    _, env = registry
+    r = cli(env, "registry", "list", "--region", "330502", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)  # the whole output is one JSON document
+    assert isinstance(doc, list) and len(doc) >= 2 and all("credit_code" in x for x in doc), r.stdout[:300]
+    r = cli(env, "registry", "list", "--region", "330502", "-o", "ndjson")
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == len(doc) and all(json.loads(x)["credit_code"] for x in lines)
+    r = cli(env, "registry", "list", "--region", "330502", "-o", "csv", "--no-headers")
+    rows = list(csv.reader(r.stdout.splitlines()))
+    assert len(rows) == len(doc) and rows[0][0] == doc[0]["credit_code"], r.stdout[:300]

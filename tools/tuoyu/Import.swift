@@ -159,7 +159,7 @@ struct Import: AsyncParsableCommand {
     failures.sort { $0.row < $1.row }
     var t = Table(["ROW", "CREDIT CODE", "STATUS", "RULE", "MESSAGE"])
     for f in failures { t.add([String(f.row), f.creditCode, f.code, f.rule, f.message]) }
-    if options.output == .json {
+    if options.output.isJSON {
       var all = response
       all.failures = failures
       all.received += Int32(local.count)

@@ -13,17 +13,18 @@ struct Table {
 
   mutating func add(_ row: [String]) { rows.append(row) }
 
-  func render(_ format: OutputFormat, json: () -> String) -> String {
+  func render(_ format: OutputFormat, withHeaders: Bool = true, json: () -> String) -> String {
     // What the services return is data, possibly hostile: no cell reaches the terminal or a
     // spreadsheet with control characters, and no CSV cell can be taken for a formula.
     let rows = self.rows.map { $0.map { DisplayText.escaped($0) } }
+    let headers = withHeaders ? [self.headers] : []
     switch format {
-    case .json: return json()
+    case .json, .ndjson: return json()
     case .csv:
-      return ([headers] + rows).map { $0.map { CSV.quote(CSV.guardFormula($0)) }.joined(separator: ",") }
+      return (headers + rows).map { $0.map { CSV.quote(CSV.guardFormula($0)) }.joined(separator: ",") }
         .joined(separator: "\n")
     case .table:
-      var widths = headers.map(displayWidth)
+      var widths = self.headers.map(displayWidth)
       for row in rows {
         for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(cell)) }
       }
@@ -32,7 +33,7 @@ struct Table {
           i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - displayWidth(c))
         }.joined(separator: "  ")
       }
-      return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+      return (headers.map(line) + rows.map(line)).joined(separator: "\n")
     }
   }
 }
@@ -51,10 +52,13 @@ func displayWidth(_ s: String) -> Int {
 
 func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any SwiftProtobuf.Message]) {
   print(
-    table.render(options.output) {
+    table.render(options.output, withHeaders: !options.noHeaders) {
       var opts = JSONEncodingOptions()
       opts.preserveProtoFieldNames = true
-      return messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }.joined(separator: "\n")
+      let objects = messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }
+      // json: one document (the object, or an array of them); ndjson: one object a line.
+      if options.output == .ndjson || objects.count == 1 { return objects.joined(separator: "\n") }
+      return "[" + objects.joined(separator: ",") + "]"
     })
 }
 

@@ -113,7 +113,9 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-  case table, json, csv
+  case table, json, ndjson, csv
+
+  var isJSON: Bool { self == .json || self == .ndjson }
 }
 
 /// Flags every command takes.
@@ -121,7 +123,11 @@ struct GlobalOptions: ParsableArguments {
   @Option(help: "HOST:PORT of the service (default: $TUOYU_<SERVICE>_ADDR).") var server: String?
   @Option(help: "Bearer token (default: $TUOYU_TOKEN).") var token: String?
   @Option(help: "A file holding the bearer token (default: $TUOYU_TOKEN_FILE).") var tokenFile: String?
-  @Option(name: [.customShort("o"), .long], help: "table, json or csv.") var output: OutputFormat = .table
+  @Option(
+    name: [.customShort("o"), .long],
+    help: "table, json (one document: an object, or an array of several), ndjson (one object a line) or csv.")
+  var output: OutputFormat = .table
+  @Flag(help: "Leave out the header line of a table or CSV.") var noHeaders = false
   @Option(help: "Seconds to wait for each call.") var timeout: Double = 30
   @Flag(help: "Use TLS (verified against the system's CAs, or --ca).") var tls = false
   @Option(help: "CA certificate (PEM) for --tls.") var ca: String?
@@ -258,7 +264,7 @@ struct WhoAmI: AsyncParsableCommand {
       subject, department, roles.joined(separator: ","),
       (exp.map { formatter.string(from: $0) } ?? "-") + (expired ? " (expired)" : ""),
     ])
-    if options.output != .json {
+    if !options.output.isJSON {
       printOutput(options, t, json: [])
     } else {
       let object: [String: Any] = [
