@@ -187,6 +187,32 @@ struct StorePathTests {
     await f.stop()
   }
 
+  /// After a large import the planner knows the tables' new size (ANALYZE ran): pg_class's
+  /// estimate is what was loaded, not "never analyzed" (-1).
+  @Test func aLargeImportLeavesThePlannerWithFreshStatistics() async throws {
+    let f = try await RegistryFixture.start()
+    let admin = try await f.client(["registry.admin"])
+    try await putDemoRegions(admin)
+    let n = RegistryService.analyzeAfterRows
+    let call = try await admin.importInstitutions()
+    for i in 0..<n {
+      try await call.send(
+        .with {
+          $0.row = Int32(i + 2); $0.creditCode = code(5000 + i); $0.displayName = "批量 \(i)"
+          $0.legalNature = .forProfit; $0.registrationAuthority = "a"; $0.facts = facts()
+          $0.filingNumber = "HZ-BULK-\(i)"; $0.effectiveDate = date("2025-06-01")
+        })
+    }
+    try await call.end()
+    let result = try #require(try await call.receive())
+    #expect(result.imported == Int32(n))
+    let estimate = try await f.pool.query(
+      "SELECT reltuples::bigint FROM pg_class WHERE oid = \(f.schema + ".institution")::regclass")[0].decode(
+        Int.self, at: 0)
+    #expect(estimate >= n, "reltuples \(estimate)")
+    await f.stop()
+  }
+
   @Test func aRuleChangedInTheDatabaseAppliesToTheNextFiling() async throws {
     let f = try await RegistryFixture.start()
     let admin = try await f.client(["registry.admin"])
