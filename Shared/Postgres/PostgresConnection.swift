@@ -13,6 +13,8 @@ public final class PostgresConnection: @unchecked Sendable {
   /// Whether a statement is executing (guarded by `cancelLock`): a cancel is sent only then, so
   /// a late cancel cannot hit the next lease's statement.
   private var running = false
+  /// Counts statements (guarded by `cancelLock`), so a late cancel can tell them apart.
+  private var statementSerial: UInt64 = 0
   private let setup: [String]
   private let reactor = PostgresReactor.shared
 
@@ -107,10 +109,16 @@ public final class PostgresConnection: @unchecked Sendable {
   /// Whether the connection is outside any transaction and not executing (safe to lend out).
   public var isIdle: Bool { conn != nil && PQtransactionStatus(conn) == PQTRANS_IDLE }
 
-  /// Asks the server to cancel the statement running on this connection (thread-safe).
-  public func cancel() {
+  /// The statement running now (0 when none): pass it to `cancel(statement:)` (thread-safe).
+  public var runningStatement: UInt64 { cancelLock.withLock { running ? statementSerial : 0 } }
+
+  /// Asks the server to cancel the statement running on this connection (thread-safe). With
+  /// `statement`, only if that one is still running: a cancel sent later, from another thread,
+  /// never hits a statement that started since. Blocks while it connects to the server, so it is
+  /// not called on an event loop.
+  public func cancel(statement: UInt64? = nil) {
     cancelLock.withLock {
-      guard running, let cancelHandle else { return }
+      guard running, let cancelHandle, statement == nil || statement == statementSerial else { return }
       var buffer = [CChar](repeating: 0, count: 256)
       _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
     }
@@ -128,7 +136,10 @@ public final class PostgresConnection: @unchecked Sendable {
   }
 
   private func whileRunning<T>(_ body: () async throws -> T) async rethrows -> T {
-    cancelLock.withLock { running = true }
+    cancelLock.withLock {
+      running = true
+      statementSerial &+= 1
+    }
     defer { cancelLock.withLock { running = false } }
     return try await body()
   }

@@ -112,7 +112,13 @@ public struct PostgresSession: Sendable {
         return try await body(connection)
       }
     } onCancel: {
-      connection.cancel()
+      // PQcancel opens a connection of its own and waits for it: never on the thread that
+      // cancels (an RPC deadline cancels from the event loop).
+      let statement = connection.runningStatement
+      guard statement != 0 else { return }  // between statements: the next one checks first
+      pool.threads.submit { state in
+        if case .active = state { connection.cancel(statement: statement) }
+      }
     }
   }
 }

@@ -10,11 +10,15 @@ public enum Outbox {
   public static func append(
     _ tx: PostgresSession, eventType: String, subject: String, event: some SwiftProtobuf.Message
   ) async throws -> Int64 {
+    try await append(tx, eventType: eventType, subject: subject, payload: payload(event))
+  }
+
+  /// An event's payload: its JSON with proto field names, fields in a fixed order.
+  static func payload(_ event: some SwiftProtobuf.Message) throws -> PostgresJSON {
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
     options.useDeterministicOrdering = true
-    return try await append(
-      tx, eventType: eventType, subject: subject, payload: PostgresJSON(try event.jsonString(options: options)))
+    return PostgresJSON(try event.jsonString(options: options))
   }
 
   /// Queues an event with the transaction's next statement (`PostgresSession.queue`), when its
@@ -22,10 +26,7 @@ public enum Outbox {
   public static func queue(
     _ tx: PostgresSession, eventType: String, subject: String, event: some SwiftProtobuf.Message
   ) throws {
-    var options = JSONEncodingOptions()
-    options.preserveProtoFieldNames = true
-    options.useDeterministicOrdering = true
-    let payload = PostgresJSON(try event.jsonString(options: options))
+    let payload = try payload(event)
     tx.queue("INSERT INTO outbox (event_type, subject, payload) VALUES (\(eventType), \(subject), \(payload))")
   }
 

@@ -90,15 +90,6 @@ enum Violations {
     }
     return out
   }
-
-  /// The machine-readable rule of a status (`google.rpc.ErrorInfo.reason`), if any.
-  static func reason(_ details: [UInt8]?) -> String? {
-    guard let details, let status = try? Google_Rpc_Status(serializedBytes: details) else { return nil }
-    for any in status.details {
-      if let info = try? Google_Rpc_ErrorInfo(unpackingAny: any) { return info.reason }
-    }
-    return nil
-  }
 }
 
 struct CLIError: Error, CustomStringConvertible {

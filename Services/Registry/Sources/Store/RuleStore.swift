@@ -19,9 +19,6 @@ final class RulePackCache: Sendable {
     }
     return pack
   }
-
-  /// The version of the pack kept (for tests).
-  var version: Int64? { cached.withLock { $0?.version } }
 }
 
 extension RegistryStore {
