@@ -1,3 +1,4 @@
+import API
 import Logging
 import Postgres
 import RPC

@@ -1,5 +1,6 @@
 import API
 import Foundation
+import NIOConcurrencyHelpers
 import Postgres
 import RPC
 import SwiftProtobuf
@@ -107,6 +108,18 @@ extension Mutation {
     public var error: RPCError?
     /// The rule that refused it (empty when none is named).
     public var rule: String
+    /// The row was accepted but changed nothing (what it says is already so).
+    public var unchanged = false
+  }
+
+  /// What a row's body did when it was not refused.
+  public enum RowEffect: Sendable {
+    case changed, unchanged
+  }
+
+  /// Ends a validate-only batch's transaction (rolled back) with its rows' outcomes.
+  struct RolledBack: Error {
+    let outcomes: [(Int, RowOutcome)]
   }
 
   /// An import that is per row, not all-or-nothing — the audited way every service takes a stream
@@ -124,14 +137,17 @@ extension Mutation {
   /// Returns how many rows were received and how many took effect.
   public static func eachRow<Row: LimitedMessage & Sendable>(
     _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int, batchSize: Int = 200,
-    lanes: Int = 3, target: (Row) -> String, requestID: (Row) -> String,
-    _ body: @escaping @Sendable (Row, PostgresSession) async throws -> Void,
+    lanes: Int = 3, validateOnly isValidateOnly: (Row) -> Bool = { _ in false },
+    target: (Row) -> String, requestID: (Row) -> String,
+    _ body: @escaping @Sendable (Row, PostgresSession) async throws -> RowEffect,
     report: (Row, RowOutcome) -> Void, stopped: (Row) -> Void
-  ) async throws -> (received: Int, imported: Int) {
+  ) async throws -> (received: Int, imported: Int, unchanged: Int) {
     let caller = Principal.caller(context)
     let method = context.descriptor.path
     let lanes = max(1, lanes)
     var received = 0
+    // Whether the call only validates: its first row says (set before any batch runs).
+    let validating = NIOLockedValueBox(false)
     var streams: [AsyncStream<BatchRow<Row>>.Continuation] = []
     var all: [BatchRow<Row>] = []
     let outcomes = try await withThrowingTaskGroup(of: [(Int, RowOutcome)].self) { group in
@@ -165,6 +181,7 @@ extension Mutation {
         let item = BatchRow(
           index: received, row: row, target: target(row), requestID: requestID(row), bytes: bytes,
           violations: violations)
+        if received == 0 { validating.withLockedValue { $0 = isValidateOnly(row) } }
         received += 1
         all.append(item)
         var hasher = Hasher()
@@ -179,15 +196,19 @@ extension Mutation {
       return outcomes
     }
     var imported = 0
+    var unchanged = 0
     for (item, outcome) in zip(all, outcomes) {
       guard let outcome else { continue }
-      if outcome.error == nil { imported += 1 }
+      if outcome.error == nil {
+        if outcome.unchanged { unchanged += 1 } else { imported += 1 }
+      }
       report(item.row, outcome)
     }
-    return (received, imported)
+    return (received, imported, unchanged)
 
     /// One batch in one transaction, or row by row when the transaction as a whole fails.
     @Sendable func runBatch(_ batch: [BatchRow<Row>]) async throws -> [(Int, RowOutcome)] {
+      let validateOnly = validating.withLockedValue { $0 }
       do {
         return try await pool.withTransaction(maxAttempts: 1) { tx in
           var outcomes: [(Int, RowOutcome)] = []
@@ -195,16 +216,34 @@ extension Mutation {
           for item in batch {
             outcomes.append((item.index, try await runRow(item, tx, savepoint: true)))
           }
+          // Validating only: everything the batch did is rolled back.
+          if validateOnly { throw RolledBack(outcomes: outcomes) }
           return outcomes
         }
+      } catch let done as RolledBack {
+        return done.outcomes
       } catch let error where isBatchFailure(error) && !(error is CancellationError) {
         // Run again, one transaction per row.
         var outcomes: [(Int, RowOutcome)] = []
         for item in batch {
           do {
             outcomes.append(
-              (item.index, try await pool.withTransaction { tx in try await runRow(item, tx, savepoint: false) }))
+              (
+                item.index,
+                try await pool.withTransaction { tx in
+                  let outcome = try await runRow(item, tx, savepoint: false)
+                  if validateOnly { throw RolledBack(outcomes: [(item.index, outcome)]) }
+                  return outcome
+                }
+              ))
+          } catch let done as RolledBack {
+            outcomes += done.outcomes
           } catch let error where !(error is CancellationError) {
+            // Validating only: nothing is audited, the refusal is the answer.
+            if validateOnly {
+              outcomes.append((item.index, rowOutcome(error)))
+              continue
+            }
             // Refused alone: audited in a transaction of its own.
             _ = try? await pool.withTransaction { tx in
               try await audit(
@@ -224,12 +263,14 @@ extension Mutation {
       if savepoint { tx.queue("SAVEPOINT tuoyu_row") }
       do {
         if !item.violations.isEmpty { throw LimitViolations(item.violations) }
-        try await body(item.row, tx)
-        try await audit(tx, caller, method, item.target, item.requestID, request: item.bytes, outcome: "OK")
+        let effect = try await body(item.row, tx)
+        try await audit(
+          tx, caller, method, item.target, item.requestID, request: item.bytes,
+          outcome: effect == .unchanged ? "OK (unchanged)" : "OK")
         if savepoint { tx.queue("RELEASE SAVEPOINT tuoyu_row") }
         // The row's writes go now, so an error in them is the row's.
         try await tx.flush()
-        return RowOutcome(error: nil, rule: "")
+        return RowOutcome(error: nil, rule: "", unchanged: effect == .unchanged)
       } catch let error where savepoint && !isBatchFailure(error) {
         if !tx.dropQueued(since: mark) {
           tx.queue("ROLLBACK TO SAVEPOINT tuoyu_row")

@@ -80,12 +80,22 @@ func putDemoRegions(_ admin: Registry.Client) async throws {
 
 func code(_ n: Int) -> String { CreditCode.complete("91330502MA2B\(String(format: "%05d", n))")! }
 
+/// A document issued on 2020-01-02 that does not expire.
+func doc(_ number: String, expires: String? = nil) -> Tuoyu_Common_V1_Document {
+  .with {
+    $0.number = number
+    $0.issuer = "湖州市吴兴区某局"
+    $0.issued = LocalDate("2020-01-02")!.proto
+    if let expires { $0.expires = LocalDate(expires)!.proto }
+  }
+}
+
 let materials = FilingMaterials.with {
-  $0.siteProof = "lease"
-  $0.hygieneEvaluationPassed = true
-  $0.fireSafetyCertificate = "XF-1"
-  $0.staffQualificationsAttached = true
-  $0.staffHealthCertificatesAttached = true
+  $0.siteProof = doc("lease", expires: "2040-12-31")
+  $0.hygieneEvaluation = doc("WS-1")
+  $0.fireSafety = doc("XF-1")
+  $0.staffQualifications = doc("ZG-1")
+  $0.staffHealth = doc("JK-1")
 }
 
 func facts(
@@ -371,8 +381,13 @@ struct RegistryServiceTests {
       try await submit(facts(fee: 250_000))
     }
     var noFire = materials
-    noFire.fireSafetyCertificate = ""
+    noFire.clearFireSafety()
     await expectCode(.failedPrecondition, rule: "filing.materials.fire-safety") { try await submit(facts(), noFire) }
+    var expired = materials
+    expired.siteProof = doc("lease", expires: "2024-12-31")
+    await expectCode(.failedPrecondition, rule: "document.not-expired") {
+      try await submit(facts(), expired)
+    }
     // The details carry every violation, machine-readable.
     do {
       try await submit(facts(infant: 11, toddler: 31))

@@ -251,20 +251,79 @@ func goodFacts() -> FilingFacts {
   }
 
   @Test func materials() {
-    var m = FilingMaterials.with {
-      $0.siteProof = "lease 2024-001"
-      $0.hygieneEvaluationPassed = true
-      $0.fireSafetyCertificate = "XF-1"
-      $0.staffQualificationsAttached = true
-      $0.staffHealthCertificatesAttached = true
+    let day = LocalDate("2025-06-02")!
+    func doc(_ number: String, issued: String = "2025-01-02", expires: String? = nil) -> Tuoyu_Common_V1_Document {
+      .with {
+        $0.number = number
+        $0.issuer = "湖州市吴兴区某局"
+        $0.issued = LocalDate(issued)!.proto
+        if let expires { $0.expires = LocalDate(expires)!.proto }
+      }
     }
-    #expect(FilingRules.materials(m, servesMeals: false).isEmpty)
-    #expect(FilingRules.materials(m, servesMeals: true).map(\.rule) == ["filing.materials.food-licence"])
-    m.hygieneEvaluationPassed = false
-    m.fireSafetyCertificate = ""
+    var m = FilingMaterials.with {
+      $0.siteProof = doc("lease 2024-001", expires: "2030-01-01")
+      $0.hygieneEvaluation = doc("WS-1")
+      $0.fireSafety = doc("XF-1")
+      $0.staffQualifications = doc("ZG-1")
+      $0.staffHealth = doc("JK-1")
+    }
+    #expect(FilingRules.materials(m, servesMeals: false, day: day).isEmpty)
+    #expect(FilingRules.materials(m, servesMeals: true, day: day).map(\.rule) == ["filing.materials.food-licence"])
+    // Valid on the filing's day: issued by it, expiring on it at the earliest.
+    m.siteProof = doc("lease", issued: "2025-06-02", expires: "2025-06-02")
+    #expect(FilingRules.materials(m, servesMeals: false, day: day).isEmpty)
+    m.siteProof = doc("lease", issued: "2025-06-03")
+    #expect(FilingRules.materials(m, servesMeals: false, day: day).map(\.rule) == ["document.issued-by-filing"])
+    m.siteProof = doc("lease", issued: "2020-01-01", expires: "2025-06-01")
+    #expect(FilingRules.materials(m, servesMeals: false, day: day).map(\.rule) == ["document.not-expired"])
+    m.siteProof = doc("lease", issued: "2025-01-01", expires: "2024-01-01")
     #expect(
-      FilingRules.materials(m, servesMeals: false).map(\.rule)
+      FilingRules.materials(m, servesMeals: false, day: day).map(\.rule) == ["document.dates", "document.not-expired"])
+    // Every part named: a number alone is not a document.
+    m.siteProof = .with { $0.number = "lease" }
+    let incomplete = FilingRules.materials(m, servesMeals: false, day: day)
+    #expect(incomplete.map(\.rule) == ["document.complete"])
+    #expect(incomplete.first?.message.contains("issuer, issue date") == true)
+    // An impossible date is refused, not trapped on.
+    m.siteProof = doc("lease")
+    m.siteProof.issued.month = 13
+    #expect(FilingRules.materials(m, servesMeals: false, day: day).map(\.rule) == ["document.dates"])
+    m.siteProof = doc("lease")
+    m.clearHygieneEvaluation()
+    m.clearFireSafety()
+    #expect(
+      FilingRules.materials(m, servesMeals: false, day: day).map(\.rule)
         == ["filing.materials.hygiene-evaluation", "filing.materials.fire-safety"])
+  }
+
+  /// A credit code or authority from another county warns (a code stays with an institution that
+  /// moves); the township's own county, or its city, says nothing.
+  @Test func regionWarnings() {
+    let pack = RulePack([])
+    func ctx(division: (String, String)?) -> FilingContext {
+      FilingContext(
+        date: LocalDate("2025-06-02")!, pack: pack, county: "330502", city: "330500", countyAverageFee: nil,
+        countyName: "吴兴区", otherCounties: [("330503", "南浔区"), ("330521", "德清县")],
+        division: division.map { (code: $0.0, name: $0.1) })
+    }
+    func rules(_ code: String, _ authority: String, _ division: (String, String)?) -> [String] {
+      Registration.regionWarnings(
+        creditCode: code, authority: authority, township: "330502001", ctx(division: division)
+      ).map(\.rule)
+    }
+    #expect(Registration.division("91330503MA2B3C4D5E") == "330503")
+    #expect(Registration.division("9133050XMA2B3C4D5E") == nil)
+    #expect(rules("91330502MA2B3C4D5E", "湖州市吴兴区民政局", ("330502", "吴兴区")).isEmpty)
+    #expect(rules("91330500MA2B3C4D5E", "湖州市民政局", ("330500", "湖州市")).isEmpty)
+    // Unknown to the registry (another province, an old code): nothing to say.
+    #expect(rules("91110105MA2B3C4D5E", "北京市朝阳区民政局", nil).isEmpty)
+    #expect(rules("91330503MA2B3C4D5E", "湖州市吴兴区民政局", ("330503", "南浔区")) == ["registration.credit-code-region"])
+    #expect(rules("91330502MA2B3C4D5E", "湖州市南浔区民政局", ("330502", "吴兴区")) == ["registration.authority-region"])
+    // Naming its own county as well (e.g. a joint office) is not another county's authority.
+    #expect(rules("91330502MA2B3C4D5E", "吴兴区南浔区联合办", ("330502", "吴兴区")).isEmpty)
+    let ws = Registration.regionWarnings(
+      creditCode: "91330503MA2B3C4D5E", authority: "x", township: "330502001", ctx(division: ("330503", "南浔区")))
+    #expect(ws.first?.message.contains("330503 南浔区") == true && ws.first?.field == "credit_code")
   }
 }
 

@@ -112,8 +112,12 @@ def facts(**kw):
     return f
 
 
-MATERIALS = registry_pb2.FilingMaterials(site_proof="租赁合同", hygiene_evaluation_passed=True, fire_safety_certificate="XF-1",
-                                         staff_qualifications_attached=True, staff_health_certificates_attached=True)
+def doc(number):
+    return common_pb2.Document(number=number, issuer="湖州市吴兴区某局", issued=common_pb2.Date(year=2020, month=1, day=2))
+
+
+MATERIALS = registry_pb2.FilingMaterials(site_proof=doc("租赁合同"), hygiene_evaluation=doc("WS-1"), fire_safety=doc("XF-1"),
+                                         staff_qualifications=doc("ZG-1"), staff_health=doc("JK-1"))
 _ids = iter(range(1, 10**9))
 
 

@@ -23,6 +23,15 @@ from tuoyu.registry.v1 import registry_pb2, registry_pb2_grpc  # noqa: E402
 KEYS = ROOT / ".run" / "test-keys"
 
 
+
+def materials(site, fire):
+    """The flags of a filing's documents (NUMBER;ISSUER;ISSUED[;EXPIRES])."""
+    return ["--site-proof", f"{site};湖州某置业有限公司;2025-01-02;2045-01-01",
+            "--hygiene-evaluation", "WS-2025-31;湖州市吴兴区疾病预防控制中心;2025-02-03",
+            "--fire-safety", f"{fire};湖州市吴兴区消防救援大队;2025-02-10",
+            "--staff-qualifications", "ZG-2025-1;湖州市吴兴区人力资源和社会保障局;2025-03-01",
+            "--staff-health", "JK-2025-1;湖州市吴兴区妇幼保健院;2025-03-02"]
+
 def token(roles):
     return subprocess.run(
         [str(BIN / "tuoyu-token"), "issue", "--key", str(KEYS / "private.pem"), "--subject", "pytest",
@@ -132,8 +141,7 @@ def test_cli_registers_files_and_lists(registry):
     assert cli(env, "registry", "register", code, "--name", "新托育", "--legal-nature", "for-profit",
                "--authority", "吴兴区市场监督管理局", "--township", "330502002").returncode == 0
     filing = ["--mode", "private", "--inclusive", "--fee", "1800", "--township", "330502002", "--address", "示例路 9 号",
-              "--infant", "1/10", "--toddler", "2/30", "--site-proof", "L1", "--hygiene-passed", "--fire-certificate", "XF",
-              "--staff-qualifications", "--staff-health"]
+              "--infant", "1/10", "--toddler", "2/30", *materials("L1", "XF")]
     r = cli(env, "registry", "submit-filing", code, *filing)
     assert r.returncode == 0 and "filing-submitted" in r.stdout and "decision due by" in r.stdout, r.stdout + r.stderr
     r = cli(env, "registry", "file", code, "--output", "json")
@@ -391,8 +399,7 @@ def test_cli_family_care_point_is_public_by_its_community_only(registry):
                "--authority", "吴兴区市场监督管理局", "--township", "330502001").returncode == 0
     r = cli(env, "registry", "submit-filing", code, "--mode", "family", "--fee", "2000", "--township", "330502001",
             "--address", "幸福小区 3 幢 501 室", "--community", "幸福社区", "--family", "4", "--carers", "2",
-            "--tenure", "5", "--site-proof", "房产证", "--hygiene-passed", "--fire-certificate", "XF-9",
-            "--staff-qualifications", "--staff-health")
+            "--tenure", "5", *materials("房产证", "XF-9"))
     assert r.returncode == 0, r.stderr
     assert cli(env, "registry", "file", code).returncode == 0
     public = cli(env, "registry", "public", "--region", "330502001", "--output", "csv", token_env=False)
@@ -408,8 +415,7 @@ def with_check(body):
 
 
 FILING = ["--mode", "private", "--inclusive", "--fee", "1800", "--township", "330502002", "--address", "示例路 9 号",
-          "--infant", "1/10", "--toddler", "2/30", "--site-proof", "租赁合同 HZ-2025-7", "--hygiene-passed",
-          "--fire-certificate", "XF-330502-88", "--staff-qualifications", "--staff-health"]
+          "--infant", "1/10", "--toddler", "2/30", *materials("租赁合同 HZ-2025-7", "XF-330502-88")]
 
 
 def file_new(env, code, submit_only=False):

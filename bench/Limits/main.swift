@@ -74,9 +74,23 @@ try bench(
     $0.creditCode = "91330502MA2B3C4D58"
     $0.facts = facts
     $0.materials = .with {
-      $0.siteProof = "租赁合同 2025-001"
-      $0.hygieneEvaluationPassed = true
-      $0.fireSafetyCertificate = "XF-2025-001"
+      $0.siteProof = .with {
+        $0.number = "租赁合同 2025-001"
+        $0.issuer = "湖州市吴兴区某置业有限公司"
+        $0.issued = .with {
+          $0.year = 2025; $0.month = 1; $0.day = 2
+        }
+        $0.expires = .with {
+          $0.year = 2030; $0.month = 1; $0.day = 1
+        }
+      }
+      $0.fireSafety = .with {
+        $0.number = "XF-2025-001"
+        $0.issuer = "湖州市吴兴区消防救援大队"
+        $0.issued = .with {
+          $0.year = 2025; $0.month = 3; $0.day = 4
+        }
+      }
     }
     $0.effectiveDate = .with {
       $0.year = 2025; $0.month = 6; $0.day = 2

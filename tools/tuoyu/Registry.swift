@@ -54,6 +54,35 @@ let statusNames: [(String, Tuoyu_Registry_V1_InstitutionStatus)] = [
   ("filing-refused", .filingRefused), ("suspended", .suspended), ("revoked", .revoked), ("closed", .closed),
 ]
 
+/// How a document is given on the command line.
+let documentForm = "NUMBER;ISSUER;ISSUED[;EXPIRES], dates YYYY-MM-DD"
+
+/// A document from "NUMBER;ISSUER;ISSUED[;EXPIRES]".
+func document(_ text: String, _ flag: String) throws -> Tuoyu_Common_V1_Document {
+  let p = text.split(separator: ";", omittingEmptySubsequences: false).map {
+    $0.trimmingCharacters(in: .whitespaces)
+  }
+  guard (3...4).contains(p.count), !p[0].isEmpty, !p[1].isEmpty else {
+    throw CLIError("\(flag) must be \(documentForm); got \(text)")
+  }
+  return try .with {
+    $0.number = p[0]
+    $0.issuer = p[1]
+    $0.issued = try date(p[2], "\(flag) issue date")
+    if p.count == 4, !p[3].isEmpty { $0.expires = try date(p[3], "\(flag) expiry date") }
+  }
+}
+
+/// A document as an officer reads it: number · issuer · issued … · expires … (EXPIRED).
+func showDocument(_ d: Tuoyu_Common_V1_Document, today: LocalDay = .today()) -> String {
+  guard d != .init() else { return "-" }
+  var parts = [DisplayText.escaped(d.number), DisplayText.escaped(d.issuer), "issued \(show(d.issued))"]
+  if d.expires.year != 0 {
+    parts.append("expires \(show(d.expires))" + (LocalDay(d.expires) < today ? " EXPIRED" : ""))
+  }
+  return parts.joined(separator: " · ")
+}
+
 /// Yuan as given on the command line or in a CSV cell, in fen.
 func fen(_ text: String, _ flag: String) throws -> Int64 {
   guard let fen = Yuan.fen(text) else { throw CLIError("\(flag) must be yuan like 1800 or 1800.50, got \(text)") }
@@ -179,9 +208,18 @@ func institutionTable(_ list: [Institution]) -> Table {
 
 func printInstitution(_ o: GlobalOptions, _ i: Institution) {
   printOutput(o, institutionTable([i]), json: [i])
+  printWarnings(i.warnings)
   if o.output == .table {
     if !i.reasons.isEmpty { print("reasons: \(DisplayText.escaped(i.reasons.joined(separator: "; ")))") }
     if i.decisionDue.year != 0 { print("decision due by \(show(i.decisionDue))") }
+  }
+}
+
+/// What the service accepted but flagged, on standard error (every output format).
+func printWarnings(_ warnings: [Tuoyu_Common_V1_Warning]) {
+  for w in warnings {
+    FileHandle.standardError.write(
+      Data("warning: \(DisplayText.escaped(w.message)) (rule \(DisplayText.escaped(w.rule)))\n".utf8))
   }
 }
 
@@ -386,12 +424,12 @@ struct SubmitFiling: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
   @OptionGroup var target: Target
   @OptionGroup var facts: FactsOptions
-  @Option(help: "Site proof reference (ownership or lease).") var siteProof: String?
-  @Flag(help: "The hygiene evaluation (卫生评价) passed.") var hygienePassed = false
-  @Option(help: "Fire-safety certificate number.") var fireCertificate: String?
-  @Option(help: "Food licence number (when meals are served).") var foodLicence: String?
-  @Flag(help: "Staff qualification certificates attached.") var staffQualifications = false
-  @Flag(help: "Staff health certificates attached.") var staffHealth = false
+  @Option(help: "Ownership certificate or lease (房产证/租赁合同): \(documentForm).") var siteProof: String?
+  @Option(help: "The passed hygiene evaluation report (卫生评价): \(documentForm).") var hygieneEvaluation: String?
+  @Option(help: "Fire-safety certificate (消防): \(documentForm).") var fireSafety: String?
+  @Option(help: "Food business licence (食品经营许可), when meals are served: \(documentForm).") var foodLicence: String?
+  @Option(help: "The staff's qualification certificates (资格证明): \(documentForm).") var staffQualifications: String?
+  @Option(help: "The staff's health certificates (健康证明): \(documentForm).") var staffHealth: String?
 
   func run() async throws {
     let req = parsed {
@@ -399,13 +437,15 @@ struct SubmitFiling: AsyncParsableCommand {
       req.requestID = requestID(target.requestId)
       req.creditCode = target.creditCode
       req.facts = try facts.facts()
-      req.materials = .with {
-        $0.siteProof = siteProof ?? ""
-        $0.hygieneEvaluationPassed = hygienePassed
-        $0.fireSafetyCertificate = fireCertificate ?? ""
-        $0.foodLicence = foodLicence ?? ""
-        $0.staffQualificationsAttached = staffQualifications
-        $0.staffHealthCertificatesAttached = staffHealth
+      req.materials = try .with {
+        if let siteProof { $0.siteProof = try document(siteProof, "--site-proof") }
+        if let hygieneEvaluation { $0.hygieneEvaluation = try document(hygieneEvaluation, "--hygiene-evaluation") }
+        if let fireSafety { $0.fireSafety = try document(fireSafety, "--fire-safety") }
+        if let foodLicence { $0.foodLicence = try document(foodLicence, "--food-licence") }
+        if let staffQualifications {
+          $0.staffQualifications = try document(staffQualifications, "--staff-qualifications")
+        }
+        if let staffHealth { $0.staffHealth = try document(staffHealth, "--staff-health") }
       }
       req.effectiveDate = try date(target.date, "--date")
       return req
@@ -638,13 +678,16 @@ struct Describe: AsyncParsableCommand {
     rows.append(("seats 托位合计", String(i.facts.seats.total)))
     let m = i.materials
     rows += [
-      ("site proof 场地证明", m.siteProof.isEmpty ? "-" : DisplayText.escaped(m.siteProof)),
-      ("hygiene 卫生评价", m.hygieneEvaluationPassed ? "passed" : "-"),
-      ("fire safety 消防", m.fireSafetyCertificate.isEmpty ? "-" : DisplayText.escaped(m.fireSafetyCertificate)),
-      ("food licence 食品许可", m.foodLicence.isEmpty ? "-" : DisplayText.escaped(m.foodLicence)),
-      ("staff qualifications 资格证明", m.staffQualificationsAttached ? "attached" : "-"),
-      ("staff health 健康证明", m.staffHealthCertificatesAttached ? "attached" : "-"),
+      ("site proof 场地证明", showDocument(m.siteProof)),
+      ("hygiene 卫生评价", showDocument(m.hygieneEvaluation)),
+      ("fire safety 消防", showDocument(m.fireSafety)),
+      ("food licence 食品许可", showDocument(m.foodLicence)),
+      ("staff qualifications 资格证明", showDocument(m.staffQualifications)),
+      ("staff health 健康证明", showDocument(m.staffHealth)),
     ]
+    for w in i.warnings {
+      rows.append(("warning 提示", "\(DisplayText.escaped(w.message)) (rule \(DisplayText.escaped(w.rule)))"))
+    }
     if i.decisionDue.year != 0 {
       let overdue = LocalDay.today() > LocalDay(i.decisionDue)
       rows.append(("decision due 办结期限", show(i.decisionDue) + (overdue ? "  OVERDUE" : "")))

@@ -18,8 +18,12 @@ extension RegistryService {
   ) async throws -> Tuoyu_Registry_V1_ImportInstitutionsResponse {
     var response = Tuoyu_Registry_V1_ImportInstitutionsResponse()
     let caller = Principal.caller(context)
-    let (received, imported) = try await Mutation.eachRow(
+    let (received, imported, unchanged) = try await Mutation.eachRow(
       pool, context: context, rows: requests, maxRows: Int(Self.maxImportRows),
+      validateOnly: { first in
+        response.validateOnly = first.validateOnly
+        return first.validateOnly
+      },
       target: { "institutions/\($0.creditCode)" }, requestID: { "import:row:\($0.row)" },
       { row, tx in try await importRow(row, caller: caller, tx) },
       report: { row, outcome in
@@ -47,7 +51,8 @@ extension RegistryService {
       })
     response.received = Int32(clamping: received)
     response.imported = Int32(clamping: imported)
-    if imported >= Self.analyzeAfterRows {
+    response.unchanged = Int32(clamping: unchanged)
+    if imported >= Self.analyzeAfterRows && !response.validateOnly {
       // A large import changes the tables' statistics; until autovacuum gets to them the planner
       // keeps its old picture (a freshly loaded registry listed at a sixteenth of its speed).
       try? await pool.withConnection { try await $0.execute("ANALYZE institution, institution_version") }
@@ -55,8 +60,13 @@ extension RegistryService {
     return response
   }
 
-  /// Registers (and files) one row in the row's transaction.
-  func importRow(_ row: Tuoyu_Registry_V1_ImportRow, caller: Principal, _ tx: PostgresSession) async throws {
+  /// Registers (and files) one row in the row's transaction; a row that says what is registered
+  /// already changes nothing.
+  func importRow(
+    _ row: Tuoyu_Registry_V1_ImportRow, caller: Principal, _ tx: PostgresSession
+  ) async throws
+    -> Mutation.RowEffect
+  {
     let day = try effectiveDate(row.effectiveDate)
     let problems = Registration.check(
       creditCode: row.creditCode, name: row.displayName, nature: row.legalNature, authority: row.registrationAuthority)
@@ -64,8 +74,13 @@ extension RegistryService {
     let filed = !row.filingNumber.isEmpty
     let (ctx, codeTaken, numberTaken) = try await RegistryStore.importContext(
       tx, township: row.facts.townshipCode, date: day, rules: rules, creditCode: row.creditCode,
-      filingNumber: row.filingNumber)
+      filingNumber: row.filingNumber, division: row.creditCode)
     try Refusals.check(problems + (filed ? FilingRules.facts(row.facts, ctx) : FilingRules.location(row.facts, ctx)))
+    if codeTaken,
+      try await Self.isAsImported(row, try await RegistryStore.current(tx, row.creditCode, forUpdate: false))
+    {
+      return .unchanged
+    }
     if codeTaken {
       throw Refusal(
         .alreadyExists, rule: "institution.unique-credit-code", field: "credit_code",
@@ -76,17 +91,29 @@ extension RegistryService {
         .alreadyExists, rule: "filing.unique-number", field: "filing_number",
         "filing number \(quoted(row.filingNumber)) is already used")
     }
-    let registered = try await RegistryStore.append(
-      tx,
-      Registration.firstVersion(
-        creditCode: row.creditCode, name: row.displayName, nature: row.legalNature,
-        authority: row.registrationAuthority, facts: row.facts, county: ctx.county, day: day),
-      event: .register, by: caller, after: nil, knownNew: true)
+    var first = Registration.firstVersion(
+      creditCode: row.creditCode, name: row.displayName, nature: row.legalNature,
+      authority: row.registrationAuthority, facts: row.facts, county: ctx.county, day: day)
+    first.warnings = Registration.regionWarnings(
+      creditCode: row.creditCode, authority: row.registrationAuthority, township: row.facts.townshipCode, ctx)
+    let registered = try await RegistryStore.append(tx, first, event: .register, by: caller, after: nil, knownNew: true)
     if filed {
       var inst = registered
       inst.status = .filed
       inst.filingNumber = row.filingNumber
       _ = try await RegistryStore.append(tx, inst, event: .file, by: caller, after: registered)
     }
+    return .changed
+  }
+
+  /// Whether `current` is already what `row` would register: the same name, legal nature,
+  /// authority and facts, and — when the row gives a filing number — filed under it.
+  static func isAsImported(_ row: Tuoyu_Registry_V1_ImportRow, _ current: Institution) -> Bool {
+    var facts = row.facts
+    facts.seats.total = current.facts.seats.total
+    return current.displayName == row.displayName && current.legalNature == row.legalNature
+      && current.registrationAuthority == row.registrationAuthority && current.facts == facts
+      && FilingRules.totalSeats(row.facts.seats) == Int(current.facts.seats.total)
+      && (row.filingNumber.isEmpty || (current.filingNumber == row.filingNumber && current.status == .filed))
   }
 }

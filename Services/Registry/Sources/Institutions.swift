@@ -20,11 +20,14 @@ extension RegistryService {
     return try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "institutions/\(code)"
     ) { tx in
-      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
+      let ctx = try await RegistryStore.filingContext(
+        tx, township: request.facts.townshipCode, date: day, rules: rules, creditCode: code)
       try Refusals.check(problems + FilingRules.location(request.facts, ctx))
-      let inst = Registration.firstVersion(
+      var inst = Registration.firstVersion(
         creditCode: code, name: request.displayName, nature: request.legalNature,
         authority: request.registrationAuthority, facts: request.facts, county: ctx.county, day: day)
+      inst.warnings = Registration.regionWarnings(
+        creditCode: code, authority: request.registrationAuthority, township: request.facts.townshipCode, ctx)
       return try await RegistryStore.append(tx, inst, event: .register, by: Principal.caller(context), after: nil)
     }
   }
@@ -36,13 +39,16 @@ extension RegistryService {
       .submitFiling, code: request.creditCode, requestID: request.requestID, request: request,
       date: request.effectiveDate, context: context
     ) { inst, tx, day in
-      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
+      let ctx = try await RegistryStore.filingContext(
+        tx, township: request.facts.townshipCode, date: day, rules: rules, creditCode: inst.creditCode)
       try Refusals.check(
         FilingRules.facts(request.facts, ctx)
-          + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals))
+          + FilingRules.materials(request.materials, servesMeals: request.facts.servesMeals, day: day))
       inst.facts = request.facts
       inst.materials = request.materials
       inst.countyCode = ctx.county ?? ""
+      inst.warnings = Registration.regionWarnings(
+        creditCode: inst.creditCode, authority: inst.registrationAuthority, township: request.facts.townshipCode, ctx)
       inst.reasons = []
       // The health department decides within 5 working days (holidays and make-up working days
       // from the calendar).
@@ -60,7 +66,9 @@ extension RegistryService {
     ) { inst, tx, day in
       // Checked again on the day of filing: the rules or the county's average fee may have moved.
       let ctx = try await RegistryStore.filingContext(tx, township: inst.facts.townshipCode, date: day, rules: rules)
-      try Refusals.check(FilingRules.facts(inst.facts, ctx))
+      try Refusals.check(
+        FilingRules.facts(inst.facts, ctx)
+          + FilingRules.materials(inst.materials, servesMeals: inst.facts.servesMeals, day: day))
       if inst.filingNumber.isEmpty {
         inst.filingNumber = try await RegistryStore.nextFilingNumber(tx, county: inst.countyCode, year: day.year)
       }
@@ -96,7 +104,8 @@ extension RegistryService {
             "\(request.creditCode) changed since version \(request.expectedVersion) was read (it is at version \(current) now); read it again and apply the change again (rule filing-change.expected-version)"
         )
       }
-      let ctx = try await RegistryStore.filingContext(tx, township: request.facts.townshipCode, date: day, rules: rules)
+      let ctx = try await RegistryStore.filingContext(
+        tx, township: request.facts.townshipCode, date: day, rules: rules, creditCode: inst.creditCode)
       try Refusals.check(FilingRules.facts(request.facts, ctx))
       var proposed = request.facts
       proposed.seats.total = try FilingRules.storedTotal(proposed.seats)
@@ -105,6 +114,8 @@ extension RegistryService {
       }
       inst.facts = request.facts
       inst.countyCode = ctx.county ?? ""
+      inst.warnings = Registration.regionWarnings(
+        creditCode: inst.creditCode, authority: inst.registrationAuthority, township: request.facts.townshipCode, ctx)
       inst.reasons = request.reason.isEmpty ? [] : [request.reason]
     }
   }
@@ -180,14 +191,16 @@ extension RegistryService {
   ) async throws -> EncodedResponse<Tuoyu_Registry_V1_ListInstitutionsResponse> {
     let size = try PageToken.size(request.pageSize)
     let day = try asOfDay(request.asOf)
-    let status = request.status == .unspecified ? "" : Lifecycle.name(request.status)
+    // Several statuses or modes mean any of them (the single field and the list together).
+    let statuses = Set(([request.status] + request.statuses).filter { $0 != .unspecified }).map(Lifecycle.name).sorted()
+    let modes = Set(([request.mode] + request.modes).filter { $0 != .unspecified }).map { Int32($0.rawValue) }.sorted()
     let filters =
-      "\(request.regionCode)|\(request.mode.rawValue)|\(status)|\(request.inclusiveOnly)|\(day?.description ?? "")"
+      "\(request.regionCode)|\(modes.map(String.init).joined(separator: ","))|\(statuses.joined(separator: ","))|\(request.inclusiveOnly)|\(day?.description ?? "")"
     let after = try PageToken.read(request.pageToken, filters: filters)
     let found = try await pool.withConnection { db in
       let level = try await knownRegion(db, request.regionCode)
       return try await RegistryStore.institutionBodies(
-        db, regionCode: request.regionCode, regionLevel: level, mode: Int32(request.mode.rawValue), status: status,
+        db, regionCode: request.regionCode, regionLevel: level, modes: modes, statuses: statuses,
         inclusiveOnly: request.inclusiveOnly, day: day, after: after, limit: size + 1)
     }
     let page = found.prefix(size)
@@ -224,7 +237,7 @@ extension RegistryService {
     let found = try await pool.withConnection { db in
       let level = try await knownRegion(db, request.regionCode)
       return try await RegistryStore.institutions(
-        db, regionCode: request.regionCode, regionLevel: level, mode: 0, status: "filed", inclusiveOnly: false,
+        db, regionCode: request.regionCode, regionLevel: level, modes: [], statuses: ["filed"], inclusiveOnly: false,
         day: nil, after: after,
         limit: size + 1)
     }

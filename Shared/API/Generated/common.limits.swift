@@ -16,3 +16,17 @@ extension Tuoyu_Common_V1_Money: LimitedMessage {
     check.range(fen, "fen", min: 0, max: 10000000000000)
   }
 }
+
+extension Tuoyu_Common_V1_Document: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if let s = check.text(number, "number", kind: .line, min: 0, max: 100) { number = s }
+    if let s = check.text(issuer, "issuer", kind: .line, min: 0, max: 100) { issuer = s }
+    if hasIssued { check.nested(issued, "issued") { issued = $0 } }
+    if hasExpires { check.nested(expires, "expires") { expires = $0 } }
+  }
+}
+
+extension Tuoyu_Common_V1_Warning: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+  }
+}

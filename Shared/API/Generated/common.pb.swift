@@ -60,6 +60,65 @@ public nonisolated struct Tuoyu_Common_V1_Money: Sendable {
   public init() {}
 }
 
+/// A document something rests on (a licence, a certificate, a lease): what it is by its number,
+/// who issued it, when, and until when.
+public nonisolated struct Tuoyu_Common_V1_Document: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var number: String = String()
+
+  /// e.g. "湖州市吴兴区消防救援大队".
+  public var issuer: String = String()
+
+  public var issued: Tuoyu_Common_V1_Date {
+    get {_issued ?? Tuoyu_Common_V1_Date()}
+    set {_issued = newValue}
+  }
+  /// Returns true if `issued` has been explicitly set.
+  public var hasIssued: Bool {self._issued != nil}
+  /// Clears the value of `issued`. Subsequent reads from it will return its default value.
+  public mutating func clearIssued() {self._issued = nil}
+
+  /// The last day it is valid; not set when it does not expire.
+  public var expires: Tuoyu_Common_V1_Date {
+    get {_expires ?? Tuoyu_Common_V1_Date()}
+    set {_expires = newValue}
+  }
+  /// Returns true if `expires` has been explicitly set.
+  public var hasExpires: Bool {self._expires != nil}
+  /// Clears the value of `expires`. Subsequent reads from it will return its default value.
+  public mutating func clearExpires() {self._expires = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _issued: Tuoyu_Common_V1_Date? = nil
+  fileprivate var _expires: Tuoyu_Common_V1_Date? = nil
+}
+
+/// Something a service accepted but wants a person to look at: the rule that noticed it, what it
+/// is about, and why. A warning never refuses anything.
+public nonisolated struct Tuoyu_Common_V1_Warning: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// e.g. "registration.credit-code-region".
+  public var rule: String = String()
+
+  /// The field it is about, e.g. "credit_code".
+  public var field: String = String()
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tuoyu.common.v1"
@@ -129,6 +188,95 @@ nonisolated extension Tuoyu_Common_V1_Money: SwiftProtobuf.Message, SwiftProtobu
 
   public static func ==(lhs: Tuoyu_Common_V1_Money, rhs: Tuoyu_Common_V1_Money) -> Bool {
     if lhs.fen != rhs.fen {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Common_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Document"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{1}issuer\0\u{1}issued\0\u{1}expires\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.number) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.issuer) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._issued) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._expires) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.number.isEmpty {
+      try visitor.visitSingularStringField(value: self.number, fieldNumber: 1)
+    }
+    if !self.issuer.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuer, fieldNumber: 2)
+    }
+    try { if let v = self._issued {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._expires {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Common_V1_Document, rhs: Tuoyu_Common_V1_Document) -> Bool {
+    if lhs.number != rhs.number {return false}
+    if lhs.issuer != rhs.issuer {return false}
+    if lhs._issued != rhs._issued {return false}
+    if lhs._expires != rhs._expires {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Common_V1_Warning: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Warning"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rule\0\u{1}field\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.rule) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.field) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.rule.isEmpty {
+      try visitor.visitSingularStringField(value: self.rule, fieldNumber: 1)
+    }
+    if !self.field.isEmpty {
+      try visitor.visitSingularStringField(value: self.field, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Common_V1_Warning, rhs: Tuoyu_Common_V1_Warning) -> Bool {
+    if lhs.rule != rhs.rule {return false}
+    if lhs.field != rhs.field {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

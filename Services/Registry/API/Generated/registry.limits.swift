@@ -92,9 +92,12 @@ extension Tuoyu_Registry_V1_FilingFacts: LimitedMessage {
 
 extension Tuoyu_Registry_V1_FilingMaterials: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
-    if let s = check.text(siteProof, "site_proof", kind: .line, min: 0, max: 200) { siteProof = s }
-    if let s = check.text(fireSafetyCertificate, "fire_safety_certificate", kind: .line, min: 0, max: 100) { fireSafetyCertificate = s }
-    if let s = check.text(foodLicence, "food_licence", kind: .line, min: 0, max: 100) { foodLicence = s }
+    if hasSiteProof { check.nested(siteProof, "site_proof") { siteProof = $0 } }
+    if hasHygieneEvaluation { check.nested(hygieneEvaluation, "hygiene_evaluation") { hygieneEvaluation = $0 } }
+    if hasFireSafety { check.nested(fireSafety, "fire_safety") { fireSafety = $0 } }
+    if hasFoodLicence { check.nested(foodLicence, "food_licence") { foodLicence = $0 } }
+    if hasStaffQualifications { check.nested(staffQualifications, "staff_qualifications") { staffQualifications = $0 } }
+    if hasStaffHealth { check.nested(staffHealth, "staff_health") { staffHealth = $0 } }
   }
 }
 
@@ -180,6 +183,18 @@ extension Tuoyu_Registry_V1_ListInstitutionsRequest: LimitedMessage {
     if hasAsOf { check.nested(asOf, "as_of") { asOf = $0 } }
     check.range(pageSize, "page_size", min: 0, max: 500)
     if let s = check.text(pageToken, "page_token", kind: .base64, min: 0, max: 512) { pageToken = s }
+    check.items(modes.count, "modes", max: 6)
+    if modes.count <= 6 {
+      for i in modes.indices {
+        if case .UNRECOGNIZED(let raw) = modes[i] { check.unknownEnum("modes[\(i)]", raw) }
+      }
+    }
+    check.items(statuses.count, "statuses", max: 7)
+    if statuses.count <= 7 {
+      for i in statuses.indices {
+        if case .UNRECOGNIZED(let raw) = statuses[i] { check.unknownEnum("statuses[\(i)]", raw) }
+      }
+    }
   }
 }
 

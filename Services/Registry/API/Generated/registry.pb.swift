@@ -651,29 +651,80 @@ public nonisolated struct Tuoyu_Registry_V1_FilingFacts: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-/// The materials a filing is submitted with.
-public nonisolated struct Tuoyu_Registry_V1_FilingMaterials: Sendable {
+/// The materials a filing is submitted with (备案材料), each a document with its number, issuer
+/// and dates. Required: site proof, hygiene evaluation, fire safety, the staff's qualification and
+/// health certificates; a food licence when meals are served. Each must be issued by the day the
+/// filing takes effect and not expired on it (checked again on the day of filing).
+public nonisolated struct Tuoyu_Registry_V1_FilingMaterials: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Site proof (ownership or lease) reference.
-  public var siteProof: String = String()
+  /// Ownership certificate (房产证) or lease (租赁合同; expires: the lease's end).
+  public var siteProof: API.Tuoyu_Common_V1_Document {
+    get {_storage._siteProof ?? API.Tuoyu_Common_V1_Document()}
+    set {_uniqueStorage()._siteProof = newValue}
+  }
+  /// Returns true if `siteProof` has been explicitly set.
+  public var hasSiteProof: Bool {_storage._siteProof != nil}
+  /// Clears the value of `siteProof`. Subsequent reads from it will return its default value.
+  public mutating func clearSiteProof() {_uniqueStorage()._siteProof = nil}
 
-  public var hygieneEvaluationPassed: Bool = false
+  /// The passed hygiene evaluation report (卫生评价报告).
+  public var hygieneEvaluation: API.Tuoyu_Common_V1_Document {
+    get {_storage._hygieneEvaluation ?? API.Tuoyu_Common_V1_Document()}
+    set {_uniqueStorage()._hygieneEvaluation = newValue}
+  }
+  /// Returns true if `hygieneEvaluation` has been explicitly set.
+  public var hasHygieneEvaluation: Bool {_storage._hygieneEvaluation != nil}
+  /// Clears the value of `hygieneEvaluation`. Subsequent reads from it will return its default value.
+  public mutating func clearHygieneEvaluation() {_uniqueStorage()._hygieneEvaluation = nil}
 
-  public var fireSafetyCertificate: String = String()
+  /// Fire-safety acceptance or inspection (消防验收/检查合格证明).
+  public var fireSafety: API.Tuoyu_Common_V1_Document {
+    get {_storage._fireSafety ?? API.Tuoyu_Common_V1_Document()}
+    set {_uniqueStorage()._fireSafety = newValue}
+  }
+  /// Returns true if `fireSafety` has been explicitly set.
+  public var hasFireSafety: Bool {_storage._fireSafety != nil}
+  /// Clears the value of `fireSafety`. Subsequent reads from it will return its default value.
+  public mutating func clearFireSafety() {_uniqueStorage()._fireSafety = nil}
 
-  /// Required when meals are served.
-  public var foodLicence: String = String()
+  /// Food business licence (食品经营许可证), required when meals are served.
+  public var foodLicence: API.Tuoyu_Common_V1_Document {
+    get {_storage._foodLicence ?? API.Tuoyu_Common_V1_Document()}
+    set {_uniqueStorage()._foodLicence = newValue}
+  }
+  /// Returns true if `foodLicence` has been explicitly set.
+  public var hasFoodLicence: Bool {_storage._foodLicence != nil}
+  /// Clears the value of `foodLicence`. Subsequent reads from it will return its default value.
+  public mutating func clearFoodLicence() {_uniqueStorage()._foodLicence = nil}
 
-  public var staffQualificationsAttached: Bool = false
+  /// The list of the staff's qualification certificates (人员资格证明).
+  public var staffQualifications: API.Tuoyu_Common_V1_Document {
+    get {_storage._staffQualifications ?? API.Tuoyu_Common_V1_Document()}
+    set {_uniqueStorage()._staffQualifications = newValue}
+  }
+  /// Returns true if `staffQualifications` has been explicitly set.
+  public var hasStaffQualifications: Bool {_storage._staffQualifications != nil}
+  /// Clears the value of `staffQualifications`. Subsequent reads from it will return its default value.
+  public mutating func clearStaffQualifications() {_uniqueStorage()._staffQualifications = nil}
 
-  public var staffHealthCertificatesAttached: Bool = false
+  /// The list of the staff's health certificates (健康合格证明).
+  public var staffHealth: API.Tuoyu_Common_V1_Document {
+    get {_storage._staffHealth ?? API.Tuoyu_Common_V1_Document()}
+    set {_uniqueStorage()._staffHealth = newValue}
+  }
+  /// Returns true if `staffHealth` has been explicitly set.
+  public var hasStaffHealth: Bool {_storage._staffHealth != nil}
+  /// Clears the value of `staffHealth`. Subsequent reads from it will return its default value.
+  public mutating func clearStaffHealth() {_uniqueStorage()._staffHealth = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Tuoyu_Registry_V1_Institution: @unchecked Sendable {
@@ -774,6 +825,14 @@ public nonisolated struct Tuoyu_Registry_V1_Institution: @unchecked Sendable {
   public var hasMaterials: Bool {_storage._materials != nil}
   /// Clears the value of `materials`. Subsequent reads from it will return its default value.
   public mutating func clearMaterials() {_uniqueStorage()._materials = nil}
+
+  /// What the registry noticed but does not refuse, recomputed with each version: e.g. a credit
+  /// code issued in another county than the township's (a code stays with an institution that
+  /// moves, so it is not refused, but the approver should look).
+  public var warnings: [API.Tuoyu_Common_V1_Warning] {
+    get {_storage._warnings}
+    set {_uniqueStorage()._warnings = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1053,6 +1112,12 @@ public nonisolated struct Tuoyu_Registry_V1_ListInstitutionsRequest: Sendable {
   public var pageSize: Int32 = 0
 
   public var pageToken: String = String()
+
+  /// Any of these modes (with `mode`, if set).
+  public var modes: [Tuoyu_Registry_V1_ServiceMode] = []
+
+  /// Any of these statuses (with `status`, if set).
+  public var statuses: [Tuoyu_Registry_V1_InstitutionStatus] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1510,6 +1575,10 @@ public nonisolated struct Tuoyu_Registry_V1_ImportRow: Sendable {
   /// Clears the value of `effectiveDate`. Subsequent reads from it will return its default value.
   public mutating func clearEffectiveDate() {self._effectiveDate = nil}
 
+  /// Check every row as the import would, and change nothing (the first row decides for the
+  /// whole call).
+  public var validateOnly: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1547,9 +1616,17 @@ public nonisolated struct Tuoyu_Registry_V1_ImportInstitutionsResponse: Sendable
 
   public var received: Int32 = 0
 
+  /// Registered (or filed) by this call; with validate_only, the rows that would be.
   public var imported: Int32 = 0
 
   public var failures: [Tuoyu_Registry_V1_ImportFailure] = []
+
+  /// Rows whose institution is already registered exactly as the row says (the same name, legal
+  /// nature, authority and facts; filed with the same number when a number is given): a file
+  /// imported again changes nothing and fails no row.
+  public var unchanged: Int32 = 0
+
+  public var validateOnly: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2137,54 +2214,104 @@ nonisolated extension Tuoyu_Registry_V1_FilingFacts: SwiftProtobuf.Message, Swif
 
 nonisolated extension Tuoyu_Registry_V1_FilingMaterials: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FilingMaterials"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}site_proof\0\u{3}hygiene_evaluation_passed\0\u{3}fire_safety_certificate\0\u{3}food_licence\0\u{3}staff_qualifications_attached\0\u{3}staff_health_certificates_attached\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{4}\u{7}site_proof\0\u{3}hygiene_evaluation\0\u{3}fire_safety\0\u{3}food_licence\0\u{3}staff_qualifications\0\u{3}staff_health\0\u{b}hygiene_evaluation_passed\0\u{b}fire_safety_certificate\0\u{b}staff_qualifications_attached\0\u{b}staff_health_certificates_attached\0\u{c}\u{1}\u{6}")
+
+  fileprivate class _StorageClass {
+    var _siteProof: API.Tuoyu_Common_V1_Document? = nil
+    var _hygieneEvaluation: API.Tuoyu_Common_V1_Document? = nil
+    var _fireSafety: API.Tuoyu_Common_V1_Document? = nil
+    var _foodLicence: API.Tuoyu_Common_V1_Document? = nil
+    var _staffQualifications: API.Tuoyu_Common_V1_Document? = nil
+    var _staffHealth: API.Tuoyu_Common_V1_Document? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _siteProof = source._siteProof
+      _hygieneEvaluation = source._hygieneEvaluation
+      _fireSafety = source._fireSafety
+      _foodLicence = source._foodLicence
+      _staffQualifications = source._staffQualifications
+      _staffHealth = source._staffHealth
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.siteProof) }()
-      case 2: try { try decoder.decodeSingularBoolField(value: &self.hygieneEvaluationPassed) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.fireSafetyCertificate) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.foodLicence) }()
-      case 5: try { try decoder.decodeSingularBoolField(value: &self.staffQualificationsAttached) }()
-      case 6: try { try decoder.decodeSingularBoolField(value: &self.staffHealthCertificatesAttached) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._siteProof) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._hygieneEvaluation) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._fireSafety) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._foodLicence) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._staffQualifications) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._staffHealth) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.siteProof.isEmpty {
-      try visitor.visitSingularStringField(value: self.siteProof, fieldNumber: 1)
-    }
-    if self.hygieneEvaluationPassed != false {
-      try visitor.visitSingularBoolField(value: self.hygieneEvaluationPassed, fieldNumber: 2)
-    }
-    if !self.fireSafetyCertificate.isEmpty {
-      try visitor.visitSingularStringField(value: self.fireSafetyCertificate, fieldNumber: 3)
-    }
-    if !self.foodLicence.isEmpty {
-      try visitor.visitSingularStringField(value: self.foodLicence, fieldNumber: 4)
-    }
-    if self.staffQualificationsAttached != false {
-      try visitor.visitSingularBoolField(value: self.staffQualificationsAttached, fieldNumber: 5)
-    }
-    if self.staffHealthCertificatesAttached != false {
-      try visitor.visitSingularBoolField(value: self.staffHealthCertificatesAttached, fieldNumber: 6)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._siteProof {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._hygieneEvaluation {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._fireSafety {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._foodLicence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      try { if let v = _storage._staffQualifications {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
+      try { if let v = _storage._staffHealth {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tuoyu_Registry_V1_FilingMaterials, rhs: Tuoyu_Registry_V1_FilingMaterials) -> Bool {
-    if lhs.siteProof != rhs.siteProof {return false}
-    if lhs.hygieneEvaluationPassed != rhs.hygieneEvaluationPassed {return false}
-    if lhs.fireSafetyCertificate != rhs.fireSafetyCertificate {return false}
-    if lhs.foodLicence != rhs.foodLicence {return false}
-    if lhs.staffQualificationsAttached != rhs.staffQualificationsAttached {return false}
-    if lhs.staffHealthCertificatesAttached != rhs.staffHealthCertificatesAttached {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._siteProof != rhs_storage._siteProof {return false}
+        if _storage._hygieneEvaluation != rhs_storage._hygieneEvaluation {return false}
+        if _storage._fireSafety != rhs_storage._fireSafety {return false}
+        if _storage._foodLicence != rhs_storage._foodLicence {return false}
+        if _storage._staffQualifications != rhs_storage._staffQualifications {return false}
+        if _storage._staffHealth != rhs_storage._staffHealth {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2192,7 +2319,7 @@ nonisolated extension Tuoyu_Registry_V1_FilingMaterials: SwiftProtobuf.Message, 
 
 nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Institution"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}credit_code\0\u{3}display_name\0\u{3}legal_nature\0\u{3}registration_authority\0\u{1}status\0\u{3}filing_number\0\u{1}facts\0\u{3}county_code\0\u{3}effective_date\0\u{3}decision_due\0\u{1}reasons\0\u{1}version\0\u{1}materials\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}credit_code\0\u{3}display_name\0\u{3}legal_nature\0\u{3}registration_authority\0\u{1}status\0\u{3}filing_number\0\u{1}facts\0\u{3}county_code\0\u{3}effective_date\0\u{3}decision_due\0\u{1}reasons\0\u{1}version\0\u{1}materials\0\u{1}warnings\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2209,6 +2336,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
     var _reasons: [String] = []
     var _version: Int32 = 0
     var _materials: Tuoyu_Registry_V1_FilingMaterials? = nil
+    var _warnings: [API.Tuoyu_Common_V1_Warning] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2233,6 +2361,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
       _reasons = source._reasons
       _version = source._version
       _materials = source._materials
+      _warnings = source._warnings
     }
   }
 
@@ -2265,6 +2394,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
         case 12: try { try decoder.decodeRepeatedStringField(value: &_storage._reasons) }()
         case 13: try { try decoder.decodeSingularInt32Field(value: &_storage._version) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._materials) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._warnings) }()
         default: break
         }
       }
@@ -2319,6 +2449,9 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
       try { if let v = _storage._materials {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      if !_storage._warnings.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._warnings, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2342,6 +2475,7 @@ nonisolated extension Tuoyu_Registry_V1_Institution: SwiftProtobuf.Message, Swif
         if _storage._reasons != rhs_storage._reasons {return false}
         if _storage._version != rhs_storage._version {return false}
         if _storage._materials != rhs_storage._materials {return false}
+        if _storage._warnings != rhs_storage._warnings {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2721,7 +2855,7 @@ nonisolated extension Tuoyu_Registry_V1_GetInstitutionRequest: SwiftProtobuf.Mes
 
 nonisolated extension Tuoyu_Registry_V1_ListInstitutionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListInstitutionsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}region_code\0\u{1}mode\0\u{1}status\0\u{3}inclusive_only\0\u{3}as_of\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}region_code\0\u{1}mode\0\u{1}status\0\u{3}inclusive_only\0\u{3}as_of\0\u{3}page_size\0\u{3}page_token\0\u{1}modes\0\u{1}statuses\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2736,6 +2870,8 @@ nonisolated extension Tuoyu_Registry_V1_ListInstitutionsRequest: SwiftProtobuf.M
       case 5: try { try decoder.decodeSingularMessageField(value: &self._asOf) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 8: try { try decoder.decodeRepeatedEnumField(value: &self.modes) }()
+      case 9: try { try decoder.decodeRepeatedEnumField(value: &self.statuses) }()
       default: break
       }
     }
@@ -2767,6 +2903,12 @@ nonisolated extension Tuoyu_Registry_V1_ListInstitutionsRequest: SwiftProtobuf.M
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 7)
     }
+    if !self.modes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.modes, fieldNumber: 8)
+    }
+    if !self.statuses.isEmpty {
+      try visitor.visitPackedEnumField(value: self.statuses, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2778,6 +2920,8 @@ nonisolated extension Tuoyu_Registry_V1_ListInstitutionsRequest: SwiftProtobuf.M
     if lhs._asOf != rhs._asOf {return false}
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.modes != rhs.modes {return false}
+    if lhs.statuses != rhs.statuses {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3597,7 +3741,7 @@ nonisolated extension Tuoyu_Registry_V1_GetIndicatorsResponse: SwiftProtobuf.Mes
 
 nonisolated extension Tuoyu_Registry_V1_ImportRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ImportRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}row\0\u{3}credit_code\0\u{3}display_name\0\u{3}legal_nature\0\u{3}registration_authority\0\u{1}facts\0\u{3}filing_number\0\u{3}effective_date\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}row\0\u{3}credit_code\0\u{3}display_name\0\u{3}legal_nature\0\u{3}registration_authority\0\u{1}facts\0\u{3}filing_number\0\u{3}effective_date\0\u{3}validate_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3613,6 +3757,7 @@ nonisolated extension Tuoyu_Registry_V1_ImportRow: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularMessageField(value: &self._facts) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.filingNumber) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._effectiveDate) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.validateOnly) }()
       default: break
       }
     }
@@ -3647,6 +3792,9 @@ nonisolated extension Tuoyu_Registry_V1_ImportRow: SwiftProtobuf.Message, SwiftP
     try { if let v = self._effectiveDate {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if self.validateOnly != false {
+      try visitor.visitSingularBoolField(value: self.validateOnly, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3659,6 +3807,7 @@ nonisolated extension Tuoyu_Registry_V1_ImportRow: SwiftProtobuf.Message, SwiftP
     if lhs._facts != rhs._facts {return false}
     if lhs.filingNumber != rhs.filingNumber {return false}
     if lhs._effectiveDate != rhs._effectiveDate {return false}
+    if lhs.validateOnly != rhs.validateOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3716,7 +3865,7 @@ nonisolated extension Tuoyu_Registry_V1_ImportFailure: SwiftProtobuf.Message, Sw
 
 nonisolated extension Tuoyu_Registry_V1_ImportInstitutionsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ImportInstitutionsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}received\0\u{1}imported\0\u{1}failures\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}received\0\u{1}imported\0\u{1}failures\0\u{1}unchanged\0\u{3}validate_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3727,6 +3876,8 @@ nonisolated extension Tuoyu_Registry_V1_ImportInstitutionsResponse: SwiftProtobu
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.received) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.imported) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.failures) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.unchanged) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.validateOnly) }()
       default: break
       }
     }
@@ -3742,6 +3893,12 @@ nonisolated extension Tuoyu_Registry_V1_ImportInstitutionsResponse: SwiftProtobu
     if !self.failures.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.failures, fieldNumber: 3)
     }
+    if self.unchanged != 0 {
+      try visitor.visitSingularInt32Field(value: self.unchanged, fieldNumber: 4)
+    }
+    if self.validateOnly != false {
+      try visitor.visitSingularBoolField(value: self.validateOnly, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3749,6 +3906,8 @@ nonisolated extension Tuoyu_Registry_V1_ImportInstitutionsResponse: SwiftProtobu
     if lhs.received != rhs.received {return false}
     if lhs.imported != rhs.imported {return false}
     if lhs.failures != rhs.failures {return false}
+    if lhs.unchanged != rhs.unchanged {return false}
+    if lhs.validateOnly != rhs.validateOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

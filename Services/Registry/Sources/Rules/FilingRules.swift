@@ -18,13 +18,24 @@ public struct FilingContext: Sendable {
   public var city: String
   /// The county's average monthly fee in fen for `date`'s year (or the latest year before it).
   public var countyAverageFee: Int64?
+  /// The county's name, and the other counties of its city (for the registration's warnings).
+  public var countyName: String
+  public var otherCounties: [(code: String, name: String)]
+  /// The region a credit code was issued in (its characters 3–8), when the registry knows it.
+  public var division: (code: String, name: String)?
 
-  public init(date: LocalDate, pack: RulePack, county: String?, city: String, countyAverageFee: Int64?) {
+  public init(
+    date: LocalDate, pack: RulePack, county: String?, city: String, countyAverageFee: Int64?, countyName: String = "",
+    otherCounties: [(code: String, name: String)] = [], division: (code: String, name: String)? = nil
+  ) {
     self.date = date
     self.pack = pack
     self.county = county
     self.city = city
     self.countyAverageFee = countyAverageFee
+    self.countyName = countyName
+    self.otherCounties = otherCounties
+    self.division = division
   }
 }
 
@@ -198,26 +209,66 @@ public enum FilingRules {
     return out
   }
 
-  /// The materials a filing is submitted with.
-  public static func materials(_ m: FilingMaterials, servesMeals: Bool) -> [Refusal] {
+  /// The materials a filing is submitted with, on the day the filing takes effect: each required
+  /// document has its number, issuer and issue date, was issued by `day` and has not expired on
+  /// it (an expiry before the issue date is a mistake in the document's dates).
+  public static func materials(_ m: FilingMaterials, servesMeals: Bool, day: LocalDate) -> [Refusal] {
     var out: [Refusal] = []
-    func need(_ ok: Bool, _ rule: String, _ field: String, _ what: String) {
-      if !ok {
-        out.append(.precondition("filing.materials.\(rule)", "\(what) is required", field: "materials.\(field)"))
+    func check(_ d: Tuoyu_Common_V1_Document?, _ required: Bool, _ rule: String, _ field: String, _ what: String) {
+      let path = "materials.\(field)"
+      let name = "filing.materials.\(rule)"
+      guard let d, d != .init() else {
+        if required { out.append(.precondition(name, "\(what) is required", field: path)) }
+        return
+      }
+      var missing: [String] = []
+      if d.number.trimmingCharacters(in: .whitespaces).isEmpty { missing.append("number") }
+      if d.issuer.trimmingCharacters(in: .whitespaces).isEmpty { missing.append("issuer") }
+      if d.issued == .init() { missing.append("issue date") }
+      if !missing.isEmpty {
+        out.append(
+          .invalid(path, rule: "document.complete", "\(what): its \(missing.joined(separator: ", ")) is required"))
+      }
+      let issued = d.issued == .init() ? nil : LocalDate(d.issued)
+      let expires = d.expires == .init() ? nil : LocalDate(d.expires)
+      if d.issued != .init() && issued == nil {
+        out.append(.invalid("\(path).issued", rule: "document.dates", "\(what): the issue date is not a date"))
+      }
+      if d.expires != .init() && expires == nil {
+        out.append(.invalid("\(path).expires", rule: "document.dates", "\(what): the expiry date is not a date"))
+      }
+      if let issued, let expires, expires < issued {
+        out.append(
+          .invalid(
+            "\(path).expires", rule: "document.dates", "\(what): expires \(expires) before it was issued (\(issued))"))
+      }
+      if let issued, issued > day {
+        out.append(
+          .precondition(
+            "document.issued-by-filing", "\(what) is dated \(issued), after the filing's day \(day)",
+            field: "\(path).issued"))
+      }
+      if let expires, expires < day {
+        out.append(
+          .precondition(
+            "document.not-expired", "\(what) expired on \(expires), before the filing's day \(day)",
+            field: "\(path).expires"))
       }
     }
-    need(!m.siteProof.isEmpty, "site-proof", "site_proof", "proof of the site (ownership or lease)")
-    need(
-      m.hygieneEvaluationPassed, "hygiene-evaluation", "hygiene_evaluation_passed", "a passed hygiene evaluation (卫生评价)"
-    )
-    need(!m.fireSafetyCertificate.isEmpty, "fire-safety", "fire_safety_certificate", "a fire-safety certificate")
-    if servesMeals { need(!m.foodLicence.isEmpty, "food-licence", "food_licence", "a food licence (meals are served)") }
-    need(
-      m.staffQualificationsAttached, "staff-qualifications", "staff_qualifications_attached",
-      "staff qualification certificates")
-    need(
-      m.staffHealthCertificatesAttached, "staff-health", "staff_health_certificates_attached",
-      "staff health certificates")
+    check(
+      m.hasSiteProof ? m.siteProof : nil, true, "site-proof", "site_proof", "proof of the site (ownership or lease)")
+    check(
+      m.hasHygieneEvaluation ? m.hygieneEvaluation : nil, true, "hygiene-evaluation", "hygiene_evaluation",
+      "the hygiene evaluation (卫生评价)")
+    check(m.hasFireSafety ? m.fireSafety : nil, true, "fire-safety", "fire_safety", "the fire-safety certificate")
+    check(
+      m.hasFoodLicence ? m.foodLicence : nil, servesMeals, "food-licence", "food_licence",
+      servesMeals ? "a food licence (meals are served)" : "the food licence")
+    check(
+      m.hasStaffQualifications ? m.staffQualifications : nil, true, "staff-qualifications", "staff_qualifications",
+      "the staff's qualification certificates")
+    check(
+      m.hasStaffHealth ? m.staffHealth : nil, true, "staff-health", "staff_health", "the staff's health certificates")
     return out
   }
 

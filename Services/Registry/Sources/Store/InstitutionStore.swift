@@ -57,12 +57,12 @@ enum RegistryStore {
   /// The institutions matching the filters, as of `day` (now when nil), in credit code order
   /// after `after`.
   static func institutions(
-    _ db: PostgresSession, regionCode: String, regionLevel: String, mode: Int32, status: String, inclusiveOnly: Bool,
-    day: LocalDate?, after: String, limit: Int
+    _ db: PostgresSession, regionCode: String, regionLevel: String, modes: [Int32], statuses: [String],
+    inclusiveOnly: Bool, day: LocalDate?, after: String, limit: Int
   ) async throws -> [Institution] {
     try await institutionBodies(
-      db, regionCode: regionCode, regionLevel: regionLevel, mode: mode, status: status, inclusiveOnly: inclusiveOnly,
-      day: day, after: after, limit: limit
+      db, regionCode: regionCode, regionLevel: regionLevel, modes: modes, statuses: statuses,
+      inclusiveOnly: inclusiveOnly, day: day, after: after, limit: limit
     ).map { try Institution(serializedBytes: $0.body) }
   }
 
@@ -71,8 +71,10 @@ enum RegistryStore {
   /// county or township, county, township, or the primary key (a city's counties cover nearly
   /// every row). Only the filters given are in the statement (fixed fragments, values bound), so
   /// each combination is its own prepared statement with its own plan.
+  /// Several statuses or modes mean any of them.
   static func currentList(
-    regionCode: String, regionLevel: String, mode: Int32, status: String, inclusiveOnly: Bool, after: String, limit: Int
+    regionCode: String, regionLevel: String, modes: [Int32], statuses: [String], inclusiveOnly: Bool, after: String,
+    limit: Int
   ) -> PostgresQuery {
     var q = PostgresQuery(
       unsafeSQL: "SELECT credit_code, body FROM institution WHERE credit_code > $1", binds: [.init(after)])
@@ -80,14 +82,22 @@ enum RegistryStore {
       q.binds.append(PostgresBind(value))
       q.sql += " AND " + fragment.replacingPlaceholder(with: "$\(q.binds.count)")
     }
-    if !status.isEmpty { and("status = ?", status) }
+    switch statuses.count {
+    case 0: break
+    case 1: and("status = ?", statuses[0])
+    default: and("status = ANY(string_to_array(?, ','))", statuses.joined(separator: ","))
+    }
     switch regionLevel {
     case "township": and("township_code = ?", regionCode)
     case "county": and("county_code = ?", regionCode)
     case "city": and("county_code IN (SELECT code FROM region WHERE parent_code = ?)", regionCode)
     default: break
     }
-    if mode != 0 { and("mode = ?", mode) }
+    switch modes.count {
+    case 0: break
+    case 1: and("mode = ?", modes[0])
+    default: and("mode = ANY(string_to_array(?, ',')::int[])", modes.map(String.init).joined(separator: ","))
+    }
     if inclusiveOnly { q.sql += " AND inclusive" }
     q.binds.append(PostgresBind(limit))
     q.sql += " ORDER BY credit_code LIMIT $\(q.binds.count)"
@@ -96,11 +106,13 @@ enum RegistryStore {
 
   /// The same, as each one's credit code and stored encoding.
   static func institutionBodies(
-    _ db: PostgresSession, regionCode: String, regionLevel: String, mode: Int32, status: String, inclusiveOnly: Bool,
-    day: LocalDate?, after: String, limit: Int
+    _ db: PostgresSession, regionCode: String, regionLevel: String, modes: [Int32], statuses: [String],
+    inclusiveOnly: Bool, day: LocalDate?, after: String, limit: Int
   ) async throws -> [(code: String, body: [UInt8])] {
     let rows: PostgresRows
     if let day {
+      let modeList = modes.map(String.init).joined(separator: ",")
+      let statusList = statuses.joined(separator: ",")
       // As of a day: each institution's latest version on or before it (an index scan in
       // (credit_code, version DESC) order that stops at the page's end).
       rows = try await db.query(
@@ -111,7 +123,8 @@ enum RegistryStore {
             WHERE credit_code > \(after) AND effective_date <= \(day)
             ORDER BY credit_code, version DESC)
           SELECT credit_code, body FROM v
-          WHERE (\(mode) = 0 OR mode = \(mode)) AND (\(status) = '' OR status = \(status))
+          WHERE (\(modeList) = '' OR mode = ANY(string_to_array(\(modeList), ',')::int[]))
+            AND (\(statusList) = '' OR status = ANY(string_to_array(\(statusList), ',')))
             AND (NOT \(inclusiveOnly) OR inclusive)
             AND (\(regionCode) = '' OR county_code = \(regionCode) OR township_code = \(regionCode)
                  OR county_code IN (SELECT code FROM region WHERE parent_code = \(regionCode)))
@@ -120,8 +133,8 @@ enum RegistryStore {
     } else {
       rows = try await db.query(
         currentList(
-          regionCode: regionCode, regionLevel: regionLevel, mode: mode, status: status, inclusiveOnly: inclusiveOnly,
-          after: after, limit: limit))
+          regionCode: regionCode, regionLevel: regionLevel, modes: modes, statuses: statuses,
+          inclusiveOnly: inclusiveOnly, after: after, limit: limit))
     }
     return try rows.map { row in
       let (code, body) = try row.decode((String, PostgresBytes).self)

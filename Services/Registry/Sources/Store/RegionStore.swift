@@ -59,37 +59,53 @@ extension RegistryStore {
   /// The filing context of a township on a day: its county and city, the rule pack, the county's
   /// average fee for the year (or the latest year before it that has one).
   static func filingContext(
-    _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache
+    _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache, creditCode: String = ""
   ) async throws -> FilingContext {
-    try await importContext(tx, township: township, date: date, rules: rules).context
+    try await importContext(tx, township: township, date: date, rules: rules, division: creditCode).context
   }
 
   /// The filing context, and — for an import row, in the same statement — whether its credit code
-  /// is registered and its filing number used already (empty strings ask nothing).
+  /// is registered and its filing number used already (empty strings ask nothing). `division`:
+  /// a credit code whose issuing region (characters 3–8) is looked up for the region warnings.
   static func importContext(
     _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache, creditCode: String = "",
-    filingNumber: String = ""
+    filingNumber: String = "", division: String = ""
   ) async throws -> (context: FilingContext, codeTaken: Bool, numberTaken: Bool) {
-    // One statement: the rule pack's version, the township's county and city, the county's fee.
+    let divisionCode = Registration.division(division) ?? ""
+    // One statement: the rule pack's version, the township's county and city, the county's fee,
+    // names for the warnings.
     let row = try await tx.query(
       """
       SELECT p.version, c.code, c.parent_code,
         (SELECT average_monthly_fee_fen FROM region_year
          WHERE code = c.code AND year <= \(date.year) AND average_monthly_fee_fen > 0 ORDER BY year DESC LIMIT 1),
         \(creditCode) <> '' AND EXISTS (SELECT 1 FROM institution WHERE credit_code = \(creditCode)),
-        \(filingNumber) <> '' AND EXISTS (SELECT 1 FROM institution WHERE filing_number = \(filingNumber))
+        \(filingNumber) <> '' AND EXISTS (SELECT 1 FROM institution WHERE filing_number = \(filingNumber)),
+        c.name,
+        (SELECT name FROM region WHERE code = \(divisionCode) AND level IN ('city', 'county')),
+        (SELECT string_agg(o.code || ' ' || o.name, E'\\n' ORDER BY o.code) FROM region o
+         WHERE o.parent_code = c.parent_code AND o.level = 'county' AND o.code <> c.code)
       FROM rule_pack_version p
       LEFT JOIN (region t JOIN region c ON c.code = t.parent_code AND t.level = 'township' AND c.level = 'county')
         ON t.code = \(township)
       """)[0]
     let (version, county, city, fee, codeTaken, numberTaken) = try row.decode(
       (Int64, String?, String?, Int64?, Bool, Bool).self)
+    let countyName = try row.decode(String?.self, at: 6)
+    let divisionName = try row.decode(String?.self, at: 7)
+    let others = try row.decode(String?.self, at: 8)
     let pack = try await rules.pack(version: version) { try await rulePack(tx) }
     guard let county else {
       let context = FilingContext(date: date, pack: pack, county: nil, city: "", countyAverageFee: nil)
       return (context, codeTaken, numberTaken)
     }
-    let context = FilingContext(date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee)
+    let otherCounties = (others ?? "").split(separator: "\n").map { line in
+      let parts = line.split(separator: " ", maxSplits: 1)
+      return (code: String(parts[0]), name: parts.count > 1 ? String(parts[1]) : "")
+    }
+    let context = FilingContext(
+      date: date, pack: pack, county: county, city: city ?? "", countyAverageFee: fee, countyName: countyName ?? "",
+      otherCounties: otherCounties, division: divisionName.map { (divisionCode, $0) })
     return (context, codeTaken, numberTaken)
   }
 

@@ -3,7 +3,6 @@
 
 import RPC
 import SwiftProtobuf
-import API
 
 /// `tuoyu.feed.v1.ChangeFeed`: descriptors, service protocol and client.
 public enum Tuoyu_Feed_V1_ChangeFeed {

@@ -3,7 +3,6 @@
 
 import RPC
 import SwiftProtobuf
-import API
 
 /// `tuoyu.audit.v1.AuditTrail`: descriptors, service protocol and client.
 public enum Tuoyu_Audit_V1_AuditTrail {
