@@ -24,6 +24,12 @@ KEYS = ROOT / ".run" / "test-keys"
 
 
 
+def unbom(text):
+    """CSV output as a spreadsheet gets it: UTF-8 with a byte-order mark, which must be there."""
+    assert text.startswith("\ufeff"), text[:40]
+    return text[1:]
+
+
 def materials(site, fire):
     """The flags of a filing's documents (NUMBER;ISSUER;ISSUED[;EXPIRES])."""
     return ["--site-proof", f"{site};湖州某置业有限公司;2025-01-02;2045-01-01",
@@ -107,7 +113,7 @@ def test_cli_indicators_match_an_independent_computation(registry, year):
     _, env = registry
     r = cli(env, "registry", "indicators", "--year", str(year), "--output", "csv")
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader(r.stdout.splitlines()))
+    rows = list(csv.DictReader(unbom(r.stdout).splitlines()))
     assert [x["REGION"] for x in rows] == ["330500", "330502", "330503", "330521", "330522", "330523"]
     want = expected_indicators(year)
     for x in rows:
@@ -146,7 +152,7 @@ def test_cli_registers_files_and_lists(registry):
     assert r.returncode == 0 and "filing-submitted" in r.stdout and "decision due by" in r.stdout, r.stdout + r.stderr
     r = cli(env, "registry", "file", code, "--output", "json")
     assert r.returncode == 0, r.stderr
-    assert '"status":"INSTITUTION_STATUS_FILED"' in r.stdout and '"filing_number":"TY-330502-' in r.stdout
+    assert '"status":"filed"' in r.stdout and '"filing_number":"TY-330502-' in r.stdout
     r = cli(env, "registry", "list", "--region", "330502002", "--status", "filed", "--output", "csv")
     assert code in r.stdout
     history = cli(env, "registry", "history", code, "--output", "csv").stdout.splitlines()
@@ -330,7 +336,7 @@ def test_cli_output_escapes_control_characters_and_guards_formulas(registry):
         assert "\\u{1b}]0;pwned\\u{7}" in table.stdout
         csv_out = cli(env, "registry", "get", code, "--output", "csv")
         assert "\x1b" not in csv_out.stdout
-        cell = list(csv.reader(csv_out.stdout.splitlines()))[1][1]
+        cell = list(csv.reader(unbom(csv_out.stdout).splitlines()))[1][1]
         assert cell.startswith("'=HYPERLINK"), cell
     finally:
         inst.display_name = original
@@ -488,7 +494,7 @@ def test_cli_describe_shows_materials_regions_and_the_last_change_and_pending_sh
     assert r.returncode == 0, r.stderr
     assert code in r.stdout and "waiting" in r.stdout, r.stdout
     r = cli(env, "registry", "pending", "--output", "csv")
-    rows = list(csv.DictReader(r.stdout.splitlines()))
+    rows = list(csv.DictReader(unbom(r.stdout).splitlines()))
     dues = [x["DUE"] for x in rows]
     assert dues == sorted(dues) and code in {x["CREDIT CODE"] for x in rows}
     r = cli(env, "registry", "describe", code)
@@ -525,13 +531,15 @@ def test_cli_put_region_changes_only_the_figures_given(registry):
         return next(y for y in years if y["year"] == 2025)
 
     before = year_2025()
-    assert int(before.get("seat_target", 0)) > 0 and int(before["average_monthly_fee"]["fen"]) > 0, before
+    # Plain JSON: numbers as numbers, money in yuan as the flags take it.
+    assert before["seat_target"] > 0 and float(before["average_monthly_fee_yuan"]) > 0, before
     r = cli(env, "registry", "put-region", "--code", "330502", "--name", "吴兴区", "--level", "county",
             "--parent", "330500", "--year", "2025", "--population", "123456")
     assert r.returncode == 0, r.stderr
     after = year_2025()
     assert int(after["population"]) == 123456
-    assert after["seat_target"] == before["seat_target"] and after["average_monthly_fee"] == before["average_monthly_fee"]
+    assert after["seat_target"] == before["seat_target"]
+    assert after["average_monthly_fee_yuan"] == before["average_monthly_fee_yuan"]
     # Put the figure back as the demo has it.
     assert cli(env, "registry", "put-region", "--code", "330502", "--name", "吴兴区", "--level", "county",
                "--parent", "330500", "--year", "2025", "--population", str(before["population"])).returncode == 0
@@ -549,7 +557,7 @@ def test_cli_due_dates_follow_the_holiday_calendar_and_a_late_decision_needs_a_r
     assert "decision due by 2025-10-13" in r.stdout, r.stdout
     r = cli(env, "registry", "file", code, "--date", "2025-10-14")
     assert r.returncode == 1 and "filing.late-decision-reason" in r.stderr and "2025-10-13" in r.stderr, r.stderr
-    assert get_json(env, code)["status"] == "INSTITUTION_STATUS_FILING_SUBMITTED"
+    assert get_json(env, code)["status"] == "filing-submitted"
     r = cli(env, "registry", "file", code, "--date", "2025-10-14", "--late-reason", "消防材料补正")
     assert r.returncode == 0, r.stderr
     assert any("消防材料补正" in x for x in get_json(env, code)["reasons"])
@@ -557,7 +565,7 @@ def test_cli_due_dates_follow_the_holiday_calendar_and_a_late_decision_needs_a_r
     r = cli(env, "registry", "calendar")
     assert r.returncode == 0 and "holiday" in r.stdout, r.stdout + r.stderr
     r = cli(env, "registry", "calendar", "--year", "2026", "--output", "csv")
-    days = {x["DAY"]: x["KIND"] for x in csv.DictReader(r.stdout.splitlines())}
+    days = {x["DAY"]: x["KIND"] for x in csv.DictReader(unbom(r.stdout).splitlines())}
     assert days["2026-10-01"] == "holiday" and days["2026-10-10"] == "workday", days
     r = cli(env, "registry", "put-calendar-day", "--day", "2027-01-01", "--kind", "holiday", "--name", "元旦")
     assert r.returncode == 0, r.stderr
@@ -641,7 +649,7 @@ def test_cli_import_failed_rows_file_can_be_fixed_and_imported_again(registry, t
     failed = tmp_path / "failed.csv"
     r = cli(env, "registry", "import", "--quiet", str(f), "--failed-rows", str(failed))
     assert r.returncode == 2 and f"refused rows written to {failed}" in r.stdout, r.stdout + r.stderr
-    rows = list(csv.DictReader(failed.read_text(encoding="utf-8").splitlines()))
+    rows = list(csv.DictReader(failed.read_text(encoding="utf-8-sig").splitlines()))
     assert [x["credit_code"] for x in rows] == [bad] and "rule csv.row" in rows[0]["error"], rows
     # Fixed where it was written, the file goes back in as it is (its error column ignored).
     text = failed.read_text(encoding="utf-8").replace(",三千,", ",3000,")
@@ -661,5 +669,128 @@ def test_cli_json_is_one_document_ndjson_a_line_each_and_no_headers(registry):
     lines = r.stdout.strip().splitlines()
     assert len(lines) == len(doc) and all(json.loads(x)["credit_code"] for x in lines)
     r = cli(env, "registry", "list", "--region", "330502", "-o", "csv", "--no-headers")
-    rows = list(csv.reader(r.stdout.splitlines()))
+    rows = list(csv.reader(unbom(r.stdout).splitlines()))
     assert len(rows) == len(doc) and rows[0][0] == doc[0]["credit_code"], r.stdout[:300]
+
+
+def test_cli_materials_are_documents_checked_by_date_and_shown_to_the_approver(registry):
+    _, env = registry
+    code = credit_code("91330502MA2M00001")
+    assert cli(env, "registry", "register", code, "--name", "材料托育", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502002").returncode == 0
+    expired = [x if not x.startswith("L-9;") else "L-9;湖州某置业有限公司;2020-01-01;2025-12-31"
+               for x in FILING_WITH("L-9")]
+    r = cli(env, "registry", "submit-filing", code, *expired)
+    assert r.returncode == 1 and "document.not-expired" in r.stderr and "2025-12-31" in r.stderr, r.stderr
+    r = cli(env, "registry", "submit-filing", code, *FILING_WITH("L-9"), "--fire-safety", "XF-1")
+    assert r.returncode == 64 and "--fire-safety must be NUMBER;ISSUER;ISSUED" in r.stderr, r.stderr
+    r = cli(env, "registry", "submit-filing", code, *FILING_WITH("L-9"))
+    assert r.returncode == 0, r.stderr
+    out = cli(env, "registry", "describe", code).stdout
+    assert "L-9 · 湖州某置业有限公司 · issued 2025-01-02 · expires 2045-01-01" in out, out
+    assert "WS-2025-31 · 湖州市吴兴区疾病预防控制中心 · issued 2025-02-03" in out, out
+    doc = get_json(env, code)
+    assert doc["materials"]["site_proof"] == {"number": "L-9", "issuer": "湖州某置业有限公司", "issued": "2025-01-02",
+                                              "expires": "2045-01-01"}
+    assert doc["materials"]["food_licence"] == {"number": "", "issuer": "", "issued": "", "expires": ""}
+
+
+def FILING_WITH(site):
+    return ["--mode", "private", "--inclusive", "--fee", "1800", "--township", "330502002", "--address", "示例路 9 号",
+            "--infant", "1/10", "--toddler", "2/30", *materials(site, "XF-1")]
+
+
+def test_cli_credit_code_from_another_county_is_a_warning_kept_on_the_institution(registry):
+    _, env = registry
+    code = credit_code("91330503MA2W00001")  # issued in 南浔区 (330503); the township is in 吴兴区
+    r = cli(env, "registry", "register", code, "--name", "迁入托育", "--legal-nature", "for-profit",
+            "--authority", "湖州市南浔区市场监督管理局", "--township", "330502002")
+    assert r.returncode == 0, r.stderr
+    assert "rule registration.credit-code-region" in r.stderr and "330503" in r.stderr, r.stderr
+    assert "rule registration.authority-region" in r.stderr, r.stderr
+    out = cli(env, "registry", "describe", code).stdout
+    assert "warning 提示" in out and "registration.credit-code-region" in out, out
+    assert [w["rule"] for w in get_json(env, code)["warnings"]] == ["registration.credit-code-region",
+                                                                   "registration.authority-region"]
+    # Its own county's code and authority: nothing to say.
+    own = credit_code("91330502MA2W00002")
+    r = cli(env, "registry", "register", own, "--name", "本地托育", "--legal-nature", "for-profit",
+            "--authority", "湖州市吴兴区市场监督管理局", "--township", "330502002")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert get_json(env, own)["warnings"] == []
+
+
+def test_cli_json_is_in_the_forms_the_flags_take_with_defaults(registry):
+    _, env = registry
+    doc = get_json(env, "91330502MA00000011")
+    assert doc["status"] in ("filed", "suspended") and doc["legal_nature"] == "for-profit"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", doc["effective_date"]), doc
+    assert doc["facts"]["mode"] == "private-centre" and doc["facts"]["care_types"] == ["full-day"]
+    assert doc["facts"]["monthly_fee_yuan"] == "2100.00" and doc["decision_due"] == "" and doc["reasons"] == []
+    assert doc["facts"]["latitude"] == 0 and doc["facts"]["seats"]["family"] == 0  # defaults are there
+    # What JSON prints, the flags take.
+    r = cli(env, "registry", "list", "--region", "330502001", "--mode", doc["facts"]["mode"], "--status", doc["status"],
+            "-o", "json")
+    assert r.returncode == 0 and "91330502MA00000011" in r.stdout, r.stderr
+
+
+def test_cli_repeated_filters_mean_any_of(registry):
+    _, env = registry
+    code = credit_code("91330502MA2R00001")
+    assert cli(env, "registry", "register", code, "--name", "筛选托育", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502003").returncode == 0
+
+    def codes(*flags):
+        r = cli(env, "registry", "list", "--region", "330502003", *flags, "-o", "json")
+        assert r.returncode == 0, r.stderr
+        d = json.loads(r.stdout)
+        return {x["credit_code"]: x["status"] for x in (d if isinstance(d, list) else [d])}
+
+    registered, filed = codes("--status", "registered"), codes("--status", "filed")
+    assert code in registered and filed and code not in filed
+    both = codes("--status", "registered", "--status", "filed")
+    assert both == {**registered, **filed}
+    assert codes("--status", "registered,filed") == both
+    r = cli(env, "registry", "list", "--status", "filed", "--status", "bogus")
+    assert r.returncode == 64 and "unknown \"bogus\"" in r.stderr
+
+
+def test_cli_export_edit_import_round_trips_with_dry_run_unchanged_bom_and_gbk(registry, tmp_path):
+    _, env = registry
+    r = cli(env, "registry", "list", "--region", "330522", "-o", "csv")
+    assert r.returncode == 0, r.stderr
+    text = unbom(r.stdout)  # a spreadsheet on Windows needs the byte-order mark to read UTF-8
+    rows = list(csv.DictReader(text.splitlines()))
+    assert rows and set(rows[0]) >= {"credit_code", "name", "township", "monthly_fee_yuan", "filing_number"}
+    exported = tmp_path / "export.csv"
+    exported.write_text(r.stdout, encoding="utf-8")
+    # The same file imported again: nothing changes, nothing fails.
+    r = cli(env, "registry", "import", "--quiet", str(exported))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"imported 0 of {len(rows)} rows" in r.stdout and f"{len(rows)} unchanged, 0 failed" in r.stdout, r.stdout
+    # Edited: one row becomes a new institution. A dry run says so and changes nothing.
+    new = credit_code("91330522MA2E00001")
+    edited = [dict(x) for x in rows]
+    edited[0].update(credit_code=new, name="导出改名托育", filing_number="")
+    f = tmp_path / "edited.csv"
+    with open(f, "w", newline="", encoding="utf-8") as out:
+        w = csv.DictWriter(out, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(edited)
+    r = cli(env, "registry", "import", "--quiet", "--dry-run", str(f))
+    assert r.returncode == 0 and "1 would be imported" in r.stdout and "nothing was changed" in r.stdout, r.stdout
+    assert cli(env, "registry", "get", new).returncode == 3
+    r = cli(env, "registry", "import", "--quiet", str(f))
+    assert r.returncode == 0 and f"imported 1 of {len(rows)} rows" in r.stdout, r.stdout + r.stderr
+    assert get_json(env, new)["display_name"] == "导出改名托育"
+    # GBK: written by --encoding gbk, read back by it; without it, a plain sentence and exit 66.
+    r = subprocess.run([str(BIN / "tuoyu"), "registry", "list", "--region", "330522", "-o", "csv", "--encoding", "gbk"],
+                       env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert r.returncode == 0 and not r.stdout.startswith(b"\xef\xbb\xbf")
+    assert "导出改名托育" in r.stdout.decode("gbk")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(r.stdout)
+    r = cli(env, "registry", "import", "--quiet", "--encoding", "gbk", str(gbk))
+    assert r.returncode == 0 and f"{len(rows) + 1} unchanged" in r.stdout, r.stdout + r.stderr
+    r = cli(env, "registry", "import", "--quiet", str(gbk))
+    assert r.returncode == 66 and "not UTF-8" in r.stderr and "--encoding gbk" in r.stderr, r.stderr

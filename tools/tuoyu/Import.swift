@@ -13,9 +13,16 @@ struct Import: AsyncParsableCommand {
     discussion: """
       Columns by header name. Required: credit_code, name, legal_nature (non-profit|for-profit),
       authority, township. Optional: mode, care_types (e.g. full-day;half-day), inclusive (yes|no),
-      monthly_fee_yuan, address, phone, infant, toddler, older_toddler, mixed (CLASSES/SEATS),
-      family_seats, carers, tenure_years, serves_meals (yes|no), filing_number, effective_date.
-      An `error` column (what --failed-rows writes) is ignored.
+      monthly_fee_yuan, address, community, phone, infant, toddler, older_toddler, mixed
+      (CLASSES/SEATS), family_seats, carers, tenure_years, serves_meals (yes|no), filing_number,
+      effective_date. `tuoyu registry list -o csv` writes these columns, so a list exported,
+      edited and imported goes back in. Its `status` column, and the `error` column that
+      --failed-rows writes, are ignored.
+
+      A row whose institution is registered already exactly as the row says is "unchanged" (a
+      file imported twice changes nothing and fails nothing). --dry-run checks every row as the
+      import would and changes nothing. Files are UTF-8 (a byte-order mark is fine) or, with
+      --encoding gbk, GBK.
       """)
   @OptionGroup var options: GlobalOptions
   @Argument var file: String
@@ -25,15 +32,44 @@ struct Import: AsyncParsableCommand {
       "Write the refused rows, as they were in the file (with its header and an added error column), to this CSV file: fix them there and import it."
   )
   var failedRows: String?
+  @Flag(help: "Check every row as the import would, and change nothing.") var dryRun = false
 
   static let required = ["credit_code", "name", "legal_nature", "authority", "township"]
   static let known = Set(
     required + [
       "mode", "care_types", "inclusive", "monthly_fee_yuan", "address", "phone", "infant", "toddler", "older_toddler",
       "mixed", "family_seats", "carers", "tenure_years", "serves_meals", "filing_number", "effective_date",
-      // What --failed-rows adds; ignored when the file comes back.
-      "error",
-    ])
+      "community",
+    ] + ignored)
+  /// Columns written by the CLI and ignored when the file comes back: `list -o csv`'s status,
+  /// --failed-rows' error.
+  static let ignored = ["status", "error"]
+
+  /// The columns `tuoyu registry list -o csv` writes: the import's, then the status.
+  static let exportColumns = [
+    "credit_code", "name", "legal_nature", "authority", "township", "mode", "care_types", "inclusive",
+    "monthly_fee_yuan", "address", "community", "phone", "infant", "toddler", "older_toddler", "mixed", "family_seats",
+    "carers", "tenure_years", "serves_meals", "filing_number", "effective_date", "status",
+  ]
+
+  /// An institution as a row of `exportColumns`, in the forms the import reads.
+  static func exportRow(_ i: Institution) -> [String] {
+    let f = i.facts
+    func seats(_ c: Tuoyu_Registry_V1_ClassSeats) -> String {
+      c.classes == 0 && c.seats == 0 ? "" : "\(c.classes)/\(c.seats)"
+    }
+    func count(_ n: Int32) -> String { n == 0 ? "" : String(n) }
+    return [
+      i.creditCode, i.displayName,
+      i.legalNature == .nonProfit ? "non-profit" : i.legalNature == .forProfit ? "for-profit" : "",
+      i.registrationAuthority, f.townshipCode, f.mode == .unspecified ? "" : name(modeNames, f.mode),
+      f.careTypes.map { name(careNames, $0) }.joined(separator: ";"), f.inclusive ? "yes" : "no",
+      f.monthlyFee.fen == 0 ? "" : Yuan.string(f.monthlyFee.fen), f.address, f.community, f.contactPhone,
+      seats(f.seats.infant), seats(f.seats.toddler), seats(f.seats.olderToddler), seats(f.seats.mixed),
+      count(f.seats.family), count(f.carers), count(f.premisesTenureYears), f.servesMeals ? "yes" : "no",
+      i.filingNumber, show(i.effectiveDate), name(statusNames, i.status),
+    ]
+  }
 
   /// One CSV record as a row to send, or why it cannot be read.
   static func row(_ line: Int, _ fields: [String], _ header: [String]) -> Result<Tuoyu_Registry_V1_ImportRow, CLIError>
@@ -42,7 +78,14 @@ struct Import: AsyncParsableCommand {
       return .failure(CLIError("\(header.count) columns expected, got \(fields.count)"))
     }
     var v: [String: String] = [:]
-    for (h, f) in zip(header, fields) { v[h] = f.trimmingCharacters(in: .whitespaces) }
+    for (h, f) in zip(header, fields) {
+      var cell = f.trimmingCharacters(in: .whitespaces)
+      // What the CSV writer's formula guard added ('+86…) comes off again.
+      if cell.hasPrefix("'"), let next = cell.dropFirst().unicodeScalars.first, "=+-@".unicodeScalars.contains(next) {
+        cell.removeFirst()
+      }
+      v[h] = cell
+    }
     func yes(_ k: String) throws -> Bool {
       switch v[k, default: ""].lowercased() {
       case "", "no", "false", "0", "否": return false
@@ -71,6 +114,7 @@ struct Import: AsyncParsableCommand {
       r.facts.inclusive = try yes("inclusive")
       if let fee = v["monthly_fee_yuan"], !fee.isEmpty { r.facts.monthlyFee.fen = try fen(fee, "monthly_fee_yuan") }
       r.facts.address = v["address", default: ""]
+      r.facts.community = v["community", default: ""]
       r.facts.contactPhone = v["phone", default: ""]
       r.facts.seats.infant = try classSeats(v["infant"].flatMap { $0.isEmpty ? nil : $0 }, "infant")
       r.facts.seats.toddler = try classSeats(v["toddler"].flatMap { $0.isEmpty ? nil : $0 }, "toddler")
@@ -96,7 +140,7 @@ struct Import: AsyncParsableCommand {
     var original: [Int: [String]] = [:]
     var headerFields: [String] = []
     do {
-      let records = try CSV.parse(try readTextFile(file))
+      let records = try CSV.parse(try readTextFile(file, encoding: options.encoding))
       headerFields = records.first?.fields ?? []
       for (line, fields) in records.dropFirst() { original[line] = fields }
       guard let header = records.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) else {
@@ -139,7 +183,8 @@ struct Import: AsyncParsableCommand {
       var sent = 0
       for chunk in stride(from: 0, to: max(rows.count, 1), by: Self.rowsPerCall) {
         let call = try await R.Client(c).importInstitutions(options: callOptions)
-        for r in rows[chunk..<min(chunk + Self.rowsPerCall, rows.count)] {
+        for var r in rows[chunk..<min(chunk + Self.rowsPerCall, rows.count)] {
+          r.validateOnly = dryRun
           try await call.send(r)
           sent += 1
           if bar && (sent % 25 == 0 || sent == total) { progress(sent, total) }
@@ -150,7 +195,9 @@ struct Import: AsyncParsableCommand {
         }
         all.received += response.received
         all.imported += response.imported
+        all.unchanged += response.unchanged
         all.failures += response.failures
+        all.validateOnly = response.validateOnly
       }
       return all
     }
@@ -165,10 +212,17 @@ struct Import: AsyncParsableCommand {
       all.received += Int32(local.count)
       printOutput(options, t, json: [all])
     } else {
-      print(
-        "imported \(response.imported) of \(Int(response.received) + local.count) rows from \(file); \(failures.count) failed"
-      )
-      if !failures.isEmpty { print(t.render(options.output) { "" }) }
+      let total = Int(response.received) + local.count
+      if dryRun {
+        print(
+          "dry run of \(total) rows from \(file): \(response.imported) would be imported, \(response.unchanged) unchanged, \(failures.count) would fail; nothing was changed"
+        )
+      } else {
+        print(
+          "imported \(response.imported) of \(total) rows from \(file); \(response.unchanged) unchanged, \(failures.count) failed"
+        )
+      }
+      if !failures.isEmpty { print(t.render(options.output == .csv ? .csv : .table) { "" }) }
     }
     if let failedRows {
       // The refused rows as they were, so that they can be fixed and imported again (the added
@@ -180,7 +234,7 @@ struct Import: AsyncParsableCommand {
         out += CSV.line(kept + ["\(f.code): \(f.message)" + (f.rule.isEmpty ? "" : " (rule \(f.rule))")])
       }
       do {
-        try Data(out.utf8).write(to: URL(fileURLWithPath: failedRows))
+        try options.encoding.encode(out, bom: true).write(to: URL(fileURLWithPath: failedRows))
       } catch {
         Tuoyu.fail(CLIError("cannot write \(failedRows): \(error.localizedDescription)", exitCode: 66))
       }

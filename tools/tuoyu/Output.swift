@@ -50,16 +50,22 @@ func displayWidth(_ s: String) -> Int {
   }
 }
 
-func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any SwiftProtobuf.Message]) {
-  print(
-    table.render(options.output, withHeaders: !options.noHeaders) {
-      var opts = JSONEncodingOptions()
-      opts.preserveProtoFieldNames = true
-      let objects = messages.map { (try? $0.jsonString(options: opts)) ?? "{}" }
-      // json: one document (the object, or an array of them); ndjson: one object a line.
-      if options.output == .ndjson || objects.count == 1 { return objects.joined(separator: "\n") }
-      return "[" + objects.joined(separator: ",") + "]"
-    })
+/// Prints `table` (table or CSV) or the messages as plain JSON: the forms the flags take (enum
+/// short names, YYYY-MM-DD, yuan), every field with its default.
+func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any PlainJSONMessage]) {
+  let text = table.render(options.output, withHeaders: !options.noHeaders) {
+    let objects = messages.map { $0.plainJSON().rendered() }
+    // json: one document (the object, or an array of them); ndjson: one object a line.
+    if options.output == .ndjson || objects.count == 1 { return objects.joined(separator: "\n") }
+    return "[" + objects.joined(separator: ",") + "]"
+  }
+  if options.output == .csv {
+    // CSV is for spreadsheets: UTF-8 with a byte-order mark (or GBK with --encoding gbk).
+    fflush(nil)
+    FileHandle.standardOutput.write(options.encoding.encode(text + "\n", bom: true))
+  } else {
+    print(text)
+  }
 }
 
 /// RFC 4180 CSV: quoted fields with doubled quotes, commas and newlines inside quotes.

@@ -39,10 +39,13 @@ func show(_ d: Tuoyu_Common_V1_Date) -> String {
 
 func requestID(_ given: String?) -> String { given ?? UUID().uuidString.lowercased() }
 
-let modeNames: [(String, Tuoyu_Registry_V1_ServiceMode)] = [
-  ("family", .familyCarePoint), ("community", .community), ("private", .privateCentre),
-  ("kindergarten", .kindergartenClass), ("employer", .employer), ("medical", .medicalCare),
-]
+/// Names the CLI shows and accepts; the full names JSON prints (e.g. family-care-point) are
+/// accepted too.
+let modeNames: [(String, Tuoyu_Registry_V1_ServiceMode)] =
+  [
+    ("family", .familyCarePoint), ("community", .community), ("private", .privateCentre),
+    ("kindergarten", .kindergartenClass), ("employer", .employer), ("medical", .medicalCare),
+  ] + Tuoyu_Registry_V1_ServiceMode.plainNames
 let levelNames: [(String, Tuoyu_Registry_V1_RegionLevel)] = [
   ("city", .city), ("county", .county), ("township", .township),
 ]
@@ -91,7 +94,12 @@ func fen(_ text: String, _ flag: String) throws -> Int64 {
 
 func lookup<T: Equatable>(_ table: [(String, T)], _ name: String, _ flag: String) throws -> T {
   guard let v = table.first(where: { $0.0 == name })?.1 else {
-    throw CLIError("\(flag): unknown \(name.debugDescription); one of \(table.map(\.0).joined(separator: ", "))")
+    // The hint names each value once, by its first (short) name.
+    var hint: [String] = []
+    for (i, entry) in table.enumerated() where !table[..<i].contains(where: { $0.1 == entry.1 }) {
+      hint.append(entry.0)
+    }
+    throw CLIError("\(flag): unknown \(name.debugDescription); one of \(hint.joined(separator: ", "))")
   }
   return v
 }
@@ -342,7 +350,7 @@ struct ImportRegions: AsyncParsableCommand {
     var requests: [String: Tuoyu_Registry_V1_PutRegionRequest] = [:]
     var order: [String] = []
     do {
-      let text = try readTextFile(file)
+      let text = try readTextFile(file, encoding: options.encoding)
       for (line, f) in try CSV.parse(text).dropFirst() {
         guard f.count == 8 else { throw CLIError("\(file):\(line): 8 columns expected, got \(f.count)", exitCode: 66) }
         if requests[f[0]] == nil {
@@ -776,11 +784,23 @@ struct LocalDay: Comparable {
 }
 
 struct List: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "List institutions (every page unless --page-size).")
+  static let configuration = CommandConfiguration(
+    abstract: "List institutions (every page unless --page-size).",
+    discussion: """
+      Several --mode or --status flags (or comma-separated values) mean any of them. With -o csv
+      the columns are the import's (see `tuoyu registry import --help`), so a list exported,
+      edited and imported goes back in.
+      """)
   @OptionGroup var options: GlobalOptions
   @Option(help: "Region subtree: city, county or township code.") var region: String?
-  @Option var mode: String?
-  @Option var status: String?
+  @Option(
+    help: ArgumentHelp("Service mode; repeat for any of several.", valueName: "mode"),
+    completion: .list(modeNames.map(\.0)))
+  var mode: [String] = []
+  @Option(
+    help: ArgumentHelp("Status; repeat for any of several.", valueName: "status"),
+    completion: .list(statusNames.map(\.0)))
+  var status: [String] = []
   @Flag(help: "Only 普惠.") var inclusive = false
   @Option(help: "YYYY-MM-DD.") var asOf: String?
   @Option(help: "One page of this size (then prints the next page token).") var pageSize: Int32?
@@ -790,8 +810,10 @@ struct List: AsyncParsableCommand {
     let req = parsed {
       var req = Tuoyu_Registry_V1_ListInstitutionsRequest()
       req.regionCode = region ?? ""
-      if let mode { req.mode = try lookup(modeNames, mode, "--mode") }
-      if let status { req.status = try lookup(statusNames, status, "--status") }
+      req.modes = try mode.flatMap { $0.split(separator: ",") }.map { try lookup(modeNames, String($0), "--mode") }
+      req.statuses = try status.flatMap { $0.split(separator: ",") }.map {
+        try lookup(statusNames, String($0), "--status")
+      }
       req.inclusiveOnly = inclusive
       req.asOf = try date(asOf, "--as-of")
       req.pageSize = pageSize ?? 500
@@ -808,7 +830,14 @@ struct List: AsyncParsableCommand {
         r.pageToken = page.nextPageToken
       }
     }
-    printOutput(options, institutionTable(all), json: all)
+    if options.output == .csv {
+      // The import's columns: export, edit, import.
+      var t = Table(Import.exportColumns)
+      for i in all { t.add(Import.exportRow(i)) }
+      printOutput(options, t, json: all)
+    } else {
+      printOutput(options, institutionTable(all), json: all)
+    }
     if !next.isEmpty { FileHandle.standardError.write(Data("next page: --page-token \(next)\n".utf8)) }
   }
 }

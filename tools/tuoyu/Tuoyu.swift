@@ -119,6 +119,11 @@ struct GlobalOptions: ParsableArguments {
     help: "table, json (one document: an object, or an array of several), ndjson (one object a line) or csv.")
   var output: OutputFormat = .table
   @Flag(help: "Leave out the header line of a table or CSV.") var noHeaders = false
+  @Option(
+    help: ArgumentHelp(
+      "Text encoding of the CSV files read and written: utf-8 (written with a byte-order mark for Excel and WPS) or gbk.",
+      valueName: "utf-8|gbk"))
+  var encoding: TextEncoding = .utf8
   @Option(help: "Seconds to wait for each call.") var timeout: Double = 30
   @Flag(help: "Use TLS (verified against the system's CAs, or --ca).") var tls = false
   @Option(help: "CA certificate (PEM) for --tls.") var ca: String?
@@ -210,8 +215,10 @@ func withClient<T>(_ options: GlobalOptions, _ service: String, _ body: (RPCClie
   }
 }
 
+extension TextEncoding: ExpressibleByArgument {}
+
 /// The text of a file, or a plain sentence saying why it cannot be read (exit 66).
-func readTextFile(_ path: String) throws -> String {
+func readTextFile(_ path: String, encoding: TextEncoding = .utf8) throws -> String {
   var isDirectory: ObjCBool = false
   guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
     throw CLIError("cannot read \(path): no such file", exitCode: 66)
@@ -220,8 +227,11 @@ func readTextFile(_ path: String) throws -> String {
   guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path) else {
     throw CLIError("cannot read \(path): permission denied", exitCode: 66)
   }
-  guard let text = String(data: data, encoding: .utf8) else {
-    throw CLIError("cannot read \(path): it is not UTF-8 text (save it as UTF-8 CSV)", exitCode: 66)
+  guard let text = encoding.decode(data) else {
+    throw CLIError(
+      encoding == .utf8
+        ? "cannot read \(path): it is not UTF-8 text (save it as UTF-8 CSV, or pass --encoding gbk for a GBK file)"
+        : "cannot read \(path): it is not GBK text", exitCode: 66)
   }
   return text
 }

@@ -107,13 +107,14 @@ extension RegistryService {
   }
 
   /// Whether `current` is already what `row` would register: the same name, legal nature,
-  /// authority and facts, and — when the row gives a filing number — filed under it.
+  /// authority and facts, and — when the row gives a filing number — that number (whatever
+  /// happened since: an export of a suspended institution, imported again, changes nothing).
   static func isAsImported(_ row: Tuoyu_Registry_V1_ImportRow, _ current: Institution) -> Bool {
     var facts = row.facts
     facts.seats.total = current.facts.seats.total
     return current.displayName == row.displayName && current.legalNature == row.legalNature
       && current.registrationAuthority == row.registrationAuthority && current.facts == facts
       && FilingRules.totalSeats(row.facts.seats) == Int(current.facts.seats.total)
-      && (row.filingNumber.isEmpty || (current.filingNumber == row.filingNumber && current.status == .filed))
+      && (row.filingNumber.isEmpty || current.filingNumber == row.filingNumber)
   }
 }
