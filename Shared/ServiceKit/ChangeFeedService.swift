@@ -103,6 +103,7 @@ public struct ChangeFeedService: Tuoyu_Feed_V1_ChangeFeed.ServiceProtocol {
         cursor = event.cursor
       }
       if batch.count < batchSize {
+        if request.stopAtEnd && !pending { return }
         if pending {
           // Committed rows wait for an older transaction to finish; that sends no notification.
           try await Task.sleep(for: .milliseconds(50))

@@ -794,3 +794,54 @@ def test_cli_export_edit_import_round_trips_with_dry_run_unchanged_bom_and_gbk(r
     assert r.returncode == 0 and f"{len(rows) + 1} unchanged" in r.stdout, r.stdout + r.stderr
     r = cli(env, "registry", "import", "--quiet", str(gbk))
     assert r.returncode == 66 and "not UTF-8" in r.stderr and "--encoding gbk" in r.stderr, r.stderr
+
+
+def test_cli_audit_by_bare_credit_code_and_watch_the_change_feed(registry):
+    _, env = registry
+    auditor = dict(env, TUOYU_TOKEN=token("auditor"))
+    code = credit_code("91330502MA2T00001")
+    assert cli(env, "registry", "register", code, "--name", "审计托育", "--legal-nature", "for-profit",
+               "--authority", "吴兴区市场监督管理局", "--township", "330502001").returncode == 0
+    assert cli(env, "registry", "suspend", code, "--reason", "x").returncode == 1  # refused: not filed
+    r = cli(auditor, "audit", "--target", code)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["AT", "PRINCIPAL", "DEPARTMENT", "METHOD"]
+    # Newest first: the refused suspension, then the registration.
+    assert "SuspendInstitution" in lines[1] and "FAILED_PRECONDITION" in lines[1], r.stdout
+    assert "RegisterInstitution" in lines[2] and "OK" in lines[2], r.stdout
+    entries = json.loads(cli(auditor, "audit", "--target", code, "-o", "json").stdout)
+    assert [e["target"] for e in entries] == [f"institutions/{code}"] * 2
+    # Who may read the trail: auditors, not the officers it records.
+    assert cli(env, "audit", "--target", code).returncode == 4
+
+    r = cli(auditor, "registry", "watch", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    events = json.loads(r.stdout)
+    mine = [e for e in events if e["subject"] == f"institutions/{code}"]
+    assert [e["event_type"] for e in mine] == ["institution.registered"], mine
+    last = events[-1]["cursor"]
+    assert cli(auditor, "registry", "watch", "--after", str(last), "-o", "ndjson").stdout.strip() == ""
+    # Following: a change made now arrives while the command runs.
+    p = subprocess.Popen([str(BIN / "tuoyu"), "registry", "watch", "--follow", "--after", str(last), "-o", "ndjson"],
+                         env=auditor, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        other = credit_code("91330502MA2T00002")
+        assert cli(env, "registry", "register", other, "--name", "跟随托育", "--legal-nature", "for-profit",
+                   "--authority", "吴兴区市场监督管理局", "--township", "330502001").returncode == 0
+        event = json.loads(p.stdout.readline())
+        assert event["subject"] == f"institutions/{other}" and event["cursor"] > last, event
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_cli_completion_knows_enum_values_and_files():
+    script = subprocess.run([str(BIN / "tuoyu"), "--generate-completion-script", "bash"], capture_output=True,
+                            text=True, timeout=30)
+    assert script.returncode == 0
+    for value in ["filing-submitted", "kindergarten", "full-day", "non-profit", "township", "holiday"]:
+        assert value in script.stdout, value
+    assert "csv" in script.stdout
+    assert "--generate-completion-script" in subprocess.run([str(BIN / "tuoyu"), "--help"], capture_output=True,
+                                                             text=True, timeout=30).stdout

@@ -25,7 +25,7 @@ struct Import: AsyncParsableCommand {
       --encoding gbk, GBK.
       """)
   @OptionGroup var options: GlobalOptions
-  @Argument var file: String
+  @Argument(help: "The CSV file.", completion: .file(extensions: ["csv"])) var file: String
   @Flag(help: "No progress bar.") var quiet = false
   @Option(
     help:

@@ -14,7 +14,7 @@ struct RegistryCommand: AsyncParsableCommand {
       Register.self, SubmitFiling.self, File.self, Refuse.self, ChangeFiling.self,
       Suspend.self, Reinstate.self, Revoke.self, Close.self,
       Get.self, Describe.self, Pending.self, List.self, History.self, Public.self,
-      Rules.self, PutRule.self, CalendarCommand.self, PutCalendarDay.self, Indicators.self, Import.self,
+      Rules.self, PutRule.self, CalendarCommand.self, PutCalendarDay.self, Indicators.self, Import.self, Watch.self,
     ])
 }
 
@@ -121,8 +121,13 @@ func classSeats(_ text: String?, _ flag: String) throws -> Tuoyu_Registry_V1_Cla
 
 /// What a filing declares, from flags.
 struct FactsOptions: ParsableArguments {
-  @Option(help: "family, community, private, kindergarten, employer or medical.") var mode: String?
-  @Option(help: "Comma-separated: full-day, half-day, hourly, temporary (default full-day).") var care: String?
+  @Option(
+    help: "family, community, private, kindergarten, employer or medical.", completion: .list(modeNames.map(\.0)))
+  var mode: String?
+  @Option(
+    help: "Comma-separated: full-day, half-day, hourly, temporary (default full-day).",
+    completion: .list(careNames.map(\.0)))
+  var care: String?
   @Flag(inversion: .prefixedNo, help: "普惠 (inclusive, affordable), or not.") var inclusive: Bool?
   @Option(help: "Monthly fee in yuan, e.g. 1800 or 1800.50.") var fee: String?
   @Option(help: "9-digit township code.") var township: String?
@@ -300,7 +305,7 @@ struct PutRegion: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
   @Option var code: String
   @Option var name: String
-  @Option(help: "city, county or township.") var level: String
+  @Option(help: "city, county or township.", completion: .list(levelNames.map(\.0))) var level: String
   @Option var parent: String?
   @Option var year: Int32?
   @Option var population: Int64?
@@ -344,7 +349,7 @@ struct ImportRegions: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "import-regions", abstract: "Load regions and their yearly figures from CSV.")
   @OptionGroup var options: GlobalOptions
-  @Argument var file: String
+  @Argument(help: "The CSV file.", completion: .file(extensions: ["csv"])) var file: String
 
   func run() async throws {
     var requests: [String: Tuoyu_Registry_V1_PutRegionRequest] = [:]
@@ -401,7 +406,7 @@ struct Register: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
   @OptionGroup var target: Target
   @Option var name: String
-  @Option(help: "non-profit or for-profit.") var legalNature: String
+  @Option(help: "non-profit or for-profit.", completion: .list(["non-profit", "for-profit"])) var legalNature: String
   @Option(help: "The registration authority, e.g. 湖州市吴兴区民政局.") var authority: String
   @Option(help: "9-digit township code.") var township: String
   @Option var address: String?
@@ -1044,7 +1049,7 @@ struct PutCalendarDay: AsyncParsableCommand {
     abstract: "Mark a day a holiday (法定节假日) or a make-up working day (调休上班), or back to normal.")
   @OptionGroup var options: GlobalOptions
   @Option(help: "YYYY-MM-DD.") var day: String
-  @Option(help: "holiday, workday or normal.") var kind: String
+  @Option(help: "holiday, workday or normal.", completion: .list(["holiday", "workday", "normal"])) var kind: String
   @Option var name: String?
   @Option(help: "The notice it comes from.") var source: String?
   @Option var requestId: String?

@@ -31,9 +31,14 @@ struct Tuoyu: AsyncParsableCommand {
         66  a file cannot be read or parsed
         70  the service failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS); quote the
             correlation id to its operators
+
+      Shell completion (flags, enum values such as --mode and --status, files, contexts):
+        tuoyu --generate-completion-script bash > /etc/bash_completion.d/tuoyu
+        tuoyu --generate-completion-script zsh > "${fpath[1]}/_tuoyu"
+        tuoyu --generate-completion-script fish > ~/.config/fish/completions/tuoyu.fish
       """,
     version: "tuoyu \(TuoyuVersion.string)",
-    subcommands: [RegistryCommand.self, WhoAmI.self, ConfigCommand.self])
+    subcommands: [RegistryCommand.self, AuditCommand.self, WhoAmI.self, ConfigCommand.self])
 
   /// Prints the error (and every violation its status names) and exits with its code.
   static func fail(_ error: any Error) -> Never {
@@ -113,7 +118,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 struct GlobalOptions: ParsableArguments {
   @Option(help: "HOST:PORT of the service (default: $TUOYU_<SERVICE>_ADDR).") var server: String?
   @Option(help: "Bearer token (default: $TUOYU_TOKEN).") var token: String?
-  @Option(help: "A file holding the bearer token (default: $TUOYU_TOKEN_FILE).") var tokenFile: String?
+  @Option(help: "A file holding the bearer token (default: $TUOYU_TOKEN_FILE).", completion: .file())
+  var tokenFile: String?
   @Option(
     name: [.customShort("o"), .long],
     help: "table, json (one document: an object, or an array of several), ndjson (one object a line) or csv.")
@@ -126,8 +132,10 @@ struct GlobalOptions: ParsableArguments {
   var encoding: TextEncoding = .utf8
   @Option(help: "Seconds to wait for each call.") var timeout: Double = 30
   @Flag(help: "Use TLS (verified against the system's CAs, or --ca).") var tls = false
-  @Option(help: "CA certificate (PEM) for --tls.") var ca: String?
-  @Option(help: "A context of the config file (tuoyu config get-contexts); default its current one.")
+  @Option(help: "CA certificate (PEM) for --tls.", completion: .file(extensions: ["pem", "crt"])) var ca: String?
+  @Option(
+    help: "A context of the config file (tuoyu config get-contexts); default its current one.",
+    completion: .custom { _ in (try? CLIConfig.load().contexts.keys.sorted()) ?? [] })
   var context: String?
 
   /// The context in use: --context, else the config file's current one (nil when none).

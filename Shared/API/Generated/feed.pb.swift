@@ -30,6 +30,9 @@ public nonisolated struct Tuoyu_Feed_V1_WatchEventsRequest: Sendable {
   /// Events after this cursor are sent (0: from the beginning); then new ones as they commit.
   public var afterCursor: Int64 = 0
 
+  /// Send the events committed so far, then end the stream (OK) instead of following.
+  public var stopAtEnd: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -69,7 +72,7 @@ fileprivate nonisolated let _protobuf_package = "tuoyu.feed.v1"
 
 nonisolated extension Tuoyu_Feed_V1_WatchEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchEventsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_cursor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_cursor\0\u{3}stop_at_end\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -78,6 +81,7 @@ nonisolated extension Tuoyu_Feed_V1_WatchEventsRequest: SwiftProtobuf.Message, S
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.afterCursor) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.stopAtEnd) }()
       default: break
       }
     }
@@ -87,11 +91,15 @@ nonisolated extension Tuoyu_Feed_V1_WatchEventsRequest: SwiftProtobuf.Message, S
     if self.afterCursor != 0 {
       try visitor.visitSingularInt64Field(value: self.afterCursor, fieldNumber: 1)
     }
+    if self.stopAtEnd != false {
+      try visitor.visitSingularBoolField(value: self.stopAtEnd, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tuoyu_Feed_V1_WatchEventsRequest, rhs: Tuoyu_Feed_V1_WatchEventsRequest) -> Bool {
     if lhs.afterCursor != rhs.afterCursor {return false}
+    if lhs.stopAtEnd != rhs.stopAtEnd {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -8,6 +8,7 @@ extension Tuoyu_Feed_V1_WatchEventsRequest: PlainJSONMessage {
   public func plainJSON() -> PlainJSON {
     .object([
       ("after_cursor", .int(Int64(afterCursor))),
+      ("stop_at_end", .bool(stopAtEnd)),
     ])
   }
 }
