@@ -16,12 +16,22 @@ public final class RPCServer: Sendable {
     public var maxReceiveMessageSize: Int = 4 << 20
     public var http2 = H2Settings()
     public var interceptors: [any ServerInterceptor] = []
+    /// Told of every call refused before any handler or interceptor could see it (for metrics):
+    /// an unknown method, an unsupported message encoding, or a request that is not gRPC.
+    public var onRefusedCall: (@Sendable (RefusedCall) -> Void)?
 
     public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil) {
       self.host = host
       self.port = port
       self.tls = tls
     }
+  }
+
+  /// Why a call was refused before routing.
+  public enum RefusedCall: String, Sendable, CaseIterable {
+    case unknownMethod = "unknown-method"
+    case unsupportedEncoding = "unsupported-encoding"
+    case notGRPC = "not-grpc"
   }
 
   /// What every connection of the server shares.

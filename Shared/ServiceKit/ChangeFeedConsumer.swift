@@ -26,7 +26,7 @@ public struct ChangeFeedConsumer: Sendable {
   public func apply(
     _ event: Tuoyu_Feed_V1_Event, _ effect: (Tuoyu_Feed_V1_Event, PostgresSession) async throws -> Void
   ) async throws -> Bool {
-    try await pool.withTransaction { tx in
+    let applied = try await pool.withTransaction { tx in
       try await tx.query(
         """
         INSERT INTO feed_cursor (source, last_cursor) VALUES (\(source), 0) ON CONFLICT (source) DO NOTHING
@@ -41,6 +41,8 @@ public struct ChangeFeedConsumer: Sendable {
         """)
       return true
     }
+    if applied { Telemetry.feedApplied(source: source, cursor: event.cursor, occurredAt: event.occurredAt) }
+    return applied
   }
 
   /// Follows the feed served at `client` from the stored cursor until cancelled or the stream

@@ -185,6 +185,11 @@ public struct ServiceRunner: Sendable {
           ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
           AuditTrailService(pool: pool),
         ] + makeServices(dependencies)
+      // Health answers by each service's full gRPC name too (tuoyu.registry.v1.Registry, the feed,
+      // the audit trail), as probes and load balancers ask.
+      var router = RPCRouter()
+      for service in services where !(service is HealthService) { service.register(on: &router) }
+      for name in Set(router.methods.map(\.service)) { health.setStatus(.notServing, for: name) }
       // Server reflection describes every service above (and itself) to grpcurl, IDEs, …
       rpc = try RPCServer(
         configuration: server, services: services + [ReflectionService(services: services)], logger: logger)
@@ -234,6 +239,7 @@ public struct ServiceRunner: Sendable {
     server.interceptors = [
       MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy),
     ]
+    server.onRefusedCall = { Telemetry.refusedCall($0) }
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
@@ -256,7 +262,6 @@ public struct ServiceRunner: Sendable {
 
     // Migrate (retrying while the database is not there yet), then keep probing it.
     let migrator = migrations
-    let fullName = "tuoyu.\(name).v1"
     return Task {
       var migrated = false
       var lastError = ""
@@ -277,8 +282,7 @@ public struct ServiceRunner: Sendable {
           // exit code.
           logger.critical("migration refused; stopping", metadata: ["error": "\(error)"])
           refusal.record(error)
-          health.setStatus(.notServing)
-          health.setStatus(.notServing, for: fullName)
+          for name in health.serviceNames { health.setStatus(.notServing, for: name) }
           return
         } catch {
           lastError = "\(error)"
@@ -290,8 +294,8 @@ public struct ServiceRunner: Sendable {
             metadata: ok ? [:] : ["error": "\(lastError)"])
           reported = ok ? "" : lastError
         }
-        health.setStatus(status)
-        health.setStatus(status, for: fullName)
+        // The whole server, its package name and each of its services.
+        for name in health.serviceNames { health.setStatus(status, for: name) }
         servingGauge.record(ok ? 1 : 0)
         let stats = pool.statistics
         for (gauge, value) in zip(poolGauges, [stats.open, stats.idle, stats.waiting]) { gauge.record(value) }

@@ -1,4 +1,5 @@
 import API
+import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -28,8 +29,122 @@ public enum Telemetry {
   /// Installs the Prometheus backend for swift-metrics; idempotent.
   public static func bootstrap() { _ = bootstrapped }
 
-  /// The Prometheus text exposition of everything recorded so far.
-  public static func exposition() -> [UInt8] { registry.emitToBuffer() }
+  /// The Prometheus text exposition of everything recorded so far, and the process's own
+  /// figures (read at the scrape).
+  public static func exposition() -> [UInt8] { registry.emitToBuffer() + Array(ProcessMetrics.exposition().utf8) }
+
+  /// `tuoyu_grpc_refused_calls_total{reason}`: calls refused before routing (an unknown method —
+  /// a probe, or a client built for another version —, an unsupported encoding, not gRPC).
+  public static func refusedCall(_ reason: RPCServer.RefusedCall) {
+    bootstrap()
+    refusedCalls.withLockedValue { made in
+      if made[reason] == nil {
+        made[reason] = registry.makeCounter(
+          descriptor: .init(
+            metricName: "tuoyu_grpc_refused_calls_total",
+            helpText: "Calls refused before routing: unknown method, unsupported encoding, not gRPC."),
+          labels: [("reason", reason.rawValue)])
+      }
+      return made[reason]!
+    }.increment()
+  }
+  private static let refusedCalls = NIOLockedValueBox<[RPCServer.RefusedCall: Prometheus.Counter]>([:])
+
+  /// `tuoyu_refusals_total{grpc_service,grpc_method,rule}`: calls refused by a named rule (the
+  /// rules of a google.rpc.ErrorInfo; a bounded set, named in code, never from input).
+  static func refusal(_ d: MethodDescriptor, rule: String) {
+    let key = "\(d.path) \(rule)"
+    refusals.withLockedValue { made in
+      if made[key] == nil {
+        made[key] = registry.makeCounter(
+          descriptor: .init(
+            metricName: "tuoyu_refusals_total", helpText: "Calls refused, by the rule that refused them."),
+          labels: MetricsInterceptor.labels(d) + [("rule", rule)])
+      }
+      return made[key]!
+    }.increment()
+  }
+  private static let refusals = NIOLockedValueBox<[String: Prometheus.Counter]>([:])
+
+  /// The change feed a consumer follows: the last cursor applied and how long ago its event
+  /// committed at the source (`tuoyu_change_feed_cursor`, `tuoyu_change_feed_lag_seconds`).
+  public static func feedApplied(source: String, cursor: Int64, occurredAt: String) {
+    bootstrap()
+    let (cursorGauge, lagGauge) = feedGauges.withLockedValue { made in
+      if made[source] == nil {
+        made[source] = (
+          registry.makeGauge(
+            descriptor: .init(
+              metricName: "tuoyu_change_feed_cursor", helpText: "The last change-feed cursor applied, by source."),
+            labels: [("source", source)]),
+          registry.makeGauge(
+            descriptor: .init(
+              metricName: "tuoyu_change_feed_lag_seconds",
+              helpText: "Seconds between an event's commit at its source and its application here, for the last event."),
+            labels: [("source", source)])
+        )
+      }
+      return made[source]!
+    }
+    cursorGauge.set(to: Double(cursor))
+    if let at = ISO8601DateFormatter().date(from: occurredAt) {
+      lagGauge.set(to: max(0, Date().timeIntervalSince(at)))
+    }
+  }
+  private static let feedGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
+}
+
+/// The process figures Prometheus client libraries export (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`,
+/// `process_max_fds`, `process_start_time_seconds`), read from /proc at each scrape.
+enum ProcessMetrics {
+  static func exposition() -> String {
+    var out = ""
+    func add(_ name: String, _ type: String, _ help: String, _ value: Double?) {
+      guard let value else { return }
+      out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+    }
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+    // /proc/self/stat: the fields after the command's closing parenthesis, from field 3 (state).
+    if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    {
+      let f = stat[stat.index(after: close)...].split(separator: " ").map(String.init)
+      // f[0] is field 3; utime 14, stime 15, starttime 22, vsize 23, rss 24.
+      if f.count > 21, let utime = Double(f[11]), let stime = Double(f[12]), let start = Double(f[19]),
+        let vsize = Double(f[20]), let rss = Double(f[21]), ticks > 0
+      {
+        add(
+          "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+          (utime + stime) / ticks)
+        add("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", vsize)
+        add("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss * page)
+        if let boot = bootTime() {
+          add(
+            "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+            boot + start / ticks)
+        }
+      }
+    }
+    if let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+      add("process_open_fds", "gauge", "Number of open file descriptors.", Double(fds.count))
+    }
+    var limit = rlimit()
+    if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+      add("process_max_fds", "gauge", "Maximum number of open file descriptors.", Double(limit.rlim_cur))
+    }
+    return out
+  }
+
+  /// The system's boot time (`btime` of /proc/stat), in seconds since the epoch.
+  static func bootTime() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+    for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
+      return Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
+    }
+    return nil
+  }
 }
 
 /// The gRPC server metrics under the names Prometheus users know from go-grpc-prometheus, with
@@ -102,6 +217,19 @@ public struct MetricsInterceptor: ServerInterceptor {
     }
   }
 
+  /// The rules a refusal names (its google.rpc.ErrorInfo), none for other errors.
+  static func rules(of status: RPCError?) -> [String] {
+    guard let details = status?.details, let decoded = try? Google_Rpc_Status(serializedBytes: details) else {
+      return []
+    }
+    for any in decoded.details {
+      if let info = try? Google_Rpc_ErrorInfo(unpackingAny: any) {
+        return (info.metadata["rules"] ?? info.reason).split(separator: ",").map(String.init)
+      }
+    }
+    return []
+  }
+
   /// The status code as gRPC's names spell it (OK, INVALID_ARGUMENT, …).
   static func name(_ code: Status.Code) -> String { "\(code)" }
 
@@ -133,7 +261,9 @@ public struct MetricsInterceptor: ServerInterceptor {
       if error is CancellationError || Task.isCancelled {
         code = context.deadline.map { $0 <= .now() } == true ? .deadlineExceeded : .cancelled
       } else {
-        code = RPCError.status(of: error)?.code ?? .internal
+        let status = RPCError.status(of: error)
+        code = status?.code ?? .internal
+        for rule in Self.rules(of: status) { Telemetry.refusal(d, rule: rule) }
       }
       throw error
     }

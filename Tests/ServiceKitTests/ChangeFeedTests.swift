@@ -139,6 +139,13 @@ struct ChangeFeedTests {
     }
     #expect(cursors == Array(1...10))
     #expect(try await consumer.storedCursor() == 10)
+    // The consumer's position and lag are metrics: the last cursor applied, and seconds since its
+    // event committed at the source (just now, so small but not negative).
+    let text = String(decoding: Telemetry.exposition(), as: UTF8.self)
+    #expect(text.contains("tuoyu_change_feed_cursor{source=\"prod\"} 10"))
+    let lag = text.split(separator: "\n").first { $0.hasPrefix("tuoyu_change_feed_lag_seconds{source=\"prod\"}") }
+    let seconds = lag.flatMap { Double($0.split(separator: " ").last ?? "") }
+    #expect(seconds.map { (0..<60).contains($0) } == true, "\(lag ?? "no lag sample")")
     await client.close()
     await server.shutdown()
     await producer.close()

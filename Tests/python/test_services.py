@@ -74,6 +74,10 @@ def test_service_starts_migrates_and_serves(service):
     try:
         assert wait_status(server.port, SERVING) == SERVING
         assert wait_status(server.port, SERVING, service=f"tuoyu.{service}.v1") == SERVING
+        # Each gRPC service by its full name, as probes and load balancers ask.
+        for name in ["tuoyu.feed.v1.ChangeFeed", "tuoyu.audit.v1.AuditTrail"] + (
+                ["tuoyu.registry.v1.Registry"] if service == "registry" else []):
+            assert status(server.port, name) == SERVING, name
         out = subprocess.run(["psql", DB, "-Atc", f"SELECT version FROM {service}.schema_migrations ORDER BY version"],
                              check=True, capture_output=True, text=True).stdout.split()
         assert out[:5] == ["1", "2", "3", "4", "5"]  # the shared tables; the service's own start at 100
@@ -249,8 +253,27 @@ def test_metrics_endpoint_counts_calls_by_method_and_code():
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
             with pytest.raises(grpc.RpcError):
                 ch.unary_unary("/tuoyu.audit.v1.AuditTrail/ListAuditEntries")(b"", timeout=5)
+            # Refused before routing: an unknown method, counted without its (attacker-chosen) name.
+            with pytest.raises(grpc.RpcError) as info:
+                ch.unary_unary("/no.such.Service/Probe")(b"", timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            # Refused by a rule: a negative cursor breaks the contract's limit (limits.range).
+            with pytest.raises(grpc.RpcError) as info:
+                next(ch.unary_stream("/tuoyu.feed.v1.ChangeFeed/WatchEvents")(
+                    b"\x08" + b"\xff" * 9 + b"\x01", timeout=5,
+                    metadata=(("authorization", f"Bearer {token('service')}"),)))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         code, ctype, text = scrape(mport)
         assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
+        assert sample(text, "tuoyu_grpc_refused_calls_total", reason="unknown-method") == 1
+        assert "no.such.Service" not in text
+        assert sample(text, "tuoyu_refusals_total", grpc_service="tuoyu.feed.v1.ChangeFeed", grpc_method="WatchEvents",
+                      rule="limits.range") == 1
+        # The process figures every Prometheus client exports.
+        assert sample(text, "process_cpu_seconds_total") > 0
+        assert sample(text, "process_resident_memory_bytes") > 1 << 20
+        assert 0 < sample(text, "process_open_fds") <= sample(text, "process_max_fds")
+        assert abs(sample(text, "process_start_time_seconds") - time.time()) < 3600
         health = dict(grpc_service="grpc.health.v1.Health", grpc_method="Check", grpc_type="unary")
         assert sample(text, "grpc_server_handled_total", **health, grpc_code="OK") >= 4
         assert sample(text, "grpc_server_started_total", **health) >= 4

@@ -132,16 +132,21 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
         }
       }
     }
+    let refused = connection.server.configuration.onRefusedCall
     guard method == "POST" else {
+      refused?(.notGRPC)
       return respondHTTP(status: "405", message: "gRPC requires POST")
     }
     guard let contentType, Self.isGRPCContentType(contentType) else {
+      refused?(.notGRPC)
       return respondHTTP(status: "415", message: "content-type must be application/grpc")
     }
     guard let path, let route = connection.server.router.routes[path] else {
+      refused?(.unknownMethod)
       return fail(RPCError(code: .unimplemented, message: "method not found: \(path ?? "(none)")"))
     }
     if let encoding, encoding != "identity" {
+      refused?(.unsupportedEncoding)
       return fail(
         RPCError(code: .unimplemented, message: "message encoding \(encoding) is not supported"),
         extra: [H2Header("grpc-accept-encoding", "identity")])
