@@ -91,7 +91,7 @@ let package = Package(
     .target(
       name: "ServiceKit",
       dependencies: [
-        "API", "RPC", "RPCHealth", "RPCReflection", "Postgres", .product(name: "Logging", package: "swift-log"),
+        "API", "H2", "RPC", "RPCHealth", "RPCReflection", "Postgres", .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "JWTKit", package: "jwt-kit"),

@@ -116,17 +116,27 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     currentInputBase = nil
     insideNGHTTP2 = false
     if orphanBytes > 0 {
-      nghttp2_session_consume_connection(session, orphanBytes)
+      connectionCall(nghttp2_session_consume_connection(session, orphanBytes), "WINDOW_UPDATE (connection)")
       orphanBytes = 0
     }
     dispatchEvents()
     inRead = false
     needsFlush = true
-    if rv < 0, let session = self.session {
-      // Fatal for the connection (bad preface, flooding, ...): say GOAWAY if we can, then close.
-      nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
+    if tooManyPings && rv >= 0 {
+      tooManyPings = false
+      // Keepalive enforcement: GOAWAY ENHANCE_YOUR_CALM, as gRPC servers say it, then close.
+      goAway(error: .enhanceYourCalm, debugData: "too_many_pings")
       flush()
-      close(reason: "nghttp2 error \(rv)")
+      close(reason: "too many pings")
+      return
+    }
+    if rv < 0, let session = self.session {
+      // Fatal for the connection (bad preface, flooding, a reused stream id, ...): say GOAWAY with
+      // the error RFC 9113 names, if we can, then close.
+      let code = connectionError ?? .protocolError
+      _ = nghttp2_session_terminate_session(session, code.rawValue)
+      flush()
+      close(reason: connectionErrorReason ?? "nghttp2 error \(H2Connection.errorName(Int32(rv)))")
     }
   }
 
@@ -176,16 +186,17 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   public func ping(_ opaque: UInt64) {
     guard let session, !closed else { return }
     var value = opaque.bigEndian
-    withUnsafeBytes(of: &value) { raw in
-      _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), raw.bindMemory(to: UInt8.self).baseAddress)
+    let rv = withUnsafeBytes(of: &value) { raw in
+      nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), raw.bindMemory(to: UInt8.self).baseAddress)
     }
+    guard connectionCall(rv, "PING") else { return }
     requestFlush()
   }
 
   /// Starts a graceful shutdown: a server first announces GOAWAY with the maximum stream id and,
   /// after one round trip, the last stream it accepted; open streams finish, new ones are refused,
   /// and the channel closes once the last stream ends.
-  public func goAway(error: H2ErrorCode = .noError) {
+  public func goAway(error: H2ErrorCode = .noError, debugData: String = "") {
     if tracing {
       trace(
         "\(role) goAway() called local=\(context?.channel.localAddress?.port ?? -1) remote=\(context?.channel.remoteAddress?.port ?? -1)"
@@ -193,13 +204,16 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     }
     guard let session, !closed else { return }
     if role == .server && error == .noError {
-      nghttp2_submit_shutdown_notice(session)
+      guard connectionCall(nghttp2_submit_shutdown_notice(session), "GOAWAY (shutdown notice)") else { return }
       shutdownPingPending = true
       ping(Self.shutdownPingOpaque)
     } else {
-      nghttp2_submit_goaway(
-        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-        error.rawValue, nil, 0)
+      let rv = debugData.withCString { text in
+        nghttp2_submit_goaway(
+          session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+          error.rawValue, UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), strlen(text))
+      }
+      guard connectionCall(rv, "GOAWAY") else { return }
     }
     goingAway = true
     requestFlush()
@@ -215,6 +229,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// Closes the channel now.
   public func close(reason: String = "closed locally") {
     guard let context, !closed else { return }
+    stopLimits()
     closed = true
     closeReason = reason
     if tracing {
@@ -223,6 +238,47 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       )
     }
     context.close(promise: nil)
+  }
+
+  /// Whether a connection-level nghttp2 call succeeded; when it did not, the connection cannot
+  /// be trusted to say what it must, so it is closed with the reason (a fatal error, such as no
+  /// memory, or a state nghttp2 refuses).
+  @discardableResult
+  func connectionCall(_ rv: Int32, _ what: String) -> Bool {
+    guard rv < 0 else { return true }
+    // The session is already closing (GOAWAY sent or received): nothing more to say.
+    if rv == NGHTTP2_ERR_SESSION_CLOSING.rawValue { return false }
+    close(reason: "nghttp2 refused \(what): \(H2Connection.errorName(rv))")
+    return false
+  }
+
+  /// Whether a stream-level nghttp2 call succeeded; when it did not, the stream is reset (a
+  /// fatal error closes the connection). A stream that is closed or closing needs nothing more.
+  @discardableResult
+  func streamCall(_ rv: Int32, _ what: String, _ stream: H2Stream) -> Bool {
+    guard rv < 0 else { return true }
+    if nghttp2_is_fatal(rv) != 0 {
+      close(reason: "nghttp2 failed \(what) on stream \(stream.id): \(H2Connection.errorName(rv))")
+      return false
+    }
+    if rv == NGHTTP2_ERR_STREAM_CLOSED.rawValue || rv == NGHTTP2_ERR_STREAM_CLOSING.rawValue
+      || rv == NGHTTP2_ERR_SESSION_CLOSING.rawValue || stream.isClosed
+    {
+      return false
+    }
+    if tracing { trace("\(role) \(what) failed on stream \(stream.id): \(H2Connection.errorName(rv)); resetting") }
+    if let session {
+      let reset = nghttp2_submit_rst_stream(
+        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, H2ErrorCode.internalError.rawValue)
+      if reset < 0 { connectionCall(reset, "RST_STREAM") }
+    }
+    requestFlush()
+    return false
+  }
+
+  /// nghttp2's name for an error code.
+  static func errorName(_ rv: Int32) -> String {
+    "\(String(cString: nghttp2_strerror(rv))) (\(rv))"
   }
 
   // MARK: Internals used by H2Stream
@@ -242,12 +298,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       let flags = endStream ? UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) : UInt8(NGHTTP2_FLAG_NONE.rawValue)
       return nghttp2_submit_headers(session, flags, stream.id, nil, nva, count, nil)
     }
-    if rv < 0 {
-      stream.reset(.internalError)
-      return
-    }
+    guard streamCall(rv, "HEADERS", stream) else { return }
     stream.headersSent = true
     if endStream { stream.endAfterData = true }
+    if role == .server { resetPingStrikes = true }
     requestFlush()
   }
 
@@ -259,20 +313,24 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     }
     if stream.deferred {
       stream.deferred = false
-      nghttp2_session_resume_data(session, stream.id)
+      let rv = nghttp2_session_resume_data(session, stream.id)
+      // INVALID_ARGUMENT: the stream is gone or has nothing deferred — nothing to resume.
+      if rv != NGHTTP2_ERR_INVALID_ARGUMENT.rawValue { streamCall(rv, "resume DATA", stream) }
     }
+    if role == .server { resetPingStrikes = true }
     requestFlush()
   }
 
   func resetStream(_ stream: H2Stream, _ code: H2ErrorCode) {
     guard let session else { return }
-    nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, code.rawValue)
+    let rv = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, code.rawValue)
+    guard connectionCall(rv, "RST_STREAM") else { return }
     requestFlush()
   }
 
   func consume(streamID: Int32, count: Int) {
     guard let session, !closed else { return }
-    nghttp2_session_consume(session, streamID, count)
+    guard connectionCall(nghttp2_session_consume(session, streamID, count), "WINDOW_UPDATE (consume)") else { return }
     requestFlush()
   }
 
@@ -289,6 +347,10 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2OnDataChunkRecv)
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2OnStreamClose)
     nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, h2OnFrameNotSend)
+    if role == .server {
+      nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, h2OnBeginFrame)
+      nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, h2OnFrameSend)
+    }
 
     var option: OpaquePointer?
     nghttp2_option_new(&option)
@@ -327,9 +389,14 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       entries.append(
         nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
     }
-    nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
-    nghttp2_session_set_local_window_size(
-      s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindowSize)
+    guard
+      connectionCall(
+        nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count), "SETTINGS"),
+      connectionCall(
+        nghttp2_session_set_local_window_size(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindowSize),
+        "connection window")
+    else { return }
+    startLimits()
     flush()
   }
 
@@ -440,7 +507,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       }
     case .closed(let stream, let code):
       if stream.unconsumed > 0, let session {
-        nghttp2_session_consume_connection(session, stream.unconsumed)
+        connectionCall(nghttp2_session_consume_connection(session, stream.unconsumed), "WINDOW_UPDATE (connection)")
         stream.unconsumed = 0
       }
       let d = stream.delegate
@@ -453,9 +520,12 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     case .pingAck(let opaque):
       if opaque == Self.shutdownPingOpaque && shutdownPingPending, let session {
         shutdownPingPending = false
-        nghttp2_submit_goaway(
-          session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
-          nghttp2_session_get_last_proc_stream_id(session), H2ErrorCode.noError.rawValue, nil, 0)
+        guard
+          connectionCall(
+            nghttp2_submit_goaway(
+              session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
+              nghttp2_session_get_last_proc_stream_id(session), H2ErrorCode.noError.rawValue, nil, 0), "GOAWAY")
+        else { return }
         requestFlush()
       } else {
         delegate?.h2Connection(self, receivedPingAck: opaque)
@@ -464,6 +534,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   }
 
   private func connectionLost() {
+    stopLimits()
     guard session != nil || !streams.isEmpty else { return }
     if !closed {
       closeReason = "connection closed by the peer"
@@ -487,12 +558,162 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     delegate?.h2ConnectionClosed(self)
   }
 
+  // MARK: Server limits (keepalive enforcement, idle and age, slowloris, stream ids)
+
+  /// The event loop's clock (virtual in tests).
+  private var now: NIODeadline { context?.eventLoop.now ?? .now() }
+
+  /// Set inside a callback; acted on once nghttp2 has returned.
+  private var tooManyPings = false
+  private var connectionError: H2ErrorCode?
+  private var connectionErrorReason: String?
+  /// gRPC's keepalive enforcement: headers or data sent since the last PING forgive the strikes.
+  var resetPingStrikes = false
+  private var pingStrikes = 0
+  private var lastPingAt: NIODeadline?
+  /// The highest stream id the peer opened, and the stream ids recently reset (ring + set).
+  private var highestPeerStream: Int32 = 0
+  private var recentResets = Set<Int32>()
+  private var recentResetOrder: [Int32] = []
+  private var recentResetNext = 0
+  private var sawFrame = false
+  private var headerBlockSince: NIODeadline?
+  private var idleTask: Scheduled<Void>?
+  private var timers: [Scheduled<Void>] = []
+
+  /// Starts the server's timers: the preface deadline, idle and age.
+  private func startLimits() {
+    guard role == .server, let context else { return }
+    let loop = context.eventLoop
+    let me = NIOLoopBound(self, eventLoop: loop)
+    if let timeout = settings.headerTimeout {
+      timers.append(
+        loop.scheduleTask(in: timeout) {
+          if !me.value.sawFrame { me.value.close(reason: "no HTTP/2 preface within \(timeout)") }
+        })
+    }
+    if let age = settings.maxConnectionAge {
+      // ±10 % so that connections made together do not all go at once.
+      let jittered = TimeAmount.nanoseconds(Int64(Double(age.nanoseconds) * Double.random(in: 0.9...1.1)))
+      let grace = settings.maxConnectionAgeGrace
+      timers.append(
+        loop.scheduleTask(in: jittered) {
+          me.value.goAway(debugData: "max_age")
+          me.value.timers.append(
+            loop.scheduleTask(in: grace) { me.value.close(reason: "max connection age and grace passed") })
+        })
+    }
+    scheduleIdle()
+  }
+
+  private func scheduleIdle() {
+    guard role == .server, let idle = settings.maxConnectionIdle, idleTask == nil, streams.isEmpty, let context,
+      !closed
+    else { return }
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    idleTask = context.eventLoop.scheduleTask(in: idle) {
+      me.value.idleTask = nil
+      if me.value.streams.isEmpty { me.value.goAway(debugData: "max_idle") }
+    }
+  }
+
+  private func stopLimits() {
+    idleTask?.cancel()
+    idleTask = nil
+    headerTask?.cancel()
+    headerTask = nil
+    for t in timers { t.cancel() }
+    timers.removeAll()
+  }
+
+  /// A frame header arrived (server): stream-id rules and the header-block deadline. Returns
+  /// false for a connection error (the reason and code are kept for the GOAWAY).
+  func beginFrame(type: UInt8, streamID: Int32, flags: UInt8) -> Bool {
+    sawFrame = true
+    let headers = UInt32(type) == NGHTTP2_HEADERS.rawValue
+    let continuation = UInt32(type) == NGHTTP2_CONTINUATION.rawValue
+    if let timeout = settings.headerTimeout {
+      if headers {
+        startHeaderDeadline(timeout)
+      } else if !continuation {
+        // CONTINUATION must follow its HEADERS at once: any other frame means the block ended
+        // (processed, or ignored by nghttp2 for a refused stream).
+        headerBlockSince = nil
+      }
+    }
+    guard headers, streamID > 0, streamID & 1 == 1 else { return true }
+    if streamID > highestPeerStream {
+      highestPeerStream = streamID
+      return true
+    }
+    // Not new: only an open stream (trailers) or one we reset (frames in flight) may carry it.
+    if streams[streamID] != nil || recentResets.contains(streamID) { return true }
+    connectionError = .protocolError
+    connectionErrorReason =
+      "HEADERS on stream \(streamID), which is not open and not above the highest stream opened (\(highestPeerStream)) — RFC 9113 §5.1.1"
+    return false
+  }
+
+  /// A header block began now. One timer at a time checks the block in progress (re-armed for a
+  /// later block), so a busy connection does not schedule a timer per request.
+  private func startHeaderDeadline(_ timeout: TimeAmount) {
+    headerBlockSince = now
+    guard headerTask == nil else { return }
+    armHeaderTask(timeout, at: headerBlockSince! + timeout)
+  }
+
+  private var headerTask: Scheduled<Void>?
+
+  private func armHeaderTask(_ timeout: TimeAmount, at deadline: NIODeadline) {
+    guard let context, !closed else { return }
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    headerTask = context.eventLoop.scheduleTask(deadline: deadline) {
+      let c = me.value
+      c.headerTask = nil
+      guard let since = c.headerBlockSince else { return }
+      if since + timeout <= c.now {
+        c.close(reason: "a header block was not completed within \(timeout)")
+      } else {
+        c.armHeaderTask(timeout, at: since + timeout)
+      }
+    }
+  }
+
+  func resetSent(streamID: Int32) {
+    guard settings.rememberedResets > 0, !recentResets.contains(streamID) else { return }
+    if recentResetOrder.count < settings.rememberedResets {
+      recentResetOrder.append(streamID)
+    } else {
+      recentResets.remove(recentResetOrder[recentResetNext])
+      recentResetOrder[recentResetNext] = streamID
+      recentResetNext = (recentResetNext + 1) % recentResetOrder.count
+    }
+    recentResets.insert(streamID)
+  }
+
+  /// A client PING (server): gRPC's keepalive enforcement.
+  func pingReceived() {
+    guard role == .server, let minimum = settings.minPingInterval else { return }
+    let now = self.now
+    defer { lastPingAt = now }
+    if resetPingStrikes {
+      resetPingStrikes = false
+      pingStrikes = 0
+      return
+    }
+    let interval = streams.isEmpty && !settings.permitPingWithoutCalls ? TimeAmount.hours(2) : minimum
+    if let last = lastPingAt, last + interval > now { pingStrikes += 1 }
+    if pingStrikes > settings.maxPingStrikes { tooManyPings = true }
+  }
+
   // MARK: Called from the C callbacks (inside nghttp2: record only)
 
   func beginHeaders(streamID: Int32, isRequest: Bool) {
     if isRequest && role == .server {
       let stream = H2Stream(id: streamID, connection: self, empty: emptyBuffer)
       streams[streamID] = stream
+      idleTask?.cancel()
+      idleTask = nil
     }
     if let stream = stream(streamID) {
       stream.pendingHeaders.removeAll(keepingCapacity: true)
@@ -518,6 +739,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   }
 
   func headersComplete(streamID: Int32, endStream: Bool) {
+    headerBlockSince = nil
     guard let stream = stream(streamID) else { return }
     let headers = stream.pendingHeaders
     stream.pendingHeaders = []
@@ -564,7 +786,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private func resetUnsent() {
     guard let session, !unsentHeaders.isEmpty else { return }
     for id in unsentHeaders {
-      _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_INTERNAL_ERROR.rawValue)
+      let rv = nghttp2_submit_rst_stream(
+        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_INTERNAL_ERROR.rawValue)
+      if rv < 0 && !connectionCall(rv, "RST_STREAM") { break }
     }
     unsentHeaders.removeAll()
   }
@@ -572,6 +796,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   func streamClosed(streamID: Int32, code: UInt32) {
     guard let stream = streams.removeValue(forKey: streamID) else { return }
     if lastStream === stream { lastStream = nil }
+    if streams.isEmpty { scheduleIdle() }
     stream.isClosed = true
     events.append(.closed(stream, H2ErrorCode(code)))
   }
@@ -609,10 +834,13 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
         flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
         if let trailers = stream.trailers, let session {
           stream.trailers = nil
-          flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-          _ = withNameValues(trailers) { nva, count in
+          let rv = withNameValues(trailers) { nva, count in
             nghttp2_submit_trailer(session, streamID, nva, count)
           }
+          // Trailers that cannot be queued: the stream is reset (INTERNAL_ERROR), never ended
+          // without its status.
+          guard rv == 0 else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+          flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
         }
       } else if n == 0 {
         stream.deferred = true

@@ -70,3 +70,33 @@ public struct Metadata: Sendable, Hashable, Sequence, ExpressibleByDictionaryLit
     }
   }
 }
+
+extension Metadata {
+  /// Why a key or value cannot travel as gRPC metadata, nil when it can. Keys: lower-case
+  /// letters, digits, `-`, `_`, `.` (HTTP/2 and the gRPC spec); text values: printable ASCII
+  /// and space, no leading or trailing whitespace; binary values (`-bin` keys) any bytes.
+  public static func problem(key: String, value: Content) -> String? {
+    let k = Array(key.utf8)
+    if k.isEmpty { return "an empty key" }
+    if let bad = k.firstIndex(where: {
+      !(($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E)
+    }) {
+      return "the key holds byte 0x\(String(k[bad], radix: 16)) at \(bad) (lower-case letters, digits, - _ . only)"
+    }
+    guard case .string(let text) = value else { return nil }
+    if key.hasSuffix("-bin") { return nil }
+    let v = Array(text.utf8)
+    if let bad = v.firstIndex(where: { $0 < 0x20 || $0 > 0x7E }) {
+      let hint = v[bad] == 0x0A || v[bad] == 0x0D ? " (a line break: a token read from a file with its newline?)" : ""
+      return "the value holds byte 0x\(String(v[bad], radix: 16)) at \(bad); a value is printable ASCII\(hint)"
+    }
+    if v.first == 0x20 || v.last == 0x20 { return "the value starts or ends with a space" }
+    return nil
+  }
+
+  /// A key as shown in an error: at most 40 characters, controls escaped.
+  static func shown(_ key: String) -> String {
+    let clipped = key.unicodeScalars.prefix(40).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined()
+    return "\"" + clipped + (key.unicodeScalars.count > 40 ? "…" : "") + "\""
+  }
+}

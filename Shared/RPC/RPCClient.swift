@@ -102,6 +102,16 @@ public final class RPCClient: Sendable {
     _ descriptor: MethodDescriptor, request: Req.Type, response: Resp.Type,
     metadata: Metadata = Metadata(), options: CallOptions = CallOptions()
   ) async throws -> ClientCall<Req, Resp> {
+    // Metadata that HTTP/2 or gRPC would refuse fails here, with its name, not as a stream reset
+    // from the server (a token with a trailing newline is the usual case).
+    for md in [configuration.defaultMetadata, metadata] {
+      for e in md.elements {
+        if let problem = Metadata.problem(key: e.key, value: e.value) {
+          throw RPCError(
+            code: .invalidArgument, message: "metadata \(Metadata.shown(e.key)): \(problem); nothing was sent")
+        }
+      }
+    }
     let deadline = options.timeout.map { NIODeadline.now() + TimeAmount($0) }
     // A stream that could not even be opened never reached the server, so it is retried once
     // on a new connection (gRPC's transparent retry).

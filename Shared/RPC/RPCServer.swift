@@ -19,6 +19,9 @@ public final class RPCServer: Sendable {
     /// Told of every call refused before any handler or interceptor could see it (for metrics):
     /// an unknown method, an unsupported message encoding, or a request that is not gRPC.
     public var onRefusedCall: (@Sendable (RefusedCall) -> Void)?
+    /// Client connections held at once; one more is closed as soon as it is accepted (and told
+    /// to `onRefusedCall` as `tooManyConnections`). Nil: no limit.
+    public var maxConnections: Int? = 4096
 
     public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil) {
       self.host = host
@@ -32,6 +35,8 @@ public final class RPCServer: Sendable {
     case unknownMethod = "unknown-method"
     case unsupportedEncoding = "unsupported-encoding"
     case notGRPC = "not-grpc"
+    /// Not a call: a connection over `maxConnections`, closed at once.
+    case tooManyConnections = "too-many-connections"
   }
 
   /// What every connection of the server shares.
@@ -107,12 +112,18 @@ public final class RPCServer: Sendable {
 
   private func track(_ channel: any Channel, _ h2: H2Connection) {
     let id = ObjectIdentifier(channel)
+    let limit = shared.configuration.maxConnections
     let refused = state.withLockedValue { state -> Bool in
       if state.shuttingDown { return true }
+      if let limit, state.connections.count >= limit { return true }
       state.connections[id] = (channel, NIOLoopBound(h2, eventLoop: channel.eventLoop))
       return false
     }
     if refused {
+      if let limit, !(state.withLockedValue { $0.shuttingDown }) {
+        shared.configuration.onRefusedCall?(.tooManyConnections)
+        shared.logger.debug("connection refused: \(limit) connections open")
+      }
       channel.close(promise: nil)
       return
     }

@@ -1,3 +1,5 @@
+import H2
+import NIOCore
 import Logging
 import Foundation
 import RPC
@@ -30,6 +32,10 @@ public struct ServiceConfiguration: Sendable {
   /// The lowest level logged (--log-level trace|debug|info|notice|warning|error|critical); debug
   /// adds an access line per call.
   public var logLevel: Logger.Level = .info
+  /// The gRPC server's HTTP/2 limits (keepalive enforcement, idle, age, header timeout,
+  /// concurrent streams) and how many client connections it holds at once.
+  public var http2 = H2Settings()
+  public var maxClientConnections: Int? = 4096
 
   public init(
     host: String = "127.0.0.1", port: Int = 0, databaseURL: String, tlsCertificate: String? = nil,
@@ -136,12 +142,45 @@ public struct ServiceConfiguration: Sendable {
       }
       c.logLevel = l
     }
+    func seconds(_ flag: String, allowOff: Bool) throws -> TimeAmount?? {
+      guard let v = values[flag] else { return .none }
+      if allowOff && v == "off" { return .some(nil) }
+      guard let n = Int64(v), n > 0, n <= 365 * 86400 else {
+        throw ConfigurationError("--\(flag) must be seconds, 1–31536000\(allowOff ? ", or off" : "")")
+      }
+      return .some(.seconds(n))
+    }
+    if let v = try seconds("keepalive-min-time-s", allowOff: true) { c.http2.minPingInterval = v }
+    if let v = values["keepalive-permit-without-calls"] {
+      guard let b = Bool(v) else { throw ConfigurationError("--keepalive-permit-without-calls must be true or false") }
+      c.http2.permitPingWithoutCalls = b
+    }
+    if let v = try seconds("max-connection-idle-s", allowOff: true) { c.http2.maxConnectionIdle = v }
+    if let v = try seconds("max-connection-age-s", allowOff: true) { c.http2.maxConnectionAge = v }
+    if let v = try seconds("max-connection-age-grace-s", allowOff: false), let v { c.http2.maxConnectionAgeGrace = v }
+    if let v = try seconds("header-timeout-s", allowOff: true) { c.http2.headerTimeout = v }
+    if let v = values["max-concurrent-streams"] {
+      guard let n = UInt32(v), (1...100_000).contains(n) else {
+        throw ConfigurationError("--max-concurrent-streams must be 1–100000")
+      }
+      c.http2.maxConcurrentStreams = n
+    }
+    if let v = values["max-client-connections"] {
+      if v == "off" {
+        c.maxClientConnections = nil
+      } else {
+        guard let n = Int(v), n > 0 else { throw ConfigurationError("--max-client-connections must be > 0, or off") }
+        c.maxClientConnections = n
+      }
+    }
     for (key, value) in values where key.hasPrefix("peer-") {
       c.peers[String(key.dropFirst(5))] = try address(value, flag: key)
     }
     let known: Set<String> = [
       "listen", "database-url", "tls-cert", "tls-key", "token-public-key", "health-interval-ms",
       "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token", "log-level",
+      "keepalive-min-time-s", "keepalive-permit-without-calls", "max-connection-idle-s", "max-connection-age-s",
+      "max-connection-age-grace-s", "header-timeout-s", "max-concurrent-streams", "max-client-connections",
     ]
     if let unknown = flags.first(where: { !known.contains($0) && !$0.hasPrefix("peer-") }) {
       throw ConfigurationError("unknown setting --\(unknown)")

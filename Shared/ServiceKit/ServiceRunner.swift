@@ -240,6 +240,8 @@ public struct ServiceRunner: Sendable {
       MetricsInterceptor(), AuthInterceptor(verifier: verifier, policy: policy),
     ]
     server.onRefusedCall = { Telemetry.refusedCall($0) }
+    server.http2 = configuration.http2
+    server.maxConnections = configuration.maxClientConnections
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },

@@ -42,7 +42,9 @@ public enum Telemetry {
         made[reason] = registry.makeCounter(
           descriptor: .init(
             metricName: "tuoyu_grpc_refused_calls_total",
-            helpText: "Calls refused before routing: unknown method, unsupported encoding, not gRPC."),
+            helpText:
+              "Calls refused before routing (unknown method, unsupported encoding, not gRPC), and connections over the limit."
+          ),
           labels: [("reason", reason.rawValue)])
       }
       return made[reason]!

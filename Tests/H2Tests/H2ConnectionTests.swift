@@ -289,3 +289,179 @@ final class Pair {
     #expect(delegate.streams.isEmpty)
   }
 }
+
+/// The server's limits, tried with raw frames (what a hostile or broken peer sends).
+@Suite struct H2ServerLimitsTests {
+  /// A frame: 9-byte header and payload.
+  static func frame(type: UInt8, flags: UInt8, stream: UInt32, _ payload: [UInt8]) -> ByteBuffer {
+    var b = ByteBuffer()
+    b.writeInteger(UInt32(payload.count) << 8 | UInt32(type))
+    b.moveWriterIndex(to: b.writerIndex - 1)  // 24-bit length, then the type byte
+    b.writeInteger(type)
+    b.writeInteger(flags)
+    b.writeInteger(stream)
+    b.writeBytes(payload)
+    return b
+  }
+
+  /// A request header block of static-table entries and a literal :authority that adds nothing
+  /// to the decoder's dynamic table (so the real client's encoder stays in step).
+  static let requestBlock: [UInt8] = [0x83, 0x86, 0x84, 0x01, 0x01, 0x61]
+
+  /// The frames the server wrote: (type, flags, stream, payload).
+  static func frames(_ channel: EmbeddedChannel) throws -> [(UInt8, UInt8, UInt32, [UInt8])] {
+    var out: [(UInt8, UInt8, UInt32, [UInt8])] = []
+    while var b = try channel.readOutbound(as: ByteBuffer.self) {
+      while b.readableBytes >= 9 {
+        let length = Int(b.getInteger(at: b.readerIndex, as: UInt32.self)! >> 8)
+        let type: UInt8 = b.getInteger(at: b.readerIndex + 3)!
+        let flags: UInt8 = b.getInteger(at: b.readerIndex + 4)!
+        let stream: UInt32 = b.getInteger(at: b.readerIndex + 5)! & 0x7FFF_FFFF
+        let payload = b.getBytes(at: b.readerIndex + 9, length: min(length, b.readableBytes - 9)) ?? []
+        out.append((type, flags, stream, payload))
+        b.moveReaderIndex(forwardBy: min(9 + length, b.readableBytes))
+      }
+    }
+    return out
+  }
+
+  /// The error code of the last GOAWAY the server sent, nil if none.
+  static func goAwayCode(_ frames: [(UInt8, UInt8, UInt32, [UInt8])]) -> UInt32? {
+    guard let g = frames.last(where: { $0.0 == 7 }), g.3.count >= 8 else { return nil }
+    return g.3[4..<8].reduce(0) { $0 << 8 | UInt32($1) }
+  }
+
+  /// RFC 9113 §5.1.1: HEADERS reusing a finished stream's id is a connection error.
+  @Test func headersOnAFinishedStreamIsAConnectionError() throws {
+    let pair = try Pair()
+    let (_, response) = try pair.request(endStream: true)
+    try pair.shuttle()
+    let (serverStream, _) = pair.serverDelegate.streams[0]
+    serverStream.sendHeaders([H2Header(":status", "200"), H2Header("grpc-status", "0")], endStream: true)
+    try pair.shuttle()
+    #expect(response.closed == .noError)
+    try pair.serverChannel.writeInbound(Self.frame(type: 1, flags: 0x5, stream: 1, Self.requestBlock))
+    pair.serverChannel.embeddedEventLoop.run()
+    #expect(Self.goAwayCode(try Self.frames(pair.serverChannel)) == H2ErrorCode.protocolError.rawValue)
+    #expect(!pair.serverChannel.isActive)
+    #expect(pair.serverDelegate.streams.count == 1)
+  }
+
+  /// …but frames the peer sent before it saw our reset are ignored (RFC 9113 §5.1, closed).
+  @Test func headersOnAStreamWeResetAreIgnored() throws {
+    let pair = try Pair()
+    _ = try pair.request()
+    try pair.shuttle()
+    pair.serverDelegate.streams[0].0.reset(.cancel)
+    try pair.shuttle()
+    try pair.serverChannel.writeInbound(Self.frame(type: 1, flags: 0x5, stream: 1, Self.requestBlock))
+    pair.serverChannel.embeddedEventLoop.run()
+    #expect(Self.goAwayCode(try Self.frames(pair.serverChannel)) == nil)
+    #expect(pair.serverChannel.isActive)
+    let (_, next) = try pair.request(endStream: true)
+    try pair.shuttle()
+    #expect(pair.serverDelegate.streams.count == 2 && next.closed == nil)
+  }
+
+  /// A stream id below the highest opened, never used: also a connection error.
+  @Test func aSkippedLowerStreamIdIsAConnectionError() throws {
+    let pair = try Pair()
+    try pair.serverChannel.writeInbound(Self.frame(type: 1, flags: 0x4, stream: 7, Self.requestBlock))
+    try pair.serverChannel.writeInbound(Self.frame(type: 1, flags: 0x5, stream: 3, Self.requestBlock))
+    pair.serverChannel.embeddedEventLoop.run()
+    #expect(Self.goAwayCode(try Self.frames(pair.serverChannel)) == H2ErrorCode.protocolError.rawValue)
+    #expect(!pair.serverChannel.isActive)
+  }
+
+  static let ping = frame(type: 6, flags: 0, stream: 0, [1, 2, 3, 4, 5, 6, 7, 8])
+
+  /// Keepalive enforcement: more than two early PINGs get GOAWAY ENHANCE_YOUR_CALM.
+  @Test func aPingFloodGetsEnhanceYourCalm() throws {
+    let pair = try Pair()
+    for _ in 0..<3 { try pair.serverChannel.writeInbound(Self.ping) }
+    pair.serverChannel.embeddedEventLoop.run()
+    let first = try Self.frames(pair.serverChannel)
+    #expect(first.filter { $0.0 == 6 && $0.1 & 1 == 1 }.count == 3)  // answered
+    #expect(Self.goAwayCode(first) == nil && pair.serverChannel.isActive)
+    try pair.serverChannel.writeInbound(Self.ping)
+    pair.serverChannel.embeddedEventLoop.run()
+    let after = try Self.frames(pair.serverChannel)
+    #expect(Self.goAwayCode(after) == H2ErrorCode.enhanceYourCalm.rawValue)
+    #expect(after.last { $0.0 == 7 }.map { String(decoding: $0.3.dropFirst(8), as: UTF8.self) } == "too_many_pings")
+    #expect(!pair.serverChannel.isActive)
+  }
+
+  /// Pings spaced as the policy allows are answered for ever.
+  @Test func pingsAtThePermittedIntervalAreFine() throws {
+    var settings = H2Settings()
+    settings.minPingInterval = .seconds(10)
+    settings.permitPingWithoutCalls = true
+    let pair = try Pair(serverSettings: settings)
+    for _ in 0..<10 {
+      try pair.serverChannel.writeInbound(Self.ping)
+      pair.serverChannel.embeddedEventLoop.advanceTime(by: .seconds(11))
+    }
+    #expect(Self.goAwayCode(try Self.frames(pair.serverChannel)) == nil && pair.serverChannel.isActive)
+  }
+
+  @Test func anIdleConnectionIsToldGoAwayAndCloses() throws {
+    var settings = H2Settings()
+    settings.maxConnectionIdle = .seconds(60)
+    let pair = try Pair(serverSettings: settings)
+    pair.serverChannel.embeddedEventLoop.advanceTime(by: .seconds(59))
+    try pair.shuttle()
+    #expect(pair.clientDelegate.goAways.isEmpty)
+    pair.serverChannel.embeddedEventLoop.advanceTime(by: .seconds(2))
+    try pair.shuttle()
+    #expect(!pair.clientDelegate.goAways.isEmpty)
+    #expect(!pair.serverChannel.isActive)
+  }
+
+  @Test func anOldConnectionGoesAwayGracefullyThenCloses() throws {
+    var settings = H2Settings()
+    settings.maxConnectionAge = .seconds(100)  // 90–110 s with its jitter
+    settings.maxConnectionAgeGrace = .seconds(30)
+    let pair = try Pair(serverSettings: settings)
+    let (_, response) = try pair.request()
+    try pair.shuttle()
+    pair.serverChannel.embeddedEventLoop.advanceTime(by: .seconds(111))
+    try pair.shuttle()
+    #expect(!pair.clientDelegate.goAways.isEmpty)
+    #expect(pair.serverChannel.isActive && response.closed == nil)  // the call may finish
+    pair.serverChannel.embeddedEventLoop.advanceTime(by: .seconds(30))
+    try pair.shuttle()
+    #expect(!pair.serverChannel.isActive)
+  }
+
+  /// Slowloris: no preface, or a header block that never ends, within the header timeout.
+  @Test(arguments: [false, true])
+  func slowHeadersCloseTheConnection(sendsPreface: Bool) throws {
+    let server = H2Connection(role: .server, delegate: Acceptor())
+    let channel = EmbeddedChannel(handler: server)
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    if sendsPreface {
+      var preface = ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+      var settings = Self.frame(type: 4, flags: 0, stream: 0, [])
+      preface.writeBuffer(&settings)
+      try channel.writeInbound(preface)
+      // HEADERS without END_HEADERS, and no CONTINUATION ever.
+      try channel.writeInbound(Self.frame(type: 1, flags: 0x1, stream: 1, [0x83]))
+    }
+    channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+    #expect(channel.isActive)
+    channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+    #expect(!channel.isActive)
+  }
+
+  /// A connection that sends its requests promptly is never taken for a slow one.
+  @Test func promptHeadersKeepTheConnection() throws {
+    let pair = try Pair()
+    for _ in 0..<5 {
+      let (_, r) = try pair.request(endStream: true)
+      try pair.shuttle()
+      pair.serverChannel.embeddedEventLoop.advanceTime(by: .seconds(4))
+      #expect(r.closed == nil)
+    }
+    #expect(pair.serverChannel.isActive)
+  }
+}

@@ -21,9 +21,11 @@ struct InteropServer: AsyncParsableCommand {
 
   @Option(help: "PEM certificate chain for TLS.") var cert: String?
   @Option(help: "PEM private key for TLS.") var key: String?
+  @Option(help: "Client connections held at once (the server's limit).") var maxConnections: Int?
 
   func run() async throws {
     var configuration = RPCServer.Configuration(host: host, port: port)
+    if let maxConnections { configuration.maxConnections = maxConnections }
     if useTLS {
       guard let cert, let key else { throw ValidationError("--use_tls needs --cert and --key") }
       configuration.tls = .makeServerConfiguration(

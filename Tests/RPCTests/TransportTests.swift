@@ -259,3 +259,35 @@ import Testing
     await server.shutdown()
   }
 }
+
+@Suite struct ClientMetadataTests {
+  /// A value HTTP/2 cannot carry fails on the client, naming the key, before anything is sent.
+  @Test(arguments: [
+    ("authorization", "Bearer abc\n", "line break"),
+    ("authorization", "Bearer a\u{0}b", "byte 0x0"),
+    ("x-note", "名字", "printable ASCII"),
+    ("x-note", " padded", "starts or ends with a space"),
+    ("x note", "v", "the key holds byte 0x20"),
+  ])
+  func badMetadataIsALocalError(key: String, value: String, fragment: String) async throws {
+    let server = try await TestServer.start()
+    let client = try server.client()
+    var metadata = Metadata()
+    metadata.addString(value, forKey: key)
+    do {
+      let _: UnaryResponse<Grpc_Testing_Empty> = try await client.unary(
+        Grpc_Testing_TestService.Method.emptyCall, request: Grpc_Testing_Empty(), metadata: metadata)
+      Issue.record("sent \(key.debugDescription): \(value.debugDescription)")
+    } catch let error as RPCError {
+      #expect(error.code == .invalidArgument)
+      #expect(error.message.contains(fragment) && error.message.contains("nothing was sent"), "\(error.message)")
+    }
+    // Binary metadata takes any bytes; the same client still works.
+    var binary = Metadata()
+    binary.addBinary([0, 10, 13, 255], forKey: "x-raw-bin")
+    let _: UnaryResponse<Grpc_Testing_Empty> = try await client.unary(
+      Grpc_Testing_TestService.Method.emptyCall, request: Grpc_Testing_Empty(), metadata: binary)
+    await client.close()
+    await server.server.shutdown()
+  }
+}

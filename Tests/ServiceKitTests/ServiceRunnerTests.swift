@@ -134,6 +134,25 @@ struct ServiceRunnerTests {
     #expect(try ServiceConfiguration.load(arguments: ["--metrics-listen", "off"], environment: env).metricsPort == nil)
   }
 
+  /// The server limits: safe defaults, each one settable, "off" where a limit may be lifted.
+  @Test func serverLimitsHaveDefaultsAndFlags() throws {
+    let d = try ServiceConfiguration.load(arguments: [], environment: env)
+    #expect(d.http2.minPingInterval == .minutes(5) && d.http2.maxPingStrikes == 2)
+    #expect(d.http2.maxConnectionIdle == .minutes(30) && d.http2.maxConnectionAge == nil)
+    #expect(d.http2.headerTimeout == .seconds(10) && d.http2.maxConcurrentStreams == 100)
+    #expect(d.maxClientConnections == 4096)
+    let c = try ServiceConfiguration.load(
+      arguments: [
+        "--keepalive-min-time-s", "60", "--keepalive-permit-without-calls", "true", "--max-connection-idle-s", "off",
+        "--max-connection-age-s", "3600", "--max-connection-age-grace-s", "20", "--header-timeout-s", "5",
+        "--max-concurrent-streams", "250", "--max-client-connections", "off",
+      ], environment: env)
+    #expect(c.http2.minPingInterval == .seconds(60) && c.http2.permitPingWithoutCalls)
+    #expect(c.http2.maxConnectionIdle == nil && c.http2.maxConnectionAge == .seconds(3600))
+    #expect(c.http2.maxConnectionAgeGrace == .seconds(20) && c.http2.headerTimeout == .seconds(5))
+    #expect(c.http2.maxConcurrentStreams == 250 && c.maxClientConnections == nil)
+  }
+
   @Test(arguments: [
     (["--listen", "nonsense"], "--listen must be HOST:PORT"),
     (["--metrics-listen", "1.2.3.4"], "--metrics-listen must be HOST:PORT"),
@@ -142,6 +161,11 @@ struct ServiceRunnerTests {
     (["--service-token-file", "/nonexistent/token"], "cannot be read"),
     (["--health-interval-ms", "0"], "--health-interval-ms must be > 0"),
     (["--listen"], "--listen needs a value"),
+    (["--max-connection-idle-s", "0"], "--max-connection-idle-s must be seconds"),
+    (["--max-connection-age-grace-s", "off"], "--max-connection-age-grace-s must be seconds, 1–31536000"),
+    (["--keepalive-permit-without-calls", "maybe"], "must be true or false"),
+    (["--max-concurrent-streams", "0"], "--max-concurrent-streams must be 1–100000"),
+    (["--max-client-connections", "-1"], "--max-client-connections must be > 0"),
   ])
   func badSettingsAreNamed(arguments: [String], message: String) {
     do {

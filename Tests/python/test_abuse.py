@@ -189,3 +189,48 @@ def test_a_huge_status_message_is_capped_and_answered(fresh_swift_server):
         details = info.value.details()
         assert details.startswith("托" * 100) and details.endswith("…") and len(details.encode()) <= 1024
     still_serves(fresh_swift_server)
+
+
+def test_connections_over_the_limit_are_closed_at_once():
+    from conftest import BIN, Server, free_port
+    port = free_port()
+    server = Server([str(BIN / "tuoyu-interop-server"), "--port", str(port), "--max-connections", "2"], port)
+    try:
+        __import__("time").sleep(0.5)  # the readiness probe's connection is closed and counted out
+        held = [raw(server), raw(server)]
+        for s in held:  # answered with SETTINGS, kept open
+            assert any(t == 4 for t, _, _, _ in read_frames(s, timeout=1.0))
+        third = socket.create_connection(("127.0.0.1", port))
+        third.settimeout(5)
+        try:
+            assert third.recv(100) == b""  # closed without a word
+        except ConnectionResetError:
+            pass
+        third.close()
+        for s in held:
+            s.close()
+        still_serves(server)  # a slot is free again
+    finally:
+        server.stop()
+
+
+def test_headers_reusing_a_finished_stream_id_is_a_connection_error(fresh_swift_server):
+    import hpack
+    encoder = hpack.Encoder()
+    block = encoder.encode(request_headers())
+    with raw(fresh_swift_server) as s:
+        s.sendall(frame(1, 0x4, 1, block) + frame(0, 0x1, 1, b"\x00\x00\x00\x00\x00"))
+        first = read_frames(s, timeout=1.0)
+        assert any(t == 1 and stream == 1 for t, _, stream, _ in first), first  # answered
+        s.sendall(frame(1, 0x5, 1, encoder.encode(request_headers())))
+        assert goaway_code(read_frames(s)) == 0x1  # PROTOCOL_ERROR (RFC 9113 §5.1.1)
+    still_serves(fresh_swift_server)
+
+
+def test_a_ping_flood_gets_enhance_your_calm(fresh_swift_server):
+    with raw(fresh_swift_server) as s:
+        s.sendall(b"".join(frame(6, 0, 0, bytes(8)) for _ in range(4)))
+        frames = read_frames(s)
+        assert goaway_code(frames) == 0xB, frames  # ENHANCE_YOUR_CALM
+        assert any(t == 7 and payload[8:] == b"too_many_pings" for t, _, _, payload in frames)
+    still_serves(fresh_swift_server)

@@ -40,7 +40,9 @@ let h2OnFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, user in
     c.goAwayReceived(
       lastStreamID: frame.pointee.goaway.last_stream_id, code: frame.pointee.goaway.error_code)
   case NGHTTP2_PING.rawValue:
-    if hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+    if hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+      c.pingReceived()
+    } else {
       var opaque: UInt64 = 0
       withUnsafeMutableBytes(of: &opaque) { dst in
         withUnsafeBytes(of: frame.pointee.ping.opaque_data) { src in dst.copyMemory(from: src) }
@@ -77,6 +79,25 @@ let h2OnFrameNotSend: nghttp2_on_frame_not_send_callback = { _, frame, code, use
   let hd = frame.pointee.hd
   if UInt32(hd.type) == NGHTTP2_HEADERS.rawValue && hd.stream_id > 0 {
     connection(user).headersNotSent(streamID: hd.stream_id, error: code)
+  }
+  return 0
+}
+
+/// Every frame header, before its payload: the server checks stream ids here (RFC 9113 §5.1.1:
+/// a HEADERS frame on a stream id that is not new and not open is a connection error) and notes
+/// that the peer spoke (the preface timeout).
+let h2OnBeginFrame: nghttp2_on_begin_frame_callback = { _, hd, user in
+  guard let hd else { return 0 }
+  let ok = connection(user).beginFrame(type: hd.pointee.type, streamID: hd.pointee.stream_id, flags: hd.pointee.flags)
+  return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+}
+
+/// Frames sent: RST_STREAM ids are remembered (frames the peer sent before seeing the reset
+/// are then ignored, not an error).
+let h2OnFrameSend: nghttp2_on_frame_send_callback = { _, frame, user in
+  guard let frame else { return 0 }
+  if UInt32(frame.pointee.hd.type) == NGHTTP2_RST_STREAM.rawValue {
+    connection(user).resetSent(streamID: frame.pointee.hd.stream_id)
   }
   return 0
 }
