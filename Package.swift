@@ -49,11 +49,13 @@ let package = Package(
     .target(
       name: "H2", dependencies: ["CNGHTTP2", .product(name: "NIOCore", package: "swift-nio")],
       path: "Shared/H2", swiftSettings: swiftSettings),
+    // zlib, for gRPC message compression. Only RPC imports CZlib.
+    .systemLibrary(name: "CZlib", path: "Shared/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     // Layer 3: our gRPC wire layer.
     .target(
       name: "RPC",
       dependencies: nio + [
-        "H2",
+        "H2", "CZlib",
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),

@@ -23,6 +23,13 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     return .with { $0.body = Data(count: Int(size)) }
   }
 
+  /// The interop servers' check: a request that says it was sent compressed must have been.
+  static func checkCompressed(_ expected: Bool, _ context: ServerContext) throws {
+    if expected && !context.lastRequestCompressed {
+      throw RPCError(code: .invalidArgument, message: "expected a compressed request")
+    }
+  }
+
   static func check(_ status: Grpc_Testing_EchoStatus?) throws {
     guard let status, status.code != 0 else { return }
     throw RPCError(code: Status.Code(wireValue: Int(status.code)), message: status.message)
@@ -44,9 +51,8 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
   {
     Self.echoMetadata(context)
     try Self.check(request.hasResponseStatus ? request.responseStatus : nil)
-    if request.responseCompressed.value {
-      throw RPCError(code: .invalidArgument, message: "compression is not supported")
-    }
+    try Self.checkCompressed(request.hasExpectCompressed && request.expectCompressed.value, context)
+    context.compressResponses = request.responseCompressed.value
     let payload = try Self.payload(request.responseSize)
     return .with { $0.payload = payload }
   }
@@ -72,7 +78,10 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
   ) async throws -> Grpc_Testing_StreamingInputCallResponse {
     Self.echoMetadata(context)
     var total = 0
-    for try await request in requests { total += request.payload.body.count }
+    for try await request in requests {
+      try Self.checkCompressed(request.hasExpectCompressed && request.expectCompressed.value, context)
+      total += request.payload.body.count
+    }
     let size = Int32(total)
     return .with { $0.aggregatedPayloadSize = size }
   }
@@ -113,6 +122,7 @@ public struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     for p in request.responseParameters {
       if p.intervalUs > 0 { try await Task.sleep(nanoseconds: UInt64(p.intervalUs) * 1000) }
       let payload = try Self.payload(p.size)
+      responses.context.compressResponses = p.compressed.value
       try await responses.write(.with { $0.payload = payload })
     }
   }

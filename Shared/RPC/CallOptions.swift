@@ -4,10 +4,13 @@ public struct CallOptions: Sendable {
   public var timeout: Duration?
   /// Wait for a connection (through back-off) instead of failing fast with UNAVAILABLE.
   public var waitForReady: Bool
+  /// Compress the request messages (`grpc-encoding`); nil sends them as they are.
+  public var compression: MessageEncoding?
 
-  public init(timeout: Duration? = nil, waitForReady: Bool = false) {
+  public init(timeout: Duration? = nil, waitForReady: Bool = false, compression: MessageEncoding? = nil) {
     self.timeout = timeout
     self.waitForReady = waitForReady
+    self.compression = compression
   }
 }
 

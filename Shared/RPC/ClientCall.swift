@@ -12,13 +12,23 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   private let maxReceiveMessageSize: Int
   private var stream: H2Stream?
   private var deframer: MessageDeframer
-  private var messages = CircularBuffer<ByteBuffer>()
+  private var messages = CircularBuffer<Received>()
+  /// A response message as it came: its bytes, and whether they are compressed.
+  struct Received {
+    var bytes: ByteBuffer
+    var compressed: Bool
+  }
+  /// The request encoding of this call (`CallOptions.compression`), nil for identity.
+  var compression: MessageEncoding?
+  /// Whether the response message `receive()` returned last came compressed (read by the task
+  /// that receives).
+  public private(set) var lastResponseCompressed = false
   private var headers: Metadata?
   private var trailers = Metadata()
   private var finalStatus: Status?
   private var details: [UInt8]?
   private var locallyCancelled: Status?
-  private var receiveWaiter: CheckedContinuation<ByteBuffer?, any Error>?
+  private var receiveWaiter: CheckedContinuation<Received?, any Error>?
   private var headersWaiters: [CheckedContinuation<Metadata, any Error>] = []
   private var statusWaiters: [CheckedContinuation<Status, Never>] = []
   private var writeWaiter: CheckedContinuation<Void, any Error>?
@@ -44,9 +54,11 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
 
   // MARK: Public API
 
-  /// Sends one request message; waits while the server is not reading.
-  public func send(_ message: Request) async throws {
-    let frame = try Codec.frame(message)
+  /// Sends one request message, compressed with the call's encoding (`CallOptions.compression`)
+  /// unless `compressed` is false; waits while the server is not reading.
+  public func send(_ message: Request, compressed: Bool = true) async throws {
+    let plain = try Codec.frame(message)
+    let frame = compressed ? compression.map { Compression.compressFrame(plain, $0) } ?? plain : plain
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
       onLoop {
         guard let stream = self.stream, !stream.isClosed, self.finalStatus == nil else {
@@ -69,11 +81,11 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
 
   /// The next response message, nil after the last; throws the call's error status.
   public func receive() async throws -> Response? {
-    let bytes = try await withCheckedThrowingContinuation {
-      (c: CheckedContinuation<ByteBuffer?, any Error>) in
+    let received = try await withCheckedThrowingContinuation {
+      (c: CheckedContinuation<Received?, any Error>) in
       onLoop {
         if let m = self.messages.popFirst() {
-          self.stream?.consume(m.readableBytes + 5)
+          self.stream?.consume(m.bytes.readableBytes + 5)
           c.resume(returning: m)
         } else if let status = self.finalStatus {
           if status.code == .ok { c.resume(returning: nil) } else { c.resume(throwing: self.statusError!) }
@@ -82,8 +94,23 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
         }
       }
     }
-    guard let bytes else { return nil }
-    return try Codec.decode(Response.self, from: bytes)
+    guard var received else { return nil }
+    lastResponseCompressed = received.compressed
+    if received.compressed {
+      // Inflated here, in the caller's task, never past the message limit (a zip bomb stops).
+      do {
+        received.bytes = try Compression.decompress(received.bytes, limit: maxReceiveMessageSize)
+      } catch is Compression.TooLarge {
+        cancel()
+        throw RPCError(
+          code: .resourceExhausted,
+          message: "decompressed response exceeds the limit of \(maxReceiveMessageSize) bytes")
+      } catch {
+        cancel()
+        throw RPCError(code: .internal, message: "could not decompress a response message")
+      }
+    }
+    return try Codec.decode(Response.self, from: received.bytes)
   }
 
   /// The response messages as an async sequence.
@@ -156,6 +183,12 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
           return terminate(
             Status(code: .unknown, message: "invalid content-type \(contentType ?? "(none)")"))
         }
+        if let encoding = fields.first(where: { $0.name == "grpc-encoding" })?.value, encoding != "identity" {
+          guard MessageEncoding(rawValue: encoding) != nil else {
+            return terminate(Status(code: .internal, message: "response encoding \(encoding) is not supported"))
+          }
+          deframer.allowCompressed = true
+        }
         let md = Self.metadata(from: fields)
         headers = md
         for w in headersWaiters { w.resume(returning: md) }
@@ -190,11 +223,12 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
     deframer.append(data)
     var framed = 0
     do {
-      while let m = try deframer.next() {
-        framed += m.readableBytes + 5
+      while let bytes = try deframer.next() {
+        let m = Received(bytes: bytes, compressed: deframer.lastCompressed)
+        framed += bytes.readableBytes + 5
         if let w = receiveWaiter {
           receiveWaiter = nil
-          stream.consume(m.readableBytes + 5)
+          stream.consume(bytes.readableBytes + 5)
           w.resume(returning: m)
         } else {
           messages.append(m)

@@ -140,7 +140,9 @@ public final class RPCClient: Sendable {
       H2Header("content-type", "application/grpc"),
       H2Header("te", "trailers"),
       H2Header("user-agent", "tuoyu-rpc/1.0"),
+      H2Header("grpc-accept-encoding", MessageEncoding.acceptHeader),
     ]
+    if let compression = options.compression { headers.append(H2Header("grpc-encoding", compression.rawValue)) }
     if let deadline {
       let remaining = deadline - NIODeadline.now()
       headers.append(H2Header("grpc-timeout", GRPCTimeout.encode(nanoseconds: max(remaining.nanoseconds, 1))))
@@ -156,6 +158,7 @@ public final class RPCClient: Sendable {
     let call = ClientCall<Req, Resp>(
       descriptor: descriptor, loop: connection.channel.eventLoop,
       maxReceiveMessageSize: configuration.maxReceiveMessageSize)
+    call.compression = options.compression
     let h2 = connection.h2
     let requestHeaders = headers
     do {

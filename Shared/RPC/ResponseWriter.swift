@@ -4,7 +4,8 @@ import SwiftProtobuf
 /// slow client holds the handler back instead of making the server buffer without bound.
 public struct ResponseWriter<Message: SwiftProtobuf.Message>: Sendable {
   let call: ServerCall
-  let context: ServerContext
+  /// The call's context (e.g. to turn response compression on or off between messages).
+  public let context: ServerContext
 
   public func write(_ message: Message) async throws {
     try await call.send(Codec.frame(message), context: context)

@@ -19,6 +19,16 @@ public final class ServerContext: @unchecked Sendable {
   public var trailingMetadata: Metadata = [:]
   /// Values interceptors leave for handlers (e.g. the authenticated principal).
   public var values: [String: any Sendable] = [:]
+  /// The request's message encoding (`grpc-encoding`), nil for identity.
+  public internal(set) var requestEncoding: MessageEncoding?
+  /// Whether the request message the handler received last came compressed.
+  public internal(set) var lastRequestCompressed = false
+  /// The encoding responses may use: the request's if the client accepts it, else the first
+  /// the client accepts (`grpc-accept-encoding`); nil when it accepts none.
+  public internal(set) var responseEncoding: MessageEncoding?
+  /// Compress the response messages written from now on (with `responseEncoding`; nothing
+  /// happens without one). On by default when the request came compressed.
+  public var compressResponses = false
 
   public init(
     descriptor: MethodDescriptor, requestMetadata: Metadata, deadline: NIODeadline?, peer: String

@@ -99,3 +99,46 @@ import Testing
     #expect(!ServerCall.isGRPCContentType("application/json"))
   }
 }
+
+@Suite struct CompressionTests {
+  static func frame(_ body: [UInt8]) -> ByteBuffer {
+    var b = ByteBuffer()
+    b.writeInteger(UInt8(0))
+    b.writeInteger(UInt32(body.count))
+    b.writeBytes(body)
+    return b
+  }
+
+  @Test(arguments: MessageEncoding.allCases)
+  func roundTripsAndSetsTheFlag(encoding: MessageEncoding) throws {
+    let body = Array((0..<100_000).map { UInt8(truncatingIfNeeded: $0 % 7) })
+    var compressed = Compression.compressFrame(Self.frame(body), encoding)
+    #expect(compressed.readInteger(as: UInt8.self) == 1)
+    let length = Int(compressed.readInteger(as: UInt32.self)!)
+    #expect(length == compressed.readableBytes && length < body.count / 10)
+    // gzip starts 1f 8b; zlib with a 78 byte.
+    #expect(compressed.getInteger(at: compressed.readerIndex, as: UInt8.self) == (encoding == .gzip ? 0x1F : 0x78))
+    let inflated = try Compression.decompress(compressed, limit: 1 << 20)
+    #expect(Array(inflated.readableBytesView) == body)
+    // The limit is exact: one byte less refuses it.
+    #expect(throws: Compression.TooLarge.self) { try Compression.decompress(compressed, limit: body.count - 1) }
+    #expect(try Compression.decompress(compressed, limit: body.count).readableBytes == body.count)
+  }
+
+  @Test func corruptOrTruncatedInputIsRefusedNotTrapped() throws {
+    var compressed = Compression.compressFrame(Self.frame(Array(repeating: 9, count: 5000)), .gzip)
+    compressed.moveReaderIndex(forwardBy: 5)
+    let whole = Array(compressed.readableBytesView)
+    for cut in [0, 1, 10, whole.count / 2, whole.count - 1] {
+      #expect(throws: (any Error).self) {
+        try Compression.decompress(ByteBuffer(bytes: whole.prefix(cut)), limit: 1 << 20)
+      }
+    }
+    var flipped = whole
+    flipped[whole.count / 2] ^= 0xFF
+    #expect(throws: (any Error).self) { try Compression.decompress(ByteBuffer(bytes: flipped), limit: 1 << 20) }
+    #expect(throws: (any Error).self) {
+      try Compression.decompress(ByteBuffer(bytes: whole + [1, 2, 3]), limit: 1 << 20)
+    }
+  }
+}

@@ -174,11 +174,66 @@ def unimplemented_service(stub, channel):
         assert e.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
+def _simple(expect_compressed=None, response_compressed=None):
+    r = messages_pb2.SimpleRequest(response_size=314159, payload=zeros(271828))
+    if expect_compressed is not None:
+        r.expect_compressed.value = expect_compressed
+    if response_compressed is not None:
+        r.response_compressed.value = response_compressed
+    return r
+
+
+def client_compressed_unary(stub, channel):
+    # 1. The probe: said to be compressed, sent plain: the server must refuse it.
+    try:
+        stub.UnaryCall(_simple(expect_compressed=True))
+        raise AssertionError("the server took an uncompressed request said to be compressed")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+    # 2. Compressed (grpcio compresses with gzip), 3. plain.
+    r = stub.UnaryCall(_simple(expect_compressed=True), compression=grpc.Compression.Gzip)
+    assert len(r.payload.body) == 314159
+    r = stub.UnaryCall(_simple(expect_compressed=False))
+    assert len(r.payload.body) == 314159
+
+
+def server_compressed_unary(stub, channel):
+    for compressed in (True, False):
+        r = stub.UnaryCall(_simple(response_compressed=compressed))
+        assert len(r.payload.body) == 314159
+
+
+def client_compressed_streaming(stub, channel):
+    def request(expect, n):
+        r = messages_pb2.StreamingInputCallRequest(payload=zeros(n))
+        r.expect_compressed.value = expect
+        return r
+
+    try:
+        stub.StreamingInputCall(iter([request(True, 27182)]))
+        raise AssertionError("the server took an uncompressed stream message said to be compressed")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+    # grpcio compresses every message of a compressed call (it cannot leave one out).
+    r = stub.StreamingInputCall(iter([request(True, 27182), request(True, 45904)]),
+                                compression=grpc.Compression.Gzip)
+    assert r.aggregated_payload_size == 73086
+
+
+def server_compressed_streaming(stub, channel):
+    req = messages_pb2.StreamingOutputCallRequest(response_parameters=[
+        messages_pb2.ResponseParameters(size=31415), messages_pb2.ResponseParameters(size=92653)])
+    req.response_parameters[0].compressed.value = True
+    req.response_parameters[1].compressed.value = False
+    assert [len(r.payload.body) for r in stub.StreamingOutputCall(req)] == [31415, 92653]
+
+
 CASES = {
     f.__name__: f
     for f in (
         empty_unary, large_unary, client_streaming, server_streaming, ping_pong, empty_stream,
         cancel_after_begin, cancel_after_first_response, timeout_on_sleeping_server, custom_metadata,
         status_code_and_message, special_status_message, unimplemented_method, unimplemented_service,
+        client_compressed_unary, server_compressed_unary, client_compressed_streaming, server_compressed_streaming,
     )
 }

@@ -40,6 +40,10 @@ class TestService(test_pb2_grpc.TestServiceServicer):
     def UnaryCall(self, request, context):
         _echo(context)
         _status(request, context)
+        # grpcio cannot tell whether the request came compressed (expect_compressed is not
+        # checked: the client's probe then says so and goes on); it can compress the response.
+        if request.response_compressed.value:
+            context.set_compression(grpc.Compression.Gzip)
         return messages_pb2.SimpleResponse(payload=messages_pb2.Payload(body=b"\x00" * request.response_size))
 
     CacheableUnaryCall = UnaryCall
@@ -47,9 +51,13 @@ class TestService(test_pb2_grpc.TestServiceServicer):
     def StreamingOutputCall(self, request, context):
         _echo(context)
         _status(request, context)
+        if any(p.compressed.value for p in request.response_parameters):
+            context.set_compression(grpc.Compression.Gzip)
         for p in request.response_parameters:
             if p.interval_us:
                 time.sleep(p.interval_us / 1e6)
+            if not p.compressed.value:
+                context.disable_next_message_compression()
             yield messages_pb2.StreamingOutputCallResponse(payload=messages_pb2.Payload(body=b"\x00" * p.size))
 
     def StreamingInputCall(self, request_iterator, context):

@@ -120,13 +120,61 @@ def test_oversized_message_is_resource_exhausted(fresh_swift_server):
     still_serves(fresh_swift_server)
 
 
-def test_compressed_request_is_unimplemented(fresh_swift_server):
-    with grpc.insecure_channel(fresh_swift_server.target) as channel:
-        stub = test_pb2_grpc.TestServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as info:
-            stub.UnaryCall(messages_pb2.SimpleRequest(response_size=10), compression=grpc.Compression.Gzip, timeout=10)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+def grpc_call(server, path, body, extra=()):
+    """One call over raw h2 with a given message body and headers; returns (headers, trailers)."""
+    s, conn = h2_client(server)
+    with s:
+        conn.send_headers(1, request_headers(path=path, extra=extra))
+        for i in range(0, len(body), 16384):
+            conn.send_data(1, body[i:i + 16384], end_stream=i + 16384 >= len(body))
+        s.sendall(conn.data_to_send())
+        seen = events_until(s, conn, lambda ev: any(isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
+                                                    for e in ev), timeout=10)
+    headers = {}
+    for e in seen:
+        if isinstance(e, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+            headers.update(dict(e.headers))
+    return headers
+
+
+def test_an_unknown_encoding_is_unimplemented_and_names_what_is_accepted(fresh_swift_server):
+    h = grpc_call(fresh_swift_server, "/grpc.testing.TestService/EmptyCall", b"\x00\x00\x00\x00\x00",
+                  extra=[("grpc-encoding", "snappy")])
+    assert h["grpc-status"] == "12"  # UNIMPLEMENTED
+    assert set(h["grpc-accept-encoding"].split(",")) >= {"gzip", "deflate"}
     still_serves(fresh_swift_server)
+
+
+def test_a_zip_bomb_is_resource_exhausted(fresh_swift_server):
+    import gzip
+    bomb = gzip.compress(b"\x00" * (64 << 20))  # 64 MiB of zeros in ~64 KiB; the limit is 4 MiB
+    assert len(bomb) < 1 << 20
+    h = grpc_call(fresh_swift_server, "/grpc.testing.TestService/UnaryCall",
+                  b"\x01" + struct.pack(">I", len(bomb)) + bomb, extra=[("grpc-encoding", "gzip")])
+    assert h["grpc-status"] == "8", h  # RESOURCE_EXHAUSTED
+    assert "decompressed message exceeds" in h.get("grpc-message", "").replace("%20", " ")
+    still_serves(fresh_swift_server)
+
+
+def test_a_compressed_message_without_an_encoding_and_corrupt_gzip_are_errors(fresh_swift_server):
+    body = gzip_body = __import__("gzip").compress(messages_pb2.SimpleRequest(response_size=10).SerializeToString())
+    h = grpc_call(fresh_swift_server, "/grpc.testing.TestService/UnaryCall", b"\x01" + struct.pack(">I", len(body)) + body)
+    assert h["grpc-status"] == "13"  # INTERNAL: flag 1 under identity
+    corrupt = gzip_body[:10] + b"garbage" * 4
+    h = grpc_call(fresh_swift_server, "/grpc.testing.TestService/UnaryCall",
+                  b"\x01" + struct.pack(">I", len(corrupt)) + corrupt, extra=[("grpc-encoding", "gzip")])
+    assert h["grpc-status"] == "13"
+    still_serves(fresh_swift_server)
+
+
+def test_grpcio_compression_both_ways(fresh_swift_server):
+    """grpcio compresses its requests (deflate) and asks for a compressed response."""
+    with grpc.insecure_channel(fresh_swift_server.target, compression=grpc.Compression.Deflate) as channel:
+        r = test_pb2_grpc.TestServiceStub(channel).UnaryCall(
+            messages_pb2.SimpleRequest(response_size=100_000, payload=messages_pb2.Payload(body=b"\x07" * 200_000),
+                                       expect_compressed=messages_pb2.BoolValue(value=True),
+                                       response_compressed=messages_pb2.BoolValue(value=True)), timeout=10)
+        assert len(r.payload.body) == 100_000
 
 
 def test_rapid_reset(fresh_swift_server):

@@ -10,6 +10,10 @@ struct MessageDeframer {
 
   let maxMessageSize: Int
   private var buffer: ByteBuffer?
+  /// Whether the stream declared an encoding, so that compressed messages (flag 1) may come.
+  var allowCompressed = false
+  /// Whether the message `next()` returned last was compressed.
+  private(set) var lastCompressed = false
 
   init(maxMessageSize: Int) {
     self.maxMessageSize = maxMessageSize
@@ -33,8 +37,9 @@ struct MessageDeframer {
     let flag: UInt8 = b.getInteger(at: b.readerIndex)!
     let length = Int(b.getInteger(at: b.readerIndex + 1, as: UInt32.self)!)
     if length > maxMessageSize { throw .tooLarge(length) }
-    if flag & 1 != 0 { throw .compressed }
+    if flag & 1 != 0 && !allowCompressed { throw .compressed }
     guard b.readableBytes >= 5 + length else { return nil }
+    lastCompressed = flag & 1 != 0
     b.moveReaderIndex(forwardBy: 5)
     let message = b.readSlice(length: length)!
     buffer = b.readableBytes == 0 ? nil : b

@@ -17,6 +17,9 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   private var context: ServerContext?
   private var deframer: MessageDeframer
   private var inbound = CircularBuffer<ByteBuffer>()
+  /// Whether each queued request message came compressed (in step with `inbound`).
+  private var inboundCompressed = CircularBuffer<Bool>()
+  private var requestEncoding: MessageEncoding?
   private var inboundQueuedBytes = 0
   private var heldCredit = 0
   private var inboundEnded = false
@@ -53,8 +56,28 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     }
     deframer.append(data)
     do {
-      while let message = try deframer.next() {
+      while var message = try deframer.next() {
+        let compressed = deframer.lastCompressed
+        if compressed {
+          // Inflated here, never past the message limit: a zip bomb stops at it.
+          do {
+            message = try Compression.decompress(message, limit: deframer.maxMessageSize)
+          } catch is Compression.TooLarge {
+            stream.consume(n)
+            fail(
+              RPCError(
+                code: .resourceExhausted,
+                message: "decompressed message exceeds the limit of \(deframer.maxMessageSize) bytes"))
+            return
+          } catch {
+            stream.consume(n)
+            fail(
+              RPCError(code: .internal, message: "could not decompress a \(requestEncoding?.rawValue ?? "") message"))
+            return
+          }
+        }
         inbound.append(message)
+        inboundCompressed.append(compressed)
         inboundQueuedBytes += message.readableBytes
       }
     } catch .tooLarge(let length) {
@@ -79,7 +102,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     } else {
       heldCredit += n
     }
-    if let waiter = inboundWaiter, let message = inbound.popFirst() {
+    if let waiter = inboundWaiter, let message = popInbound() {
       inboundWaiter = nil
       dequeued(message)
       waiter.resume(returning: message)
@@ -112,6 +135,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     var contentType: String?
     var timeout: String?
     var encoding: String?
+    var acceptEncoding: String?
     var metadata = Metadata()
     for h in headers {
       switch h.name {
@@ -120,6 +144,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       case "content-type": contentType = h.value
       case "grpc-timeout": timeout = h.value
       case "grpc-encoding": encoding = h.value
+      case "grpc-accept-encoding": acceptEncoding = h.value
       default:
         if Metadata.isReserved(h.name) { continue }
         if h.name.hasSuffix("-bin") {
@@ -146,10 +171,14 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       return fail(RPCError(code: .unimplemented, message: "method not found: \(path ?? "(none)")"))
     }
     if let encoding, encoding != "identity" {
-      refused?(.unsupportedEncoding)
-      return fail(
-        RPCError(code: .unimplemented, message: "message encoding \(encoding) is not supported"),
-        extra: [H2Header("grpc-accept-encoding", "identity")])
+      guard let known = MessageEncoding(rawValue: encoding) else {
+        refused?(.unsupportedEncoding)
+        return fail(
+          RPCError(code: .unimplemented, message: "message encoding \(encoding) is not supported"),
+          extra: [H2Header("grpc-accept-encoding", "identity," + MessageEncoding.acceptHeader)])
+      }
+      requestEncoding = known
+      deframer.allowCompressed = true
     }
     var deadline: NIODeadline?
     if let timeout {
@@ -163,9 +192,16 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       }
     }
     self.route = route
-    self.context = ServerContext(
+    let context = ServerContext(
       descriptor: route.descriptor, requestMetadata: metadata, deadline: deadline,
       peer: connection.peer)
+    if requestEncoding != nil || acceptEncoding != nil {
+      let accepted = MessageEncoding.accepted(acceptEncoding)
+      context.requestEncoding = requestEncoding
+      context.responseEncoding = requestEncoding.flatMap { accepted.contains($0) ? $0 : nil } ?? accepted.first
+      context.compressResponses = requestEncoding != nil
+    }
+    self.context = context
     if !route.descriptor.kind.isSingleRequest { startHandler() }
   }
 
@@ -192,6 +228,13 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       inboundWaiter = nil
       waiter.resume(returning: nil)
     }
+  }
+
+  /// The next queued request message; the context learns whether it came compressed.
+  private func popInbound() -> ByteBuffer? {
+    guard let message = inbound.popFirst() else { return nil }
+    context?.lastRequestCompressed = inboundCompressed.popFirst() ?? false
+    return message
   }
 
   private func dequeued(_ message: ByteBuffer) {
@@ -245,7 +288,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   /// The one request of a unary or server-streaming call (queued before the handler started).
   func singleRequest() async throws -> ByteBuffer {
     try await onLoopAsync {
-      guard let message = self.inbound.popFirst() else { throw CancellationError() }
+      guard let message = self.popInbound() else { throw CancellationError() }
       self.dequeued(message)
       return message
     }
@@ -255,7 +298,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   func nextRequest() async throws -> ByteBuffer? {
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<ByteBuffer?, any Error>) in
       onLoop {
-        if let message = self.inbound.popFirst() {
+        if let message = self.popInbound() {
           self.dequeued(message)
           c.resume(returning: message)
         } else if self.cancelled {
@@ -292,14 +335,26 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
 
   private func enqueue(_ frame: ByteBuffer, context: ServerContext) throws {
     guard !finished else { throw CancellationError() }
+    let encoding = context.compressResponses ? context.responseEncoding : nil
     if !responseHeadersSent {
       responseHeadersSent = true
       var headers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
+      // The encoding is named once, with the headers: later messages may still go uncompressed.
+      if let announced = context.responseEncoding, context.compressResponses {
+        headers.append(H2Header("grpc-encoding", announced.rawValue))
+        responseEncodingAnnounced = true
+      }
       append(context.initialMetadata, to: &headers)
       stream.sendHeaders(headers, endStream: false)
     }
-    stream.sendData(frame)
+    if let encoding, responseEncodingAnnounced {
+      stream.sendData(Compression.compressFrame(frame, encoding))
+    } else {
+      stream.sendData(frame)
+    }
   }
+
+  private var responseEncodingAnnounced = false
 
   // MARK: Ending
 
