@@ -186,6 +186,35 @@ let package = Package(
       name: "BenchPostgres",
       dependencies: ["Postgres", "CLibPQ", .product(name: "NIOPosix", package: "swift-nio")], path: "bench/Postgres",
       swiftSettings: swiftSettings),
+    // Fuzz targets (Tests/Fuzz): libFuzzer entry points. `scripts/fuzz` builds them with
+    // -sanitize=fuzzer,address; a plain build makes each a replayer of its corpus (scripts/test).
+    .target(name: "FuzzSupport", path: "Tests/Fuzz/Support", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "FuzzH2Server",
+      dependencies: [
+        "FuzzSupport", "H2", .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+      ], path: "Tests/Fuzz/H2Server", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "FuzzH2Client",
+      dependencies: [
+        "FuzzSupport", "H2", .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+      ], path: "Tests/Fuzz/H2Client", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "FuzzDeframer",
+      dependencies: ["FuzzSupport", "RPC", .product(name: "NIOCore", package: "swift-nio")],
+      path: "Tests/Fuzz/Deframer", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "FuzzHeaders",
+      dependencies: ["FuzzSupport", "RPC", .product(name: "NIOCore", package: "swift-nio")],
+      path: "Tests/Fuzz/Headers", swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "FuzzRequests",
+      dependencies: [
+        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ], path: "Tests/Fuzz/Requests", swiftSettings: swiftSettings),
     .testTarget(
       name: "RegistryTests",
       dependencies: [

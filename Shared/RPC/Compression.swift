@@ -10,7 +10,7 @@ public enum MessageEncoding: String, Sendable, CaseIterable {
   public static let acceptHeader = "gzip,deflate"
 
   /// The encodings a `grpc-accept-encoding` value names, in its order (unknown ones left out).
-  static func accepted(_ header: String?) -> [MessageEncoding] {
+  @_spi(Fuzzing) public static func accepted(_ header: String?) -> [MessageEncoding] {
     guard let header else { return [] }
     return header.split(separator: ",").compactMap {
       MessageEncoding(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased())
@@ -25,13 +25,13 @@ public enum MessageEncoding: String, Sendable, CaseIterable {
   }
 }
 
-enum Compression {
-  struct TooLarge: Error {}
-  struct Corrupt: Error {}
+@_spi(Fuzzing) public enum Compression {
+  public struct TooLarge: Error {}
+  public struct Corrupt: Error {}
 
   /// `frame` (a gRPC message with its 5-byte prefix, uncompressed) compressed with `encoding`,
   /// flag 1; the frame as it is if zlib fails.
-  static func compressFrame(_ frame: ByteBuffer, _ encoding: MessageEncoding) -> ByteBuffer {
+  public static func compressFrame(_ frame: ByteBuffer, _ encoding: MessageEncoding) -> ByteBuffer {
     frame.withUnsafeReadableBytes { all -> ByteBuffer in
       let body = UnsafeRawBufferPointer(rebasing: all[5...])
       var strm = z_stream()
@@ -57,7 +57,7 @@ enum Compression {
 
   /// A compressed message body inflated (gzip or zlib alike), refusing to grow past `limit`
   /// bytes (a zip bomb stops there, unread).
-  static func decompress(_ body: ByteBuffer, limit: Int) throws -> ByteBuffer {
+  public static func decompress(_ body: ByteBuffer, limit: Int) throws -> ByteBuffer {
     try body.withUnsafeReadableBytes { input -> ByteBuffer in
       var strm = z_stream()
       guard tuoyu_inflate_init(&strm, 15 + 32) == Z_OK else { throw Corrupt() }

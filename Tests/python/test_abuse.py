@@ -282,3 +282,51 @@ def test_a_ping_flood_gets_enhance_your_calm(fresh_swift_server):
         assert goaway_code(frames) == 0xB, frames  # ENHANCE_YOUR_CALM
         assert any(t == 7 and payload[8:] == b"too_many_pings" for t, _, _, payload in frames)
     still_serves(fresh_swift_server)
+
+
+def test_ten_thousand_connections_dropped_mid_call_leave_no_descriptor_or_memory_behind():
+    import hpack
+    import os
+    import time
+    from conftest import BIN, Server, free_port
+    port = free_port()
+    server = Server([str(BIN / "tuoyu-interop-server"), "--port", str(port)], port)
+    pid = server.proc.pid
+
+    def fds():
+        return len(os.listdir(f"/proc/{pid}/fd"))
+
+    def rss_kib():
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+    block = hpack.Encoder().encode(request_headers(path="/grpc.testing.TestService/FullDuplexCall"))
+    # A call begun: headers, half a message; then the connection goes (closed, or reset).
+    opening = PREFACE + frame(4, 0, 0, b"") + frame(1, 0x4, 1, block) + frame(0, 0, 1, b"\x00\x00\x00\x00\x10abc")
+
+    def drop(n):
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(opening)
+            if i % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+            s.close()
+
+    def settled(limit):
+        for _ in range(100):  # the server notices the closes asynchronously
+            if fds() <= limit:
+                break
+            time.sleep(0.1)
+        return fds()
+
+    try:
+        drop(500)  # warm-up: pools and caches reach their size
+        base_fds, base_rss = settled(10_000), rss_kib()
+        drop(10_000)
+        after = settled(base_fds + 4)
+        assert after <= base_fds + 4, (base_fds, after)
+        assert rss_kib() - base_rss < 64 * 1024, (base_rss, rss_kib())  # under 64 MiB more
+        still_serves(server)
+    finally:
+        server.stop()

@@ -8,6 +8,9 @@ import SwiftProtobuf
 public enum Tuoyu_Audit_V1_AuditTrail {
   public static let serviceName = "tuoyu.audit.v1.AuditTrail"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Tuoyu_Audit_V1_ListAuditEntriesRequest.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `tuoyu/audit/v1/audit.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [

@@ -8,6 +8,9 @@ import SwiftProtobuf
 public enum Tuoyu_Feed_V1_ChangeFeed {
   public static let serviceName = "tuoyu.feed.v1.ChangeFeed"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Tuoyu_Feed_V1_WatchEventsRequest.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `tuoyu/feed/v1/feed.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [

@@ -8,6 +8,9 @@ import SwiftProtobuf
 public enum Grpc_Testing_TestService {
   public static let serviceName = "grpc.testing.TestService"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Grpc_Testing_Empty.self, Grpc_Testing_SimpleRequest.self, Grpc_Testing_StreamingOutputCallRequest.self, Grpc_Testing_StreamingInputCallRequest.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `grpc/testing/test.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [
@@ -126,6 +129,9 @@ extension Grpc_Testing_TestService.ServiceProtocol {
 /// `grpc.testing.UnimplementedService`: descriptors, service protocol and client.
 public enum Grpc_Testing_UnimplementedService {
   public static let serviceName = "grpc.testing.UnimplementedService"
+
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Grpc_Testing_Empty.self]
 
   /// For server reflection: the serialized FileDescriptorProto of `grpc/testing/test.proto` and of
   /// every file it depends on, dependencies first, base64.

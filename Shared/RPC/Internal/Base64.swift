@@ -1,5 +1,5 @@
 /// Base64 for `-bin` metadata: standard alphabet; padding written, accepted with or without.
-enum Base64 {
+@_spi(Fuzzing) public enum Base64 {
   private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
   private static let reverse: [UInt8] = {
     var table = [UInt8](repeating: 0xFF, count: 256)
@@ -9,7 +9,7 @@ enum Base64 {
     return table
   }()
 
-  static func encode(_ bytes: [UInt8]) -> String {
+  public static func encode(_ bytes: [UInt8]) -> String {
     var out = [UInt8]()
     out.reserveCapacity((bytes.count + 2) / 3 * 4)
     var i = 0
@@ -32,7 +32,7 @@ enum Base64 {
   }
 
   /// Decodes `text`, or returns nil if it is not base64.
-  static func decode(_ text: String) -> [UInt8]? {
+  public static func decode(_ text: String) -> [UInt8]? {
     var out = [UInt8]()
     var acc: UInt32 = 0
     var bits = 0

@@ -2,27 +2,27 @@ import NIOCore
 
 /// Splits the bytes of DATA frames into gRPC length-prefixed messages, which may span frames or
 /// share one. Refuses a message above the size limit from its prefix alone, before buffering it.
-struct MessageDeframer {
-  enum Failure: Error, Equatable {
+@_spi(Fuzzing) public struct MessageDeframer {
+  public enum Failure: Error, Equatable {
     case tooLarge(Int)
     case compressed
   }
 
-  let maxMessageSize: Int
+  public let maxMessageSize: Int
   private var buffer: ByteBuffer?
   /// Whether the stream declared an encoding, so that compressed messages (flag 1) may come.
-  var allowCompressed = false
+  public var allowCompressed = false
   /// Whether the message `next()` returned last was compressed.
-  private(set) var lastCompressed = false
+  public private(set) var lastCompressed = false
 
-  init(maxMessageSize: Int) {
+  public init(maxMessageSize: Int) {
     self.maxMessageSize = maxMessageSize
   }
 
   /// Whether a message has begun but not ended.
-  var hasPartialMessage: Bool { (buffer?.readableBytes ?? 0) > 0 }
+  public var hasPartialMessage: Bool { (buffer?.readableBytes ?? 0) > 0 }
 
-  mutating func append(_ data: ByteBuffer) {
+  public mutating func append(_ data: ByteBuffer) {
     if buffer == nil || buffer!.readableBytes == 0 {
       buffer = data
     } else {
@@ -32,7 +32,7 @@ struct MessageDeframer {
   }
 
   /// The next complete message body, nil when more bytes are needed.
-  mutating func next() throws(Failure) -> ByteBuffer? {
+  public mutating func next() throws(Failure) -> ByteBuffer? {
     guard var b = buffer, b.readableBytes >= 5 else { return nil }
     let flag: UInt8 = b.getInteger(at: b.readerIndex)!
     let length = Int(b.getInteger(at: b.readerIndex + 1, as: UInt32.self)!)

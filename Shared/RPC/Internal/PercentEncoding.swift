@@ -1,8 +1,8 @@
 /// `grpc-message` percent-encoding: bytes outside printable ASCII, and `%`, become `%XX`.
-enum PercentEncoding {
+@_spi(Fuzzing) public enum PercentEncoding {
   private static let hex = Array("0123456789ABCDEF".utf8)
 
-  static func encode(_ message: String) -> String {
+  public static func encode(_ message: String) -> String {
     var needs = false
     for b in message.utf8 where b < 0x20 || b > 0x7E || b == UInt8(ascii: "%") {
       needs = true
@@ -22,7 +22,7 @@ enum PercentEncoding {
   }
 
   /// Decodes `%XX` sequences; a malformed sequence is kept as it is.
-  static func decode(_ text: String) -> String {
+  public static func decode(_ text: String) -> String {
     guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
     let bytes = Array(text.utf8)
     var out = [UInt8]()

@@ -8,6 +8,9 @@ import SwiftProtobuf
 public enum Grpc_Health_V1_Health {
   public static let serviceName = "grpc.health.v1.Health"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Grpc_Health_V1_HealthCheckRequest.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `grpc/health/v1/health.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [

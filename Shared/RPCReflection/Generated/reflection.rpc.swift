@@ -8,6 +8,9 @@ import SwiftProtobuf
 public enum Grpc_Reflection_V1_ServerReflection {
   public static let serviceName = "grpc.reflection.v1.ServerReflection"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Grpc_Reflection_V1_ServerReflectionRequest.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `grpc/reflection/v1/reflection.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [

@@ -8,6 +8,9 @@ import SwiftProtobuf
 public enum Bench_Bench {
   public static let serviceName = "bench.Bench"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Bench_Req.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `bench/bench.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [

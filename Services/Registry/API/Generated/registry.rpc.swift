@@ -9,6 +9,9 @@ import API
 public enum Tuoyu_Registry_V1_Registry {
   public static let serviceName = "tuoyu.registry.v1.Registry"
 
+  /// The request message type of each method, once each (for fuzzing and contract tests).
+  public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [Tuoyu_Registry_V1_GetRegionRequest.self, Tuoyu_Registry_V1_ListRegionsRequest.self, Tuoyu_Registry_V1_PutRegionRequest.self, Tuoyu_Registry_V1_RegisterInstitutionRequest.self, Tuoyu_Registry_V1_SubmitFilingRequest.self, Tuoyu_Registry_V1_FileInstitutionRequest.self, Tuoyu_Registry_V1_RefuseFilingRequest.self, Tuoyu_Registry_V1_ChangeFilingRequest.self, Tuoyu_Registry_V1_InstitutionActionRequest.self, Tuoyu_Registry_V1_GetInstitutionRequest.self, Tuoyu_Registry_V1_ListInstitutionsRequest.self, Tuoyu_Registry_V1_ListInstitutionHistoryRequest.self, Tuoyu_Registry_V1_ListPublicInstitutionsRequest.self, Tuoyu_Registry_V1_ListRuleValuesRequest.self, Tuoyu_Registry_V1_PutRuleValueRequest.self, Tuoyu_Registry_V1_ListCalendarDaysRequest.self, Tuoyu_Registry_V1_PutCalendarDayRequest.self, Tuoyu_Registry_V1_GetIndicatorsRequest.self, Tuoyu_Registry_V1_ImportRow.self]
+
   /// For server reflection: the serialized FileDescriptorProto of `tuoyu/registry/v1/registry.proto` and of
   /// every file it depends on, dependencies first, base64.
   public static let fileDescriptors: [String] = [

@@ -93,6 +93,13 @@ struct Generator: CodeGenerator {
     out.indent {
       out.line("public static let serviceName = \"\(service.fullName)\"")
       out.line("")
+      out.line("/// The request message type of each method, once each (for fuzzing and contract tests).")
+      var seenInputs = Set<String>()
+      let inputs = service.methods.map(\.inputType).filter { seenInputs.insert($0.fullName).inserted }
+      out.line(
+        "public static let requestMessageTypes: [any SwiftProtobuf.Message.Type] = [\(inputs.map { namer.fullName(message: $0) + ".self" }.joined(separator: ", "))]"
+      )
+      out.line("")
       out.line("/// For server reflection: the serialized FileDescriptorProto of `\(service.file.name)` and of")
       out.line("/// every file it depends on, dependencies first, base64.")
       out.line("public static let fileDescriptors: [String] = [")
