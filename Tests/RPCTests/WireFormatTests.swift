@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import RPC
+@_spi(Fuzzing) @testable import RPC
 
 @Suite struct WireFormatTests {
   @Test(arguments: [

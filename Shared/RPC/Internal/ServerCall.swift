@@ -22,13 +22,10 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   private var requestEncoding: MessageEncoding?
   private var inboundQueuedBytes = 0
   private var heldCredit = 0
-  private var inboundEnded = false
   private var inboundWaiter: CheckedContinuation<ByteBuffer?, any Error>?
   private var writeWaiter: CheckedContinuation<Void, any Error>?
-  private var responseHeadersSent = false
-  private var finished = false
-  private var cancelled = false
-  private var handlerStarted = false
+  /// What may happen next (the call's state machine); the flags it replaced live there.
+  private var state = ServerCallState()
   private var task: Task<Void, Never>?
   private var deadlineTimer: Scheduled<Void>?
 
@@ -42,15 +39,13 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   // MARK: H2 events
 
   func h2Stream(_ stream: H2Stream, receivedHeaders headers: [H2Header], endStream: Bool) {
-    if context == nil && !finished {
-      begin(headers)
-    }
+    if state.headersReceived() == .validate { begin(headers) }
     if endStream { endOfRequest() }
   }
 
   func h2Stream(_ stream: H2Stream, receivedData data: ByteBuffer, endStream: Bool) {
     let n = data.readableBytes
-    guard let route, !finished else {
+    guard state.dataReceived() == .deframe, let route else {
       stream.consume(n)
       return
     }
@@ -92,7 +87,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       fail(RPCError(code: .internal, message: "compressed message without grpc-encoding"))
       return
     }
-    if route.descriptor.kind.isSingleRequest && inbound.count > 1 {
+    if state.messageReceived(queued: inbound.count) == .tooMany {
       stream.consume(n)
       fail(RPCError(code: .internal, message: "more than one request message for \(route.descriptor.kind) call"))
       return
@@ -111,10 +106,8 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   }
 
   func h2Stream(_ stream: H2Stream, closedWith error: H2ErrorCode) {
-    guard !finished else { return }
     // Reset by the peer, or the connection went away, before we answered.
-    finished = true
-    cancelled = true
+    guard state.peerClosed() == .cancelHandler else { return }
     deadlineTimer?.cancel()
     task?.cancel()
     failWaiters(CancellationError())
@@ -202,7 +195,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       context.compressResponses = requestEncoding != nil
     }
     self.context = context
-    if !route.descriptor.kind.isSingleRequest { startHandler() }
+    if state.accepted(singleRequest: route.descriptor.kind.isSingleRequest) == .startHandler { startHandler() }
   }
 
   static func isGRPCContentType(_ value: String) -> Bool {
@@ -212,21 +205,15 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   }
 
   private func endOfRequest() {
-    guard !inboundEnded else { return }
-    inboundEnded = true
-    guard let route, !finished else { return }
-    if deframer.hasPartialMessage {
-      return fail(RPCError(code: .internal, message: "request ended inside a message"))
-    }
-    if route.descriptor.kind.isSingleRequest {
-      guard inbound.count == 1 else {
-        return fail(
-          RPCError(code: .internal, message: "expected one request message, got \(inbound.count)"))
+    switch state.requestEnded(partialMessage: deframer.hasPartialMessage, queued: inbound.count) {
+    case .none: break
+    case .fail(let message): fail(RPCError(code: .internal, message: message))
+    case .startHandler: startHandler()
+    case .wakeReader:
+      if let waiter = inboundWaiter, inbound.isEmpty {
+        inboundWaiter = nil
+        waiter.resume(returning: nil)
       }
-      startHandler()
-    } else if let waiter = inboundWaiter, inbound.isEmpty {
-      inboundWaiter = nil
-      waiter.resume(returning: nil)
     }
   }
 
@@ -248,8 +235,8 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   // MARK: Handler
 
   private func startHandler() {
-    guard !handlerStarted, let route, let context else { return }
-    handlerStarted = true
+    // Called once, when the state machine says so.
+    guard let route, let context else { return }
     let interceptors = connection.server.configuration.interceptors
     // Starts on this thread, inside the read that completed the request: a handler that does
     // not suspend answers before the read's flush, with no hop. After a suspension it resumes on
@@ -298,15 +285,14 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   func nextRequest() async throws -> ByteBuffer? {
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<ByteBuffer?, any Error>) in
       onLoop {
-        if let message = self.popInbound() {
+        switch self.state.nextRequest(queued: !self.inbound.isEmpty) {
+        case .deliver:
+          let message = self.popInbound()!
           self.dequeued(message)
           c.resume(returning: message)
-        } else if self.cancelled {
-          c.resume(throwing: CancellationError())
-        } else if self.inboundEnded || self.finished {
-          c.resume(returning: nil)
-        } else {
-          self.inboundWaiter = c
+        case .cancelled: c.resume(throwing: CancellationError())
+        case .endOfStream: c.resume(returning: nil)
+        case .wait: self.inboundWaiter = c
         }
       }
     }
@@ -324,7 +310,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       onLoop {
         do {
           if !alreadyQueued { try self.enqueue(frame, context: context) }
-          if self.finished { throw CancellationError() }
+          if self.state.isClosed { throw CancellationError() }
           if self.stream.isWritable { c.resume() } else { self.writeWaiter = c }
         } catch {
           c.resume(throwing: error)
@@ -334,27 +320,25 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   }
 
   private func enqueue(_ frame: ByteBuffer, context: ServerContext) throws {
-    guard !finished else { throw CancellationError() }
     let encoding = context.compressResponses ? context.responseEncoding : nil
-    if !responseHeadersSent {
-      responseHeadersSent = true
+    switch state.write(wantsEncoding: encoding != nil) {
+    case .refuse:
+      throw CancellationError()
+    case .sendHeadersAndMessage(let announce):
       var headers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
       // The encoding is named once, with the headers: later messages may still go uncompressed.
-      if let announced = context.responseEncoding, context.compressResponses {
-        headers.append(H2Header("grpc-encoding", announced.rawValue))
-        responseEncodingAnnounced = true
-      }
+      if announce, let encoding { headers.append(H2Header("grpc-encoding", encoding.rawValue)) }
       append(context.initialMetadata, to: &headers)
       stream.sendHeaders(headers, endStream: false)
-    }
-    if let encoding, responseEncodingAnnounced {
-      stream.sendData(Compression.compressFrame(frame, encoding))
-    } else {
-      stream.sendData(frame)
+      stream.sendData(announce && encoding != nil ? Compression.compressFrame(frame, encoding!) : frame)
+    case .sendMessage(let compressible):
+      if compressible, let encoding {
+        stream.sendData(Compression.compressFrame(frame, encoding))
+      } else {
+        stream.sendData(frame)
+      }
     }
   }
-
-  private var responseEncodingAnnounced = false
 
   // MARK: Ending
 
@@ -366,11 +350,11 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   }
 
   private func finish(_ error: RPCError?, trailing: Metadata, extra: [H2Header] = []) {
-    guard !finished else { return }
-    finished = true
+    let action = state.finish()
+    guard action != .none else { return }
     deadlineTimer?.cancel()
     var trailers: [H2Header] = []
-    if !responseHeadersSent {
+    if action == .sendTrailersOnly {
       trailers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
     }
     trailers += extra
@@ -389,10 +373,9 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       trailers.append(H2Header("grpc-status", "0"))
     }
     append(trailing, to: &trailers)
-    if responseHeadersSent {
+    if action == .sendTrailers {
       stream.sendTrailers(trailers)
     } else {
-      responseHeadersSent = true
       stream.sendHeaders(trailers, endStream: true)
     }
   }
@@ -412,8 +395,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   }
 
   private func respondHTTP(status: String, message: String) {
-    finished = true
-    responseHeadersSent = true
+    guard state.finish() != .none else { return }
     stream.sendHeaders(
       [
         H2Header(":status", status), H2Header("content-type", "text/plain"),
