@@ -27,7 +27,6 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   private var trailers = Metadata()
   private var finalStatus: Status?
   private var details: [UInt8]?
-  private var locallyCancelled: Status?
   private var receiveWaiter: CheckedContinuation<Received?, any Error>?
   private var headersWaiters: [CheckedContinuation<Metadata, any Error>] = []
   private var statusWaiters: [CheckedContinuation<Status, Never>] = []
