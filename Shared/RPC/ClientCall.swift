@@ -26,6 +26,8 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   private var headers: Metadata?
   private var trailers = Metadata()
   private var finalStatus: Status?
+  /// What may happen next (the call's state machine).
+  private var state = ClientCallState()
   private var details: [UInt8]?
   private var receiveWaiter: CheckedContinuation<Received?, any Error>?
   private var headersWaiters: [CheckedContinuation<Metadata, any Error>] = []
@@ -60,7 +62,7 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
     let frame = compressed ? compression.map { Compression.compressFrame(plain, $0) } ?? plain : plain
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
       onLoop {
-        guard let stream = self.stream, !stream.isClosed, self.finalStatus == nil else {
+        guard let stream = self.stream, !stream.isClosed, self.state.maySend else {
           return c.resume(throwing: self.statusError ?? RPCError(code: .unavailable, message: "call closed"))
         }
         stream.sendData(frame)
@@ -166,7 +168,13 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   // MARK: H2 events
 
   public func h2Stream(_ stream: H2Stream, receivedHeaders fields: [H2Header], endStream: Bool) {
-    if headers == nil && finalStatus == nil {
+    let action = state.headersReceived(endStream: endStream)
+    switch action {
+    case .ignore: return
+    case .violation:
+      return terminate(Status(code: .internal, message: "HEADERS without END_STREAM after the response headers"))
+    case .trailers: break
+    case .responseHeaders, .trailersOnly:
       var httpStatus = ""
       var contentType: String?
       for f in fields {
@@ -177,7 +185,7 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
         let code = Status.Code(httpStatus: Int(httpStatus) ?? 0)
         return terminate(Status(code: code, message: "HTTP status \(httpStatus)"), reset: false)
       }
-      if !endStream {
+      if action == .responseHeaders {
         guard let contentType, ServerCall.isGRPCContentType(contentType) else {
           return terminate(
             Status(code: .unknown, message: "invalid content-type \(contentType ?? "(none)")"))
@@ -188,6 +196,7 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
           }
           deframer.allowCompressed = true
         }
+        state.responseHeadersAccepted()
         let md = Self.metadata(from: fields)
         headers = md
         for w in headersWaiters { w.resume(returning: md) }
@@ -215,9 +224,14 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   }
 
   public func h2Stream(_ stream: H2Stream, receivedData data: ByteBuffer, endStream: Bool) {
-    guard finalStatus == nil else {
+    switch state.dataReceived() {
+    case .deframe: break
+    case .discard:
       stream.consume(data.readableBytes)
       return
+    case .violation:
+      stream.consume(data.readableBytes)
+      return terminate(Status(code: .internal, message: "DATA before the response headers"))
     }
     deframer.append(data)
     var framed = 0
@@ -249,7 +263,7 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
   }
 
   public func h2Stream(_ stream: H2Stream, closedWith error: H2ErrorCode) {
-    guard finalStatus == nil else { return }
+    guard !state.isClosed else { return }
     let status: Status
     switch error {
     case .noError: status = Status(code: .internal, message: "stream closed without a status")
@@ -273,13 +287,13 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
 
   /// Ends the call locally with `status`, resetting the stream.
   private func terminate(_ status: Status, reset: Bool = true) {
-    guard finalStatus == nil else { return }
+    guard !state.isClosed else { return }
     if reset { stream?.reset(.cancel) }
     complete(status)
   }
 
   private func complete(_ status: Status) {
-    guard finalStatus == nil else { return }
+    guard state.close() else { return }
     finalStatus = status
     deadlineTimer?.cancel()
     let error = statusError
