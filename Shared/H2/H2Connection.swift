@@ -39,9 +39,11 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private var flushScheduled = false
   private var needsFlush = false
   private var orphanBytes = 0
-  private var closed = false
+  /// Open, draining after a GOAWAY, or closed (the connection's lifecycle state machine).
+  private var lifecycle = H2ConnectionLifecycle()
+  private var closed: Bool { lifecycle.isClosed }
   /// Why the connection closed (for errors and logs).
-  private(set) var closeReason = ""
+  var closeReason: String { lifecycle.closeReason }
   private var allocator = ByteBufferAllocator()
   private var outBuffer: ByteBuffer
   private var emptyBuffer: ByteBuffer
@@ -203,11 +205,12 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       )
     }
     guard let session, !closed else { return }
-    if role == .server && error == .noError {
+    switch lifecycle.goAway(server: role == .server, graceful: error == .noError) {
+    case .none: return
+    case .sendNoticeAndPing:
       guard connectionCall(nghttp2_submit_shutdown_notice(session), "GOAWAY (shutdown notice)") else { return }
-      shutdownPingPending = true
       ping(Self.shutdownPingOpaque)
-    } else {
+    case .sendGoAway:
       let rv = debugData.withCString { text in
         nghttp2_submit_goaway(
           session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
@@ -215,23 +218,18 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       }
       guard connectionCall(rv, "GOAWAY") else { return }
     }
-    goingAway = true
     requestFlush()
   }
 
-  private var shutdownPingPending = false
-  private var goingAway = false
   static let shutdownPingOpaque: UInt64 = 0x7475_6f79_7567_6f61
 
   /// Whether `goAway()` has been called on this connection.
-  public var isGoingAway: Bool { goingAway }
+  public var isGoingAway: Bool { lifecycle.isGoingAway }
 
   /// Closes the channel now.
   public func close(reason: String = "closed locally") {
-    guard let context, !closed else { return }
+    guard let context, lifecycle.close(reason: reason) else { return }
     stopLimits()
-    closed = true
-    closeReason = reason
     if tracing {
       trace(
         "\(role) close: \(reason) local=\(context.channel.localAddress?.port ?? -1) remote=\(context.channel.remoteAddress?.port ?? -1) streams=\(streams.count)"
@@ -518,8 +516,11 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     case .goAway(let last, let code):
       delegate?.h2Connection(self, receivedGoAway: last, error: code)
     case .pingAck(let opaque):
-      if opaque == Self.shutdownPingOpaque && shutdownPingPending, let session {
-        shutdownPingPending = false
+      switch lifecycle.pingAck(isShutdownPing: opaque == Self.shutdownPingOpaque) {
+      case .none: break
+      case .deliver: delegate?.h2Connection(self, receivedPingAck: opaque)
+      case .sendFinalGoAway:
+        guard let session else { break }
         guard
           connectionCall(
             nghttp2_submit_goaway(
@@ -527,8 +528,6 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
               nghttp2_session_get_last_proc_stream_id(session), H2ErrorCode.noError.rawValue, nil, 0), "GOAWAY")
         else { return }
         requestFlush()
-      } else {
-        delegate?.h2Connection(self, receivedPingAck: opaque)
       }
     }
   }
@@ -536,11 +535,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private func connectionLost() {
     stopLimits()
     guard session != nil || !streams.isEmpty else { return }
-    if !closed {
-      closeReason = "connection closed by the peer"
-      if tracing { trace("\(role) lost: open streams \(streams.count)") }
-    }
-    closed = true
+    if lifecycle.lost() && tracing { trace("\(role) lost: open streams \(streams.count)") }
     dispatchEvents()
     let open = streams.values
     streams.removeAll()
