@@ -25,6 +25,7 @@ public enum ServiceMain {
       exit(0)
     }
     exitAtOnceOnCrash()
+    EventLoopThreads.fitSingletonToAffinity()
     let configuration: ServiceConfiguration
     do {
       configuration = try ServiceConfiguration.load()

@@ -24,6 +24,7 @@ struct InteropServer: AsyncParsableCommand {
   @Option(help: "Client connections held at once (the server's limit).") var maxConnections: Int?
 
   func run() async throws {
+    EventLoopThreads.fitSingletonToAffinity()
     var configuration = RPCServer.Configuration(host: host, port: port)
     if let maxConnections { configuration.maxConnections = maxConnections }
     if useTLS {

@@ -142,3 +142,17 @@ import Testing
     }
   }
 }
+
+@Suite struct EventLoopThreadsTests {
+  @Test func cpuListsAreCounted() {
+    #expect(EventLoopThreads.cpuCount(list: "0") == 1)
+    #expect(EventLoopThreads.cpuCount(list: "0-1") == 2)
+    #expect(EventLoopThreads.cpuCount(list: "0,2-3,7") == 4)
+    for bad in ["", "x", "3-1", "1-", "-", "0-99999999"] {
+      #expect(EventLoopThreads.cpuCount(list: bad) == nil, "\(bad)")
+    }
+    // This process may use at least one CPU, and no more than the machine has.
+    let mine = EventLoopThreads.affinityCPUs
+    #expect(mine != nil && mine! >= 1 && mine! <= 4096)
+  }
+}

@@ -744,7 +744,8 @@ def test_cli_repeated_filters_mean_any_of(registry):
         r = cli(env, "registry", "list", "--region", "330502003", *flags, "-o", "json")
         assert r.returncode == 0, r.stderr
         d = json.loads(r.stdout)
-        return {x["credit_code"]: x["status"] for x in (d if isinstance(d, list) else [d])}
+        assert isinstance(d, list)  # a list prints an array, also of one
+        return {x["credit_code"]: x["status"] for x in d}
 
     registered, filed = codes("--status", "registered"), codes("--status", "filed")
     assert code in registered and filed and code not in filed

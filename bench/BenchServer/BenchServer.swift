@@ -23,6 +23,7 @@ struct BenchServer: AsyncParsableCommand {
   @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
 
   func run() async throws {
+    EventLoopThreads.fitSingletonToAffinity()
     var configuration = RPCServer.Configuration(host: host, port: port)
     configuration.http2.maxConcurrentStreams = 256
     let server = try RPCServer(configuration: configuration, services: [BenchService()])

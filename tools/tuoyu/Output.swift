@@ -51,12 +51,15 @@ func displayWidth(_ s: String) -> Int {
 }
 
 /// Prints `table` (table or CSV) or the messages as plain JSON: the forms the flags take (enum
-/// short names, YYYY-MM-DD, yuan), every field with its default.
-func printOutput(_ options: GlobalOptions, _ table: Table, json messages: [any PlainJSONMessage]) {
+/// short names, YYYY-MM-DD, yuan), every field with its default. JSON is one document: the
+/// object a command is about, or — for a list (`asList`), whatever its length, so that a script
+/// never meets an object where it expects an array — an array. ndjson: one object a line.
+func printOutput(
+  _ options: GlobalOptions, _ table: Table, json messages: [any PlainJSONMessage], asList: Bool = false
+) {
   let text = table.render(options.output, withHeaders: !options.noHeaders) {
     let objects = messages.map { $0.plainJSON().rendered() }
-    // json: one document (the object, or an array of them); ndjson: one object a line.
-    if options.output == .ndjson || objects.count == 1 { return objects.joined(separator: "\n") }
+    if options.output == .ndjson || (objects.count == 1 && !asList) { return objects.joined(separator: "\n") }
     return "[" + objects.joined(separator: ",") + "]"
   }
   if options.output == .csv {

@@ -275,7 +275,7 @@ struct Regions: AsyncParsableCommand {
         y.map { $0.averageMonthlyFee.fen == 0 ? "" : Yuan.string($0.averageMonthlyFee.fen) } ?? "",
       ])
     }
-    printOutput(options, t, json: regions)
+    printOutput(options, t, json: regions, asList: true)
   }
 }
 
@@ -765,7 +765,7 @@ struct Pending: AsyncParsableCommand {
         show(i.effectiveDate),
       ])
     }
-    printOutput(options, t, json: sorted)
+    printOutput(options, t, json: sorted, asList: true)
     if options.output == .table { print("\(sorted.count) waiting, \(overdue) overdue") }
   }
 }
@@ -839,9 +839,9 @@ struct List: AsyncParsableCommand {
       // The import's columns: export, edit, import.
       var t = Table(Import.exportColumns)
       for i in all { t.add(Import.exportRow(i)) }
-      printOutput(options, t, json: all)
+      printOutput(options, t, json: all, asList: true)
     } else {
-      printOutput(options, institutionTable(all), json: all)
+      printOutput(options, institutionTable(all), json: all, asList: true)
     }
     if !next.isEmpty { FileHandle.standardError.write(Data("next page: --page-token \(next)\n".utf8)) }
   }
@@ -904,7 +904,7 @@ struct Public: AsyncParsableCommand {
         p.feeBand,
       ])
     }
-    printOutput(options, t, json: all)
+    printOutput(options, t, json: all, asList: true)
   }
 }
 
@@ -1039,7 +1039,7 @@ struct CalendarCommand: AsyncParsableCommand {
     }
     var t = Table(["DAY", "KIND", "NAME", "SOURCE"])
     for d in r.days { t.add([show(d.day), d.kind == .workday ? "workday" : "holiday", d.name, d.source]) }
-    printOutput(options, t, json: r.days)
+    printOutput(options, t, json: r.days, asList: true)
   }
 }
 

@@ -55,7 +55,7 @@ struct AuditCommand: AsyncParsableCommand {
         e.outcome, e.requestID,
       ])
     }
-    printOutput(options, t, json: entries)
+    printOutput(options, t, json: entries, asList: true)
   }
 
   /// A bare credit code (18 capitals and digits) names its institution.
@@ -120,6 +120,6 @@ struct Watch: AsyncParsableCommand {
     guard !streaming else { return }
     var t = Table(headers)
     for e in events { t.add(row(e)) }
-    printOutput(options, t, json: events)
+    printOutput(options, t, json: events, asList: true)
   }
 }

@@ -122,7 +122,7 @@ struct GlobalOptions: ParsableArguments {
   var tokenFile: String?
   @Option(
     name: [.customShort("o"), .long],
-    help: "table, json (one document: an object, or an array of several), ndjson (one object a line) or csv.")
+    help: "table, json (one document: the object, or an array for a list), ndjson (one object a line) or csv.")
   var output: OutputFormat = .table
   @Flag(help: "Leave out the header line of a table or CSV.") var noHeaders = false
   @Option(
