@@ -40,7 +40,7 @@ public enum EventLoopThreads {
   static func cpuCount(list: String) -> Int? {
     var count = 0
     for part in list.split(separator: ",") {
-      let bounds = part.split(separator: "-", maxSplits: 1).map { Int($0) }
+      let bounds = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { Int($0) }
       guard let first = bounds.first ?? nil, let last = bounds.last ?? nil, last >= first, last - first < 1 << 16
       else { return nil }
       count += last - first + 1
