@@ -601,14 +601,30 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     scheduleIdle()
   }
 
+  /// The connection has no open stream (since `idleSince`). One timer at a time watches it, re-armed
+  /// from when the connection last went idle, so that a call's start and end schedule nothing.
   private func scheduleIdle() {
-    guard role == .server, let idle = settings.maxConnectionIdle, idleTask == nil, streams.isEmpty, let context,
-      !closed
-    else { return }
+    guard role == .server, let idle = settings.maxConnectionIdle, streams.isEmpty, !closed else { return }
+    idleSince = now
+    guard idleTask == nil else { return }
+    armIdle(idle, at: idleSince! + idle)
+  }
+
+  private var idleSince: NIODeadline?
+
+  private func armIdle(_ idle: TimeAmount, at deadline: NIODeadline) {
+    guard let context, !closed else { return }
     let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-    idleTask = context.eventLoop.scheduleTask(in: idle) {
-      me.value.idleTask = nil
-      if me.value.streams.isEmpty { me.value.goAway(debugData: "max_idle") }
+    idleTask = context.eventLoop.scheduleTask(deadline: deadline) {
+      let c = me.value
+      c.idleTask = nil
+      // Busy now: the next time it goes idle arms the timer again.
+      guard let since = c.idleSince, c.streams.isEmpty else { return }
+      if since + idle <= c.now {
+        c.goAway(debugData: "max_idle")
+      } else {
+        c.armIdle(idle, at: since + idle)
+      }
     }
   }
 
@@ -707,8 +723,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     if isRequest && role == .server {
       let stream = H2Stream(id: streamID, connection: self, empty: emptyBuffer)
       streams[streamID] = stream
-      idleTask?.cancel()
-      idleTask = nil
+      idleSince = nil
     }
     if let stream = stream(streamID) {
       stream.pendingHeaders.removeAll(keepingCapacity: true)

@@ -417,6 +417,28 @@ final class Pair {
     #expect(!pair.serverChannel.isActive)
   }
 
+  /// Idle time counts from when the last stream ended, not from when the connection opened.
+  @Test func idleCountsFromTheLastCall() throws {
+    var settings = H2Settings()
+    settings.maxConnectionIdle = .seconds(60)
+    let pair = try Pair(serverSettings: settings)
+    let loop = pair.serverChannel.embeddedEventLoop
+    loop.advanceTime(by: .seconds(50))
+    let (_, response) = try pair.request(endStream: true)
+    try pair.shuttle()
+    loop.advanceTime(by: .seconds(5))
+    pair.serverDelegate.streams[0].0.sendHeaders(
+      [H2Header(":status", "200"), H2Header("grpc-status", "0")], endStream: true)
+    try pair.shuttle()
+    #expect(response.closed == .noError)  // idle since t = 55 s
+    loop.advanceTime(by: .seconds(58))  // t = 113: the first timer (t = 60) found it busy-then-idle
+    try pair.shuttle()
+    #expect(pair.clientDelegate.goAways.isEmpty && pair.serverChannel.isActive)
+    loop.advanceTime(by: .seconds(3))  // t = 116
+    try pair.shuttle()
+    #expect(!pair.clientDelegate.goAways.isEmpty)
+  }
+
   @Test func anOldConnectionGoesAwayGracefullyThenCloses() throws {
     var settings = H2Settings()
     settings.maxConnectionAge = .seconds(100)  // 90–110 s with its jitter
