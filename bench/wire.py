@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Unary echo benchmark of the wire layer: h2load against tuoyu-bench-server, gRPC C++ and
-grpc-swift-2, side by side in one run. Servers are pinned to CPU 0 and h2load to CPU 1.
+"""Unary echo benchmark of the wire layer: h2load against tuoyu-bench-server, gRPC C++, grpc-go
+and grpc-swift-2, side by side in one run. Servers are pinned to CPU 0 and h2load to CPU 1.
 
 Prints, per server and load shape: requests/s, mean and p99 latency, server CPU microseconds per
 call, peak RSS, and tuoyu's ratio to each peer. Run through bench/wire.sh, which builds everything.
@@ -132,6 +132,7 @@ def main():
     p.add_argument("--tuoyu", required=True)
     p.add_argument("--cpp")
     p.add_argument("--grpc-swift")
+    p.add_argument("--go")
     p.add_argument("--duration", type=int, default=5)
     args = p.parse_args()
 
@@ -143,6 +144,8 @@ def main():
     servers = [("tuoyu", [args.tuoyu])]
     if args.cpp:
         servers.append(("grpc-c++", [args.cpp]))
+    if args.go:
+        servers.append(("grpc-go", [args.go]))
     if args.grpc_swift:
         servers.append(("grpc-swift-2", [args.grpc_swift]))
     rows = []
