@@ -331,3 +331,55 @@ def test_log_level_debug_adds_an_access_line_per_call_and_a_bad_level_is_refused
                           "--token-public-key", str(KEYS / "public.pem"), "--log-level", "loud"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 64 and "--log-level must be" in bad.stderr, bad.stderr
+
+
+def test_server_limit_flags_reach_the_wire():
+    """--header-timeout-s and --max-connection-idle-s, end to end over real sockets."""
+    import socket
+    import struct
+
+    def frame(type_, flags, stream, payload=b""):
+        return struct.pack(">I", len(payload))[1:] + bytes([type_, flags]) + struct.pack(">I", stream) + payload
+
+    def frames_until_closed(s, seconds):
+        s.settimeout(seconds)
+        data, closed = b"", False
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    closed = True
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+        types = []
+        while len(data) >= 9:
+            length = int.from_bytes(data[:3], "big")
+            types.append(data[3])
+            data = data[9 + length:]
+        return types, closed
+
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0)
+    server = start("inspection", "--header-timeout-s", "1", "--max-connection-idle-s", "2")
+    try:
+        assert wait_status(server.port, SERVING) == SERVING
+        # Slowloris: a header block begun and never finished is cut after 1 s.
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(preface + frame(1, 0x1, 1, b"\x83"))  # HEADERS without END_HEADERS
+            started = time.monotonic()
+            _, closed = frames_until_closed(s, 5)
+            assert closed and 0.8 < time.monotonic() - started < 4
+        # Idle: a connection that opens no stream is told GOAWAY after 2 s.
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(preface)
+            started = time.monotonic()
+            types, _ = frames_until_closed(s, 3.5)
+            assert 7 in types, types  # GOAWAY
+            assert time.monotonic() - started > 1.5
+        assert status(server.port) == SERVING  # and the server serves on
+    finally:
+        server.proc.terminate()
+        assert server.proc.wait(timeout=15) == 0
