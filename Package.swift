@@ -202,6 +202,11 @@ let package = Package(
         .product(name: "NIOEmbedded", package: "swift-nio"),
       ], path: "Tests/Fuzz/H2Client", swiftSettings: swiftSettings),
     .executableTarget(
+      name: "FuzzRPCServer",
+      dependencies: [
+        "FuzzSupport", "RPC", "RPCHealth", "Interop", .product(name: "NIOPosix", package: "swift-nio"),
+      ], path: "Tests/Fuzz/RPCServer", swiftSettings: swiftSettings),
+    .executableTarget(
       name: "FuzzDeframer",
       dependencies: ["FuzzSupport", "RPC", .product(name: "NIOCore", package: "swift-nio")],
       path: "Tests/Fuzz/Deframer", swiftSettings: swiftSettings),
