@@ -55,6 +55,8 @@ public final class RPCClient: Sendable {
   public init(
     configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
   ) throws {
+    // Metadata sent with every call is checked once, here (see `checkMetadata`).
+    try Self.checkMetadata(configuration.defaultMetadata)
     self.configuration = configuration
     self.group = group
     self.state = NIOLockedValueBox(State(backoff: configuration.backoffInitial))
@@ -66,6 +68,17 @@ public final class RPCClient: Sendable {
     }
     let host = configuration.serverHostname ?? configuration.host
     self.authority = host.contains(":") ? "[\(host)]:\(configuration.port)" : "\(host):\(configuration.port)"
+  }
+
+  /// Metadata that HTTP/2 or gRPC would refuse fails locally, with its name, not as a stream reset
+  /// from the server (a token with a trailing newline is the usual case).
+  static func checkMetadata(_ metadata: Metadata) throws {
+    for e in metadata.elements {
+      if let problem = Metadata.problem(key: e.key, value: e.value) {
+        throw RPCError(
+          code: .invalidArgument, message: "metadata \(Metadata.shown(e.key)): \(problem); nothing was sent")
+      }
+    }
   }
 
   public convenience init(host: String, port: Int, tls: TLSConfiguration? = nil) throws {
@@ -102,16 +115,7 @@ public final class RPCClient: Sendable {
     _ descriptor: MethodDescriptor, request: Req.Type, response: Resp.Type,
     metadata: Metadata = Metadata(), options: CallOptions = CallOptions()
   ) async throws -> ClientCall<Req, Resp> {
-    // Metadata that HTTP/2 or gRPC would refuse fails here, with its name, not as a stream reset
-    // from the server (a token with a trailing newline is the usual case).
-    for md in [configuration.defaultMetadata, metadata] {
-      for e in md.elements {
-        if let problem = Metadata.problem(key: e.key, value: e.value) {
-          throw RPCError(
-            code: .invalidArgument, message: "metadata \(Metadata.shown(e.key)): \(problem); nothing was sent")
-        }
-      }
-    }
+    try Self.checkMetadata(metadata)
     let deadline = options.timeout.map { NIODeadline.now() + TimeAmount($0) }
     // A stream that could not even be opened never reached the server, so it is retried once
     // on a new connection (gRPC's transparent retry).

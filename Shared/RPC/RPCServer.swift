@@ -82,6 +82,9 @@ public final class RPCServer: Sendable {
     self.group = group
   }
 
+  /// The methods the server routes (each service's descriptors).
+  public var methods: [MethodDescriptor] { shared.router.methods }
+
   /// Binds and starts accepting; returns the bound port.
   @discardableResult
   public func start() async throws -> Int {

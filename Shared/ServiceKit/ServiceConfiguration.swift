@@ -142,23 +142,29 @@ public struct ServiceConfiguration: Sendable {
       }
       c.logLevel = l
     }
-    func seconds(_ flag: String, allowOff: Bool) throws -> TimeAmount?? {
-      guard let v = values[flag] else { return .none }
-      if allowOff && v == "off" { return .some(nil) }
+    /// A limit in seconds, or "off" (nil) where it may be lifted; the flag's absence keeps `limit`.
+    func seconds(_ flag: String, allowOff: Bool = true, _ limit: inout TimeAmount?) throws {
+      guard let v = values[flag] else { return }
+      if allowOff && v == "off" {
+        limit = nil
+        return
+      }
       guard let n = Int64(v), n > 0, n <= 365 * 86400 else {
         throw ConfigurationError("--\(flag) must be seconds, 1–31536000\(allowOff ? ", or off" : "")")
       }
-      return .some(.seconds(n))
+      limit = .seconds(n)
     }
-    if let v = try seconds("keepalive-min-time-s", allowOff: true) { c.http2.minPingInterval = v }
+    try seconds("keepalive-min-time-s", &c.http2.minPingInterval)
     if let v = values["keepalive-permit-without-calls"] {
       guard let b = Bool(v) else { throw ConfigurationError("--keepalive-permit-without-calls must be true or false") }
       c.http2.permitPingWithoutCalls = b
     }
-    if let v = try seconds("max-connection-idle-s", allowOff: true) { c.http2.maxConnectionIdle = v }
-    if let v = try seconds("max-connection-age-s", allowOff: true) { c.http2.maxConnectionAge = v }
-    if let v = try seconds("max-connection-age-grace-s", allowOff: false), let v { c.http2.maxConnectionAgeGrace = v }
-    if let v = try seconds("header-timeout-s", allowOff: true) { c.http2.headerTimeout = v }
+    try seconds("max-connection-idle-s", &c.http2.maxConnectionIdle)
+    try seconds("max-connection-age-s", &c.http2.maxConnectionAge)
+    var grace: TimeAmount? = c.http2.maxConnectionAgeGrace
+    try seconds("max-connection-age-grace-s", allowOff: false, &grace)
+    c.http2.maxConnectionAgeGrace = grace ?? c.http2.maxConnectionAgeGrace
+    try seconds("header-timeout-s", &c.http2.headerTimeout)
     if let v = values["max-concurrent-streams"] {
       guard let n = UInt32(v), (1...100_000).contains(n) else {
         throw ConfigurationError("--max-concurrent-streams must be 1–100000")

@@ -185,14 +185,14 @@ public struct ServiceRunner: Sendable {
           ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
           AuditTrailService(pool: pool),
         ] + makeServices(dependencies)
-      // Health answers by each service's full gRPC name too (tuoyu.registry.v1.Registry, the feed,
-      // the audit trail), as probes and load balancers ask.
-      var router = RPCRouter()
-      for service in services where !(service is HealthService) { service.register(on: &router) }
-      for name in Set(router.methods.map(\.service)) { health.setStatus(.notServing, for: name) }
       // Server reflection describes every service above (and itself) to grpcurl, IDEs, …
       rpc = try RPCServer(
         configuration: server, services: services + [ReflectionService(services: services)], logger: logger)
+      // Health answers by each service's full gRPC name too (tuoyu.registry.v1.Registry, the feed,
+      // the audit trail), as probes and load balancers ask.
+      for name in Set(rpc.methods.map(\.service)) where name != Grpc_Health_V1_Health.serviceName {
+        health.setStatus(.notServing, for: name)
+      }
     } catch {
       await stopEarly()
       throw error

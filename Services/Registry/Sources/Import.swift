@@ -74,7 +74,7 @@ extension RegistryService {
     let filed = !row.filingNumber.isEmpty
     let (ctx, codeTaken, numberTaken) = try await RegistryStore.importContext(
       tx, township: row.facts.townshipCode, date: day, rules: rules, creditCode: row.creditCode,
-      filingNumber: row.filingNumber, division: row.creditCode)
+      filingNumber: row.filingNumber, warningsFor: row.creditCode)
     try Refusals.check(problems + (filed ? FilingRules.facts(row.facts, ctx) : FilingRules.location(row.facts, ctx)))
     if codeTaken,
       try await Self.isAsImported(row, try await RegistryStore.current(tx, row.creditCode, forUpdate: false))

@@ -330,14 +330,15 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       if announce, let encoding { headers.append(H2Header("grpc-encoding", encoding.rawValue)) }
       append(context.initialMetadata, to: &headers)
       stream.sendHeaders(headers, endStream: false)
-      stream.sendData(announce && encoding != nil ? Compression.compressFrame(frame, encoding!) : frame)
+      stream.sendData(Self.encoded(frame, announce ? encoding : nil))
     case .sendMessage(let compressible):
-      if compressible, let encoding {
-        stream.sendData(Compression.compressFrame(frame, encoding))
-      } else {
-        stream.sendData(frame)
-      }
+      stream.sendData(Self.encoded(frame, compressible ? encoding : nil))
     }
+  }
+
+  /// The frame compressed with `encoding`, or as it is without one.
+  private static func encoded(_ frame: ByteBuffer, _ encoding: MessageEncoding?) -> ByteBuffer {
+    encoding.map { Compression.compressFrame(frame, $0) } ?? frame
   }
 
   // MARK: Ending

@@ -61,17 +61,18 @@ extension RegistryStore {
   static func filingContext(
     _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache, creditCode: String = ""
   ) async throws -> FilingContext {
-    try await importContext(tx, township: township, date: date, rules: rules, division: creditCode).context
+    try await importContext(tx, township: township, date: date, rules: rules, warningsFor: creditCode).context
   }
 
   /// The filing context, and — for an import row, in the same statement — whether its credit code
-  /// is registered and its filing number used already (empty strings ask nothing). `division`:
-  /// a credit code whose issuing region (characters 3–8) is looked up for the region warnings.
+  /// is registered and its filing number used already (empty strings ask nothing).
+  /// `warningsFor`: a credit code whose issuing region (characters 3–8) is looked up for the
+  /// region warnings (empty: none).
   static func importContext(
     _ tx: PostgresSession, township: String, date: LocalDate, rules: RulePackCache, creditCode: String = "",
-    filingNumber: String = "", division: String = ""
+    filingNumber: String = "", warningsFor: String = ""
   ) async throws -> (context: FilingContext, codeTaken: Bool, numberTaken: Bool) {
-    let divisionCode = Registration.division(division) ?? ""
+    let divisionCode = Registration.division(warningsFor) ?? ""
     // One statement: the rule pack's version, the township's county and city, the county's fee,
     // names for the warnings.
     let row = try await tx.query(
