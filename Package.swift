@@ -89,6 +89,9 @@ let package = Package(
     .target(
       name: "RegistryAPI", dependencies: ["API", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Services/Registry/API", swiftSettings: swiftSettings),
+    .target(
+      name: "WorkforceAPI", dependencies: ["API", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Services/Workforce/API", swiftSettings: swiftSettings),
     // Layer 6: what every service executable shares.
     .target(
       name: "ServiceKit",
@@ -121,7 +124,12 @@ let package = Package(
       name: "Registry", dependencies: ["RegistryCore", "ServiceKit"], path: "Services/Registry/App",
       swiftSettings: swiftSettings),
     .target(
-      name: "WorkforceCore", dependencies: ["ServiceKit"], path: "Services/Workforce/Sources",
+      name: "WorkforceCore",
+      dependencies: [
+        "ServiceKit", "API", "WorkforceAPI", "RegistryAPI", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+      ], path: "Services/Workforce/Sources",
       resources: [.copy("Migrations")],
       swiftSettings: swiftSettings),
     .executableTarget(
@@ -149,7 +157,7 @@ let package = Package(
     .executableTarget(
       name: "CLI",
       dependencies: [
-        "API", "RegistryAPI", "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        "API", "RegistryAPI", "WorkforceAPI", "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
@@ -217,7 +225,7 @@ let package = Package(
     .executableTarget(
       name: "FuzzRequests",
       dependencies: [
-        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI",
+        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI", "WorkforceAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ], path: "Tests/Fuzz/Requests", swiftSettings: swiftSettings),
     .testTarget(
@@ -228,6 +236,13 @@ let package = Package(
         .product(name: "PropertyBased", package: "swift-property-based"),
       ],
       path: "Tests/RegistryTests", swiftSettings: swiftSettings),
+    .testTarget(
+      name: "WorkforceTests",
+      dependencies: [
+        "WorkforceCore", "WorkforceAPI", "RegistryCore", "RegistryAPI", "ServiceKit", "ServiceKitTesting", "API",
+        "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Tests/WorkforceTests", swiftSettings: swiftSettings),
     .testTarget(
       name: "H2Tests",
       dependencies: [

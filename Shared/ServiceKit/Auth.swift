@@ -8,13 +8,21 @@ public struct Principal: Sendable, Hashable {
   public var subject: String
   public var department: String
   public var roles: Set<String>
+  /// The institution (credit code) a token is limited to: an employer's own staff, nothing else.
+  public var institution: String?
+  /// The region (a county's or the city's 6-digit code) an officer's token is limited to.
+  public var region: String?
 
   public static let contextKey = "tuoyu.principal"
 
-  public init(subject: String, department: String, roles: Set<String>) {
+  public init(
+    subject: String, department: String, roles: Set<String>, institution: String? = nil, region: String? = nil
+  ) {
     self.subject = subject
     self.department = department
     self.roles = roles
+    self.institution = institution
+    self.region = region
   }
 
   public static func of(_ context: ServerContext) -> Principal? {
@@ -37,13 +45,22 @@ public struct TokenClaims: JWTPayload, Equatable {
   /// health, finance, hrss, or a service name for service tokens.
   public var dept: String
   public var roles: [String]
+  /// The institution (unified social credit code) the token is limited to, if any.
+  public var inst: String?
+  /// The region (6-digit county or city code) the token is limited to, if any.
+  public var region: String?
 
-  public init(subject: String, department: String, roles: [String], lifetime: TimeInterval, now: Date = Date()) {
+  public init(
+    subject: String, department: String, roles: [String], lifetime: TimeInterval, now: Date = Date(),
+    institution: String? = nil, region: String? = nil
+  ) {
     self.sub = SubjectClaim(value: subject)
     self.exp = ExpirationClaim(value: now.addingTimeInterval(lifetime))
     self.iat = IssuedAtClaim(value: now)
     self.dept = department
     self.roles = roles
+    self.inst = institution
+    self.region = region
   }
 
   public func verify(using algorithm: some JWTAlgorithm) async throws {
@@ -92,7 +109,9 @@ public struct TokenVerifier: Sendable {
       _ = cache.withLockedValue { $0.removeValue(forKey: token) }
     }
     let claims = try await keys.verify(token, as: TokenClaims.self)
-    let principal = Principal(subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles))
+    let principal = Principal(
+      subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles), institution: claims.inst,
+      region: claims.region)
     cache.withLockedValue {
       if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
       $0[token] = (principal, claims.exp.value)

@@ -134,11 +134,12 @@ extension Mutation {
   /// `target`, so rows about the same thing (a credit code given twice) run in the order sent and
   /// the later one is the one refused. Outcomes are reported, in the order the rows came, once all
   /// have run. After `maxRows` the import stops and `stopped` is told the first row it did not take.
+  /// The audit digest is taken of `redact(row)` (a row carrying personal data is digested without it).
   /// Returns how many rows were received and how many took effect.
   public static func eachRow<Row: LimitedMessage & Sendable>(
     _ pool: PostgresPool, context: ServerContext, rows: RequestStream<Row>, maxRows: Int, batchSize: Int = 200,
     lanes: Int = 3, validateOnly isValidateOnly: (Row) -> Bool = { _ in false },
-    target: (Row) -> String, requestID: (Row) -> String,
+    target: (Row) -> String, requestID: (Row) -> String, auditedAs redact: (Row) -> Row = { $0 },
     _ body: @escaping @Sendable (Row, PostgresSession) async throws -> RowEffect,
     report: (Row, RowOutcome) -> Void, stopped: (Row) -> Void
   ) async throws -> (received: Int, imported: Int, unchanged: Int) {
@@ -176,7 +177,7 @@ extension Mutation {
           stopped(row)
           break
         }
-        let bytes = PostgresBytes(try row.serializedBytes())
+        let bytes = PostgresBytes(try redact(row).serializedBytes())
         let violations = row.limitViolations()
         let item = BatchRow(
           index: received, row: row, target: target(row), requestID: requestID(row), bytes: bytes,

@@ -29,6 +29,9 @@ public struct ServiceConfiguration: Sendable {
   public var serviceToken: String?
   /// Other services' addresses by name, from `--peer-NAME HOST:PORT` (`TUOYU_PEER_NAME`).
   public var peers: [String: (host: String, port: Int)] = [:]
+  /// The personal-data vault's key file (`--vault-key-file`, see `PersonalDataVault`), for the
+  /// services that keep ID numbers.
+  public var vaultKeyFile: String?
   /// The lowest level logged (--log-level trace|debug|info|notice|warning|error|critical); debug
   /// adds an access line per call.
   public var logLevel: Logger.Level = .info
@@ -179,6 +182,7 @@ public struct ServiceConfiguration: Sendable {
         c.maxClientConnections = n
       }
     }
+    c.vaultKeyFile = values["vault-key-file"]
     for (key, value) in values where key.hasPrefix("peer-") {
       c.peers[String(key.dropFirst(5))] = try address(value, flag: key)
     }
@@ -187,6 +191,7 @@ public struct ServiceConfiguration: Sendable {
       "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token", "log-level",
       "keepalive-min-time-s", "keepalive-permit-without-calls", "max-connection-idle-s", "max-connection-age-s",
       "max-connection-age-grace-s", "header-timeout-s", "max-concurrent-streams", "max-client-connections",
+      "vault-key-file",
     ]
     if let unknown = flags.first(where: { !known.contains($0) && !$0.hasPrefix("peer-") }) {
       throw ConfigurationError("unknown setting --\(unknown)")

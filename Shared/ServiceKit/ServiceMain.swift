@@ -18,7 +18,7 @@ public enum ServiceMain {
   /// The same, for a service built from its dependencies (peers, background work, …).
   public static func run(
     name: String, schema: String, migrations directory: URL?, policy: AccessPolicy = AccessPolicy(),
-    build: @escaping @Sendable (ServiceDependencies) -> [any RPCService]
+    build: @escaping @Sendable (ServiceDependencies) throws -> [any RPCService]
   ) async {
     if CommandLine.arguments.dropFirst().contains("--version") {
       print("tuoyu-\(name) \(TuoyuVersion.string)")

@@ -45,7 +45,7 @@ public struct ServiceRunner: Sendable {
   public let name: String
   public let schema: String
   public let migrations: Migrator
-  public let makeServices: @Sendable (ServiceDependencies) -> [any RPCService]
+  public let makeServices: @Sendable (ServiceDependencies) throws -> [any RPCService]
   /// Who may call what; the change feed is open to service tokens and auditors.
   public let policy: AccessPolicy
 
@@ -60,7 +60,7 @@ public struct ServiceRunner: Sendable {
   /// A service built from its dependencies (pool, logger, configuration, peers, background work).
   public init(
     name: String, schema: String, migrations: Migrator, policy: AccessPolicy = AccessPolicy(),
-    build: @escaping @Sendable (ServiceDependencies) -> [any RPCService]
+    build: @escaping @Sendable (ServiceDependencies) throws -> [any RPCService]
   ) {
     self.name = name
     self.schema = schema
@@ -184,7 +184,7 @@ public struct ServiceRunner: Sendable {
           health,
           ChangeFeedService(source: name, pool: pool, pollInterval: .seconds(1), listener: listener),
           AuditTrailService(pool: pool),
-        ] + makeServices(dependencies)
+        ] + (try makeServices(dependencies))
       // Server reflection describes every service above (and itself) to grpcurl, IDEs, …
       rpc = try RPCServer(
         configuration: server, services: services + [ReflectionService(services: services)], logger: logger)

@@ -19,6 +19,16 @@ public final class TestService: Sendable {
     name: String, migrations: URL, policy: AccessPolicy,
     services: @escaping @Sendable (PostgresPool) -> [any RPCService]
   ) async throws -> TestService {
+    try await start(name: name, migrations: migrations, policy: policy, build: { services($0.pool) })
+  }
+
+  /// The same, for a service built from its dependencies; `configure` adjusts the configuration
+  /// first (peers, the service token, the vault's key file).
+  public static func start(
+    name: String, migrations: URL, policy: AccessPolicy,
+    configure: (inout ServiceConfiguration) -> Void = { _ in },
+    build: @escaping @Sendable (ServiceDependencies) throws -> [any RPCService]
+  ) async throws -> TestService {
     let (schema, pool) = try await TestDB.freshSchema(String(name.prefix(8)), maxConnections: 2)
     let (privateKey, publicKey) = try TokenIssuer.makeKeyPair()
     let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("tuoyu-\(UUID().uuidString).pem")
@@ -26,10 +36,11 @@ public final class TestService: Sendable {
     let runner = ServiceRunner(
       name: name, schema: schema,
       migrations: try SharedTables.migrator(schema: schema, serviceMigrations: migrations),
-      policy: policy, services: services)
+      policy: policy, build: build)
     var config = ServiceConfiguration(databaseURL: TestDB.url!, healthInterval: .milliseconds(50))
     config.tokenPublicKey = keyFile.path
     config.metricsPort = nil
+    configure(&config)
     let running = try await runner.start(config)
     for _ in 0..<100 where running.health.status(of: "") != .serving { try await Task.sleep(for: .milliseconds(50)) }
     return TestService(
@@ -45,12 +56,15 @@ public final class TestService: Sendable {
 
   /// A client of the service presenting a token with `roles` (no token when nil).
   public func client(
-    _ roles: [String]?, subject: String = "tester", department: String = "health"
+    _ roles: [String]?, subject: String = "tester", department: String = "health", institution: String? = nil,
+    region: String? = nil
   ) async throws -> RPCClient {
     var config = RPCClient.Configuration(host: "127.0.0.1", port: running.port)
     if let roles {
       let token = try await issuer.issue(
-        TokenClaims(subject: subject, department: department, roles: roles, lifetime: 600))
+        TokenClaims(
+          subject: subject, department: department, roles: roles, lifetime: 600, institution: institution,
+          region: region))
       config.defaultMetadata.addString("Bearer \(token)", forKey: "authorization")
     }
     return try RPCClient(configuration: config)

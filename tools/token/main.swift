@@ -33,6 +33,9 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(help: "Department: health, finance, hrss, or a service.") var department: String
     @Option(help: "Comma-separated roles.") var roles: String
     @Option(help: "Lifetime in seconds.") var ttl: Int = 8 * 3600
+    @Option(help: "Limit the token to one institution (its credit code): an employer's own staff.")
+    var institution: String?
+    @Option(help: "Limit the token to a region (6-digit county or city code).") var region: String?
 
     func run() async throws {
       let pem = try String(contentsOfFile: key, encoding: .utf8)
@@ -40,7 +43,7 @@ struct TokenCommand: AsyncParsableCommand {
       let claims = TokenClaims(
         subject: subject, department: department,
         roles: roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
-        lifetime: TimeInterval(ttl))
+        lifetime: TimeInterval(ttl), institution: institution, region: region)
       print(try await issuer.issue(claims))
     }
   }

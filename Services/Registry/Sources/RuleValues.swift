@@ -48,7 +48,7 @@ extension RegistryService {
         }
       }
       try await RegistryStore.putRuleValue(tx, v, from: from)
-      try await Outbox.append(tx, eventType: "rules.put", subject: "rules/\(v.key)")
+      try await Outbox.append(tx, eventType: "rules.put", subject: "rules/\(v.key)", event: v)
       return v
     }
   }

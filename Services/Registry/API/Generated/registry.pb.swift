@@ -1635,34 +1635,83 @@ public nonisolated struct Tuoyu_Registry_V1_ImportInstitutionsResponse: Sendable
 
 /// institution.registered, .filing-submitted, .filed, .filing-refused, .changed, .suspended,
 /// .reinstated, .revoked, .closed: the institution as the change left it.
-public nonisolated struct Tuoyu_Registry_V1_InstitutionEvent: Sendable {
+public nonisolated struct Tuoyu_Registry_V1_InstitutionEvent: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var creditCode: String = String()
+  public var creditCode: String {
+    get {_storage._creditCode}
+    set {_uniqueStorage()._creditCode = newValue}
+  }
 
   /// "registered", "filing-submitted", "filed", "filing-refused", "suspended", "revoked", "closed".
-  public var status: String = String()
+  public var status: String {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
 
-  public var version: Int32 = 0
+  public var version: Int32 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
 
-  public var countyCode: String = String()
+  public var countyCode: String {
+    get {_storage._countyCode}
+    set {_uniqueStorage()._countyCode = newValue}
+  }
 
-  public var townshipCode: String = String()
+  public var townshipCode: String {
+    get {_storage._townshipCode}
+    set {_uniqueStorage()._townshipCode = newValue}
+  }
 
-  public var inclusive: Bool = false
+  public var inclusive: Bool {
+    get {_storage._inclusive}
+    set {_uniqueStorage()._inclusive = newValue}
+  }
 
-  public var seats: Int32 = 0
+  public var seats: Int32 {
+    get {_storage._seats}
+    set {_uniqueStorage()._seats = newValue}
+  }
 
   /// YYYY-MM-DD.
-  public var effectiveDate: String = String()
+  public var effectiveDate: String {
+    get {_storage._effectiveDate}
+    set {_uniqueStorage()._effectiveDate = newValue}
+  }
 
-  public var filingNumber: String = String()
+  public var filingNumber: String {
+    get {_storage._filingNumber}
+    set {_uniqueStorage()._filingNumber = newValue}
+  }
+
+  /// Seats per class type (what staffing is checked against), the name and the service mode.
+  public var seatsByClass: Tuoyu_Registry_V1_Seats {
+    get {_storage._seatsByClass ?? Tuoyu_Registry_V1_Seats()}
+    set {_uniqueStorage()._seatsByClass = newValue}
+  }
+  /// Returns true if `seatsByClass` has been explicitly set.
+  public var hasSeatsByClass: Bool {_storage._seatsByClass != nil}
+  /// Clears the value of `seatsByClass`. Subsequent reads from it will return its default value.
+  public mutating func clearSeatsByClass() {_uniqueStorage()._seatsByClass = nil}
+
+  public var displayName: String {
+    get {_storage._displayName}
+    set {_uniqueStorage()._displayName = newValue}
+  }
+
+  public var mode: Tuoyu_Registry_V1_ServiceMode {
+    get {_storage._mode}
+    set {_uniqueStorage()._mode = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -3915,69 +3964,146 @@ nonisolated extension Tuoyu_Registry_V1_ImportInstitutionsResponse: SwiftProtobu
 
 nonisolated extension Tuoyu_Registry_V1_InstitutionEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InstitutionEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0\u{1}status\0\u{1}version\0\u{3}county_code\0\u{3}township_code\0\u{1}inclusive\0\u{1}seats\0\u{3}effective_date\0\u{3}filing_number\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0\u{1}status\0\u{1}version\0\u{3}county_code\0\u{3}township_code\0\u{1}inclusive\0\u{1}seats\0\u{3}effective_date\0\u{3}filing_number\0\u{3}seats_by_class\0\u{3}display_name\0\u{1}mode\0")
+
+  fileprivate class _StorageClass {
+    var _creditCode: String = String()
+    var _status: String = String()
+    var _version: Int32 = 0
+    var _countyCode: String = String()
+    var _townshipCode: String = String()
+    var _inclusive: Bool = false
+    var _seats: Int32 = 0
+    var _effectiveDate: String = String()
+    var _filingNumber: String = String()
+    var _seatsByClass: Tuoyu_Registry_V1_Seats? = nil
+    var _displayName: String = String()
+    var _mode: Tuoyu_Registry_V1_ServiceMode = .unspecified
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _creditCode = source._creditCode
+      _status = source._status
+      _version = source._version
+      _countyCode = source._countyCode
+      _townshipCode = source._townshipCode
+      _inclusive = source._inclusive
+      _seats = source._seats
+      _effectiveDate = source._effectiveDate
+      _filingNumber = source._filingNumber
+      _seatsByClass = source._seatsByClass
+      _displayName = source._displayName
+      _mode = source._mode
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.status) }()
-      case 3: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.countyCode) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.townshipCode) }()
-      case 6: try { try decoder.decodeSingularBoolField(value: &self.inclusive) }()
-      case 7: try { try decoder.decodeSingularInt32Field(value: &self.seats) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.effectiveDate) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.filingNumber) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._creditCode) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._status) }()
+        case 3: try { try decoder.decodeSingularInt32Field(value: &_storage._version) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._countyCode) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._townshipCode) }()
+        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._inclusive) }()
+        case 7: try { try decoder.decodeSingularInt32Field(value: &_storage._seats) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._effectiveDate) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._filingNumber) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._seatsByClass) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._displayName) }()
+        case 12: try { try decoder.decodeSingularEnumField(value: &_storage._mode) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.creditCode.isEmpty {
-      try visitor.visitSingularStringField(value: self.creditCode, fieldNumber: 1)
-    }
-    if !self.status.isEmpty {
-      try visitor.visitSingularStringField(value: self.status, fieldNumber: 2)
-    }
-    if self.version != 0 {
-      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 3)
-    }
-    if !self.countyCode.isEmpty {
-      try visitor.visitSingularStringField(value: self.countyCode, fieldNumber: 4)
-    }
-    if !self.townshipCode.isEmpty {
-      try visitor.visitSingularStringField(value: self.townshipCode, fieldNumber: 5)
-    }
-    if self.inclusive != false {
-      try visitor.visitSingularBoolField(value: self.inclusive, fieldNumber: 6)
-    }
-    if self.seats != 0 {
-      try visitor.visitSingularInt32Field(value: self.seats, fieldNumber: 7)
-    }
-    if !self.effectiveDate.isEmpty {
-      try visitor.visitSingularStringField(value: self.effectiveDate, fieldNumber: 8)
-    }
-    if !self.filingNumber.isEmpty {
-      try visitor.visitSingularStringField(value: self.filingNumber, fieldNumber: 9)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._creditCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._creditCode, fieldNumber: 1)
+      }
+      if !_storage._status.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._status, fieldNumber: 2)
+      }
+      if _storage._version != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._version, fieldNumber: 3)
+      }
+      if !_storage._countyCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._countyCode, fieldNumber: 4)
+      }
+      if !_storage._townshipCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._townshipCode, fieldNumber: 5)
+      }
+      if _storage._inclusive != false {
+        try visitor.visitSingularBoolField(value: _storage._inclusive, fieldNumber: 6)
+      }
+      if _storage._seats != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._seats, fieldNumber: 7)
+      }
+      if !_storage._effectiveDate.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._effectiveDate, fieldNumber: 8)
+      }
+      if !_storage._filingNumber.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._filingNumber, fieldNumber: 9)
+      }
+      try { if let v = _storage._seatsByClass {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._displayName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._displayName, fieldNumber: 11)
+      }
+      if _storage._mode != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._mode, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tuoyu_Registry_V1_InstitutionEvent, rhs: Tuoyu_Registry_V1_InstitutionEvent) -> Bool {
-    if lhs.creditCode != rhs.creditCode {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.version != rhs.version {return false}
-    if lhs.countyCode != rhs.countyCode {return false}
-    if lhs.townshipCode != rhs.townshipCode {return false}
-    if lhs.inclusive != rhs.inclusive {return false}
-    if lhs.seats != rhs.seats {return false}
-    if lhs.effectiveDate != rhs.effectiveDate {return false}
-    if lhs.filingNumber != rhs.filingNumber {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._creditCode != rhs_storage._creditCode {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._countyCode != rhs_storage._countyCode {return false}
+        if _storage._townshipCode != rhs_storage._townshipCode {return false}
+        if _storage._inclusive != rhs_storage._inclusive {return false}
+        if _storage._seats != rhs_storage._seats {return false}
+        if _storage._effectiveDate != rhs_storage._effectiveDate {return false}
+        if _storage._filingNumber != rhs_storage._filingNumber {return false}
+        if _storage._seatsByClass != rhs_storage._seatsByClass {return false}
+        if _storage._displayName != rhs_storage._displayName {return false}
+        if _storage._mode != rhs_storage._mode {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -553,6 +553,9 @@ extension Tuoyu_Registry_V1_InstitutionEvent: PlainJSONMessage {
       ("seats", .int(Int64(seats))),
       ("effective_date", .string(effectiveDate)),
       ("filing_number", .string(filingNumber)),
+      ("seats_by_class", seatsByClass.plainJSON()),
+      ("display_name", .string(displayName)),
+      ("mode", .string(mode.plainName)),
     ])
   }
 }

@@ -12,6 +12,12 @@ public struct RulePack: Sendable {
     case familyMaxChildren = "family.max-children"
     case familyChildrenPerCarer = "family.children-per-carer"
     case familyMinTenureYears = "family.min-premises-tenure-years"
+    /// Children per caregiver (the staffing ratio) per class type; checked by the workforce
+    /// service, which follows these values through the change feed.
+    case infantChildrenPerCarer = "ratio.infant.children-per-carer"
+    case toddlerChildrenPerCarer = "ratio.toddler.children-per-carer"
+    case olderToddlerChildrenPerCarer = "ratio.older-toddler.children-per-carer"
+    case mixedChildrenPerCarer = "ratio.mixed.children-per-carer"
 
     /// Whether the value is a floor (stricter = higher) rather than a ceiling (stricter = lower).
     var isFloor: Bool { self == .familyMinTenureYears }
@@ -73,7 +79,7 @@ public struct RulePack: Sendable {
   }
 
   /// The national seed: 托育机构设置标准（试行）(2019-10-08) and the family care point measures
-  /// (家庭托育点管理办法（试行）, 2023-10-16). Migration 0101 loads the same rows.
+  /// (家庭托育点管理办法（试行）, 2023-10-16). Migrations 0100 and 0104 load the same rows.
   public static let national = RulePack([
     Value(.infantClassMax, from: LocalDate(year: 2019, month: 10, day: 8)!, 10),
     Value(.toddlerClassMax, from: LocalDate(year: 2019, month: 10, day: 8)!, 15),
@@ -82,5 +88,8 @@ public struct RulePack: Sendable {
     Value(.familyMaxChildren, from: LocalDate(year: 2023, month: 10, day: 16)!, 5),
     Value(.familyChildrenPerCarer, from: LocalDate(year: 2023, month: 10, day: 16)!, 3),
     Value(.familyMinTenureYears, from: LocalDate(year: 2023, month: 10, day: 16)!, 3),
+    Value(.infantChildrenPerCarer, from: LocalDate(year: 2019, month: 10, day: 8)!, 3),
+    Value(.toddlerChildrenPerCarer, from: LocalDate(year: 2019, month: 10, day: 8)!, 5),
+    Value(.olderToddlerChildrenPerCarer, from: LocalDate(year: 2019, month: 10, day: 8)!, 7),
   ])
 }

@@ -250,6 +250,9 @@ enum RegistryStore {
       $0.seats = inst.facts.seats.total
       $0.effectiveDate = date.description
       $0.filingNumber = inst.filingNumber
+      $0.seatsByClass = inst.facts.seats
+      $0.displayName = inst.displayName
+      $0.mode = inst.facts.mode
     }
     try Outbox.queue(tx, eventType: "institution.\(action.rawValue)", subject: inst.name, event: event)
     // Running totals many transactions share: written last, in key order (no deadlocks between

@@ -1,0 +1,127 @@
+import API
+import Postgres
+import ServiceKit
+import WorkforceAPI
+
+/// All of the workforce service's SQL, one file per table family.
+enum WorkforceStore {}
+
+extension WorkforceStore {
+  struct PersonRow: Sendable {
+    var id: Int64
+    var keyID: String
+    var sealed: PostgresBytes
+    var masked: String
+    var birth: LocalDate
+    var name: String
+    var phone: String
+    var education: Int32
+    var experience: Int32
+  }
+
+  static func personExists(_ tx: PostgresSession, _ id: Int64, lock: Bool) async throws -> Bool {
+    let rows =
+      lock
+      ? try await tx.query("SELECT 1 FROM person WHERE person_id = \(id) FOR UPDATE")
+      : try await tx.query("SELECT 1 FROM person WHERE person_id = \(id)")
+    return !rows.isEmpty
+  }
+
+  static func personID(_ tx: PostgresSession, hashes: [String], lock: Bool) async throws -> Int64? {
+    let rows =
+      lock
+      ? try await tx.query("SELECT person_id FROM person WHERE id_hash = ANY(\(hashes)) FOR UPDATE")
+      : try await tx.query("SELECT person_id FROM person WHERE id_hash = ANY(\(hashes))")
+    return try rows.first?.decode(Int64.self, at: 0)
+  }
+
+  /// Whether `person` is within `scope` on `day`: everyone for the whole city; for an
+  /// institution, its current staff; for a region, a person with no employment at all or with one
+  /// there.
+  static func visible(_ tx: PostgresSession, person: Int64, _ scope: Scope, on day: LocalDate) async throws -> Bool {
+    switch scope {
+    case .all: return true
+    case .institution(let code):
+      return try await !tx.query(
+        """
+        SELECT 1 FROM employment WHERE person_id = \(person) AND credit_code = \(code)
+          AND start_date <= \(day) AND (end_date IS NULL OR end_date > \(day)) LIMIT 1
+        """
+      ).isEmpty
+    case .region(let region):
+      let prefix = region.hasSuffix("00") ? String(region.prefix(4)) + "%" : region
+      return try await tx.query(
+        """
+        SELECT NOT EXISTS (SELECT 1 FROM employment WHERE person_id = \(person))
+          OR EXISTS (SELECT 1 FROM employment WHERE person_id = \(person) AND county_code LIKE \(prefix))
+        """)[0].decode(Bool.self, at: 0)
+    }
+  }
+
+  static func insertPerson(
+    _ tx: PostgresSession, stored: PersonalDataVault.Stored, hash: String, masked: String, birth: LocalDate,
+    _ r: Tuoyu_Workforce_V1_RegisterPersonRequest
+  ) async throws -> Int64? {
+    try await tx.query(
+      """
+      INSERT INTO person (id_key, id_hash, id_sealed, id_masked, birth_date, display_name, phone, education,
+        experience_years)
+      VALUES (\(stored.keyID), \(hash), \(PostgresBytes(stored.sealed)), \(masked), \(birth), \(r.displayName),
+        \(r.phone), \(Int32(r.education.rawValue)), \(r.relatedExperienceYears))
+      ON CONFLICT (id_hash) DO NOTHING RETURNING person_id
+      """
+    ).first?.decode(Int64.self, at: 0)
+  }
+
+  static func updatePerson(
+    _ tx: PostgresSession, _ id: Int64, name: String, phone: String, education: Int32, experience: Int32
+  ) async throws {
+    try await tx.query(
+      """
+      UPDATE person SET display_name = \(name), phone = \(phone), education = \(education),
+        experience_years = \(experience)
+      WHERE person_id = \(id)
+      """)
+  }
+
+  static func personRow(_ tx: PostgresSession, _ id: Int64) async throws -> PersonRow {
+    let row = try await tx.query(
+      """
+      SELECT person_id, id_key, id_sealed, id_masked, birth_date, display_name, phone, education, experience_years
+      FROM person WHERE person_id = \(id)
+      """)[0]
+    let (pid, key, sealed, masked, birth, name, phone, edu, exp) = try row.decode(
+      (Int64, String, PostgresBytes, String, LocalDate, String, String, Int32, Int32).self)
+    return PersonRow(
+      id: pid, keyID: key, sealed: sealed, masked: masked, birth: birth, name: name, phone: phone, education: edu,
+      experience: exp)
+  }
+
+  /// Whether a lifetime ban stands against the person (an annulment not yet approved does not
+  /// lift it).
+  static func banned(_ tx: PostgresSession, _ person: Int64) async throws -> Bool {
+    try await !tx.query("SELECT 1 FROM ban WHERE person_id = \(person) AND status <> 'annulled' LIMIT 1").isEmpty
+  }
+
+  /// Whether a ban stands against any of the hashes (the eligibility check): one index probe.
+  static func bannedByHash(_ db: PostgresSession, hashes: [String]) async throws -> (known: Int64?, banned: Bool) {
+    let rows = try await db.query(
+      """
+      SELECT p.person_id, EXISTS (SELECT 1 FROM ban b WHERE b.person_id = p.person_id AND b.status <> 'annulled')
+      FROM person p WHERE p.id_hash = ANY(\(hashes))
+      """)
+    guard let row = rows.first else { return (nil, false) }
+    let (id, banned) = try row.decode((Int64, Bool).self)
+    return (id, banned)
+  }
+
+  /// The first day the person completed pre-job training (岗前培训), if they have.
+  static func preJobCompleted(_ tx: PostgresSession, _ person: Int64) async throws -> LocalDate? {
+    try await tx.query(
+      """
+      SELECT min(e.completed_on) FROM enrolment e JOIN training_session s USING (session_id)
+        JOIN course c ON c.code = s.course_code
+      WHERE e.person_id = \(person) AND e.status = 2 AND c.kind = 1
+      """)[0].decode(LocalDate?.self, at: 0)
+  }
+}
