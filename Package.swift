@@ -241,6 +241,7 @@ let package = Package(
       dependencies: [
         "WorkforceCore", "WorkforceAPI", "RegistryCore", "RegistryAPI", "ServiceKit", "ServiceKitTesting", "API",
         "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       ],
       path: "Tests/WorkforceTests", swiftSettings: swiftSettings),
     .testTarget(
