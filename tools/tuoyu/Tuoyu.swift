@@ -1,5 +1,6 @@
 import API
 import RegistryAPI
+import WorkforceAPI
 import ArgumentParser
 import Foundation
 import NIOSSL
@@ -38,7 +39,7 @@ struct Tuoyu: AsyncParsableCommand {
         tuoyu --generate-completion-script fish > ~/.config/fish/completions/tuoyu.fish
       """,
     version: "tuoyu \(TuoyuVersion.string)",
-    subcommands: [RegistryCommand.self, AuditCommand.self, WhoAmI.self, ConfigCommand.self])
+    subcommands: [RegistryCommand.self, WorkforceCommand.self, AuditCommand.self, WhoAmI.self, ConfigCommand.self])
 
   /// Prints the error (and every violation its status names) and exits with its code.
   static func fail(_ error: any Error) -> Never {

@@ -91,7 +91,9 @@ extension WorkforceService {
       if let existing = try await WorkforceStore.enrolment(tx, session: session.sessionID, person: id) {
         return existing
       }
-      if let ends = LocalDate(session.endsOn), ends < today() {
+      // An employer enrols its staff in sessions to come; officers also record past ones (the
+      // training provider's records, entered after the fact).
+      if case .institution = scope, let ends = LocalDate(session.endsOn), ends < today() {
         throw Refusal.precondition("session.open", "the session ended on \(ends)", field: "session_id")
       }
       guard try await WorkforceStore.takeSeat(tx, session: session.sessionID) else {
