@@ -657,7 +657,8 @@ func complianceTable(_ list: [Tuoyu_Workforce_V1_InstitutionCompliance]) -> Tabl
   for c in list {
     t.add([
       c.creditCode, c.institutionName, c.countyCode, String(c.caregivers), String(c.caregiversRequired),
-      c.ratioMet ? "met" : "SHORT", "\(c.certifiedStaff)/\(c.certifiableStaff)", permille(c.certificationPermille),
+      c.ratioMet ? "met" : "SHORT", "\(c.certifiedStaff)/\(c.certifiableStaff)",
+      c.certifiableStaff == 0 ? "-" : permille(c.certificationPermille),
       "\(c.validHealthChecks)/\(c.staff)", "\(c.caregiversPreJobTrained)/\(c.caregivers)", String(c.renewals.count),
       c.compliant ? "yes" : "NO",
     ])
