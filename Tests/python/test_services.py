@@ -61,11 +61,33 @@ def token(roles, ttl=600, key=None):
         check=True, capture_output=True, text=True).stdout.strip()
 
 
+def needs(service):
+    """What a service needs beyond the common flags: the workforce keeps ID numbers through its
+    vault and follows the registry (unreachable here: it retries in the background)."""
+    if service != "workforce":
+        return []
+    vault = KEYS / "vault.keys"
+    if not vault.exists():
+        vault.write_text("test1:" + __import__("base64").b64encode(os.urandom(32)).decode() + "\n")
+    return ["--vault-key-file", str(vault), "--peer-registry", f"127.0.0.1:{free_port()}"]
+
+
 def start(service, *extra):
     port = free_port()
     return Server([str(BIN / f"tuoyu-{service}"), "--listen", f"127.0.0.1:{port}",
                    "--database-url", role_url(service), "--health-interval-ms", "100",
-                   "--token-public-key", str(KEYS / "public.pem"), *extra], port)
+                   "--token-public-key", str(KEYS / "public.pem"), *needs(service), *extra], port)
+
+
+@pytest.mark.parametrize("missing", ["--vault-key-file", "--peer-registry"])
+def test_workforce_refuses_to_start_without_its_vault_or_the_registry(missing):
+    args = [str(BIN / "tuoyu-workforce"), "--listen", f"127.0.0.1:{free_port()}", "--database-url", role_url("workforce"),
+            "--token-public-key", str(KEYS / "public.pem")]
+    flags = needs("workforce")
+    i = flags.index(missing)
+    r = subprocess.run(args + flags[:i] + flags[i + 2:], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert missing.lstrip("-") in r.stderr + r.stdout
 
 
 @pytest.mark.parametrize("service", SERVICES)
