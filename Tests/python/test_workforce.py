@@ -379,3 +379,82 @@ def test_a_newcomer_with_the_cli(city):
     assert carer not in refused.stderr
     check = ok(cli(env, "workforce", "check", carer))
     assert "not eligible" in check
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input, generated from the contract's declared limits (as for the registry): every field
+# of every workforce request at its bound, past it and at its type's extremes. After each the
+# service is still up, and a refused request changed nothing.
+
+from test_hostile_input import field_cases  # noqa: E402
+
+WF_SERVICE = wf.DESCRIPTOR.services_by_name["Workforce"]
+WF_CASES = [(m.name, p, s, okay, label) for m in WF_SERVICE.methods for p, s, okay, label in field_cases(m.input_type)]
+
+
+def test_every_workforce_request_field_declares_limits():
+    assert {c[0] for c in WF_CASES} == {m.name for m in WF_SERVICE.methods if m.input_type.fields}
+    paths = {(c[0], c[1]) for c in WF_CASES}
+    assert ("BanPerson", "decision.reason") in paths and ("ImportStaff", "certificate.issued.year") in paths
+    assert len(WF_CASES) > 300
+
+
+@pytest.fixture(scope="module")
+def hostile(city):
+    env, target, db, _ = city
+    channel = grpc.insecure_channel(target)
+    md = (("authorization", f"Bearer {token(OFFICER + ',workforce.approver,workforce.identity', subject='hostile')}"),)
+
+    def rows():
+        return subprocess.run(
+            ["psql", db, "-qAt", "-c",
+             "SELECT (SELECT count(*) FROM workforce.person) || '/' || (SELECT count(*) FROM workforce.employment) "
+             "|| '/' || (SELECT count(*) FROM workforce.ban) || '/' || (SELECT count(*) FROM workforce.outbox) || '/' "
+             "|| (SELECT count(*) FROM workforce.enrolment) || '/' || (SELECT count(*) FROM workforce.certificate)"],
+            check=True, capture_output=True, text=True).stdout.strip()
+    yield wf_grpc.WorkforceStub(channel), md, rows, channel
+    channel.close()
+
+
+@pytest.mark.parametrize("method,path,setter,within,label", WF_CASES, ids=[f"{c[0]}:{c[1]}:{c[4]}" for c in WF_CASES])
+def test_workforce_field_at_and_past_its_bound(hostile, method, path, setter, within, label):
+    s, md, rows, channel = hostile
+    desc = WF_SERVICE.methods_by_name[method]
+    request = getattr(wf, desc.input_type.name)()
+    if "request_id" in desc.input_type.fields_by_name and path != "request_id":
+        request.request_id = f"hostile-{time.time_ns()}"
+    setter(request)
+    before = None if within else rows()
+    if method == "ImportStaff":
+        response = s.ImportStaff(iter([request]), metadata=md, timeout=10)
+        failed = {f.row: f for f in response.failures}.get(request.row)
+        if within:
+            assert failed is None or not failed.rule.startswith("limits."), f"{label}: {failed}"
+        else:
+            assert failed is not None and failed.code == "INVALID_ARGUMENT" and failed.rule.startswith("limits.")
+            assert rows() == before
+    else:
+        try:
+            call = getattr(s, method)
+            call(request, metadata=md, timeout=10)
+            code, message, fields = "OK", "", {}
+        except grpc.RpcError as e:
+            code, message, fields = e.code().name, e.details() or "", {}
+            raw = dict(e.trailing_metadata() or ()).get("grpc-status-details-bin")
+            if raw:
+                for d in status_pb2.Status.FromString(raw).details:
+                    bad = error_details_pb2.BadRequest()
+                    if d.Unpack(bad):
+                        for v in bad.field_violations:
+                            fields.setdefault(v.field, v.description)
+        flagged = fields.get(path, "")
+        if within:
+            assert "(rule limits." not in flagged, f"{label}: {code} {fields}"
+            assert code != "INTERNAL" and code != "UNKNOWN", f"{label}: {code} {message}"
+        else:
+            assert code == "INVALID_ARGUMENT", f"{label}: {code} {message}"
+            assert "(rule limits." in flagged, f"{label}: {path} not in {fields}"
+            assert len(message) < 2000
+            assert rows() == before, "a refused request changed something"
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
