@@ -29,7 +29,9 @@ WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
 def resident_id(n):
-    body = f"330502{1970 + n % 40}{1 + n % 12:02d}{1 + n % 28:02d}{n // 13440 % 1000:03d}"
+    # (n mod 40, n mod 12, n mod 28) differ for every n below 840 (their least common multiple);
+    # the sequence number counts the rounds of 840.
+    body = f"330502{1965 + n % 40}{1 + n % 12:02d}{1 + n % 28:02d}{n // 840:03d}"
     return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS)) % 11]
 
 

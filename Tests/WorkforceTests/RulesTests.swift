@@ -1,6 +1,7 @@
 import ServiceKit
 import Testing
 import WorkforceAPI
+import Foundation
 import WorkforceCore
 
 func day(_ s: String) -> LocalDate { LocalDate(s)! }
@@ -73,7 +74,10 @@ func residentID(_ digits17: String) -> String { ResidentID.complete(digits17)! }
       (candidate(.healthWorker), "filed", "2025-03-01", []),
       (candidate(.manager, education: .college, experience: 3), "filed", "2025-03-01", []),
       (candidate(.manager, education: .college, experience: 2), "filed", "2025-03-01", ["hire.manager-qualification"]),
-      (candidate(.manager, education: .seniorSecondary, experience: 9), "filed", "2025-03-01", ["hire.manager-qualification"]),
+      (
+        candidate(.manager, education: .seniorSecondary, experience: 9), "filed", "2025-03-01",
+        ["hire.manager-qualification"]
+      ),
       (candidate(.manager, education: .postgraduate, experience: 3), "filed", "2025-03-01", []),
       (candidate(.cook, born: day("2009-03-02")), "filed", "2025-03-01", ["hire.working-age"]),
       (candidate(.cook, born: day("2009-03-01")), "filed", "2025-03-01", []),
@@ -235,5 +239,13 @@ func residentID(_ digits17: String) -> String { ResidentID.complete(digits17)! }
     #expect(throws: Refusal.self) {
       try Scope.of(Principal(subject: "a", department: "x", roles: ["workforce.employer"]))
     }
+  }
+}
+
+@Suite struct HexTests {
+  @Test func hexMatchesFormat() {
+    let bytes: [UInt8] = [0, 1, 0x0F, 0x10, 0x7F, 0x80, 0xAB, 0xFF]
+    #expect(WorkforceService.hex(bytes) == bytes.map { String(format: "%02x", $0) }.joined())
+    #expect(WorkforceService.hex([]) == "")
   }
 }

@@ -44,7 +44,8 @@ struct WorkforceFixture: Sendable {
   func client(
     _ roles: [String], subject: String = "officer-1", institution: String? = nil, region: String? = nil
   ) async throws -> W.Client {
-    W.Client(try await service.client(roles, subject: subject, department: "hrss", institution: institution, region: region))
+    W.Client(
+      try await service.client(roles, subject: subject, department: "hrss", institution: institution, region: region))
   }
 
   /// An institution as the registry's feed would tell of it.
@@ -120,7 +121,9 @@ func ref(_ id: Int64) -> Tuoyu_Workforce_V1_PersonRef { .with { $0.personID = id
 @Suite(.enabled(if: TestDB.available, "needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)"), .serialized)
 struct WorkforceServiceTests {
   /// A course of pre-job training and a session of it that ended before the fixture's today.
-  func preJobSession(_ admin: W.Client, _ officer: W.Client, capacity: Int32 = 50, ends: String = "2025-05-30")
+  func preJobSession(
+    _ admin: W.Client, _ officer: W.Client, capacity: Int32 = 50, ends: String = "2025-05-30"
+  )
     async throws -> Int64
   {
     _ = try? await admin.createCourse(
@@ -169,7 +172,9 @@ struct WorkforceServiceTests {
     return p.personID
   }
 
-  func hire(_ c: W.Client, _ person: Int64, _ code: String, _ role: Tuoyu_Workforce_V1_StaffRole, id: String)
+  func hire(
+    _ c: W.Client, _ person: Int64, _ code: String, _ role: Tuoyu_Workforce_V1_StaffRole, id: String
+  )
     async throws -> Tuoyu_Workforce_V1_Employment
   {
     try await c.hireStaff(
@@ -277,16 +282,18 @@ struct WorkforceServiceTests {
     #expect(try await agency.checkEligibility(.with { $0.idNumber = newPerson(3).idNumber }).eligible == false)
     let sameOfficer = try await f.client(["workforce.approver"], subject: "officer-1")
     await expectCode(.failedPrecondition, rule: "ban.maker-checker") {
-      _ = try await sameOfficer.approveAnnulment(.with {
-        $0.requestID = "approve-1"
-        $0.banID = banned.managerBan.banID
-      })
+      _ = try await sameOfficer.approveAnnulment(
+        .with {
+          $0.requestID = "approve-1"
+          $0.banID = banned.managerBan.banID
+        })
     }
     let approver = try await f.client(["workforce.approver"], subject: "officer-2")
-    let annulled = try await approver.approveAnnulment(.with {
-      $0.requestID = "approve-2"
-      $0.banID = banned.managerBan.banID
-    })
+    let annulled = try await approver.approveAnnulment(
+      .with {
+        $0.requestID = "approve-2"
+        $0.banID = banned.managerBan.banID
+      })
     #expect(annulled.status == .annulled)
     #expect(annulled.annulmentApprovedBy == "officer-2")
     #expect(try await agency.checkEligibility(.with { $0.idNumber = newPerson(3).idNumber }).eligible)
@@ -404,7 +411,9 @@ struct WorkforceServiceTests {
     defer { Task { await f.stop() } }
     try await f.institution(codeA, cursor: 1)
     let officer = try await f.client(["workforce.officer"])
-    func row(_ n: Int32, _ person: Int, code: String = codeA, role: Tuoyu_Workforce_V1_StaffRole = .cook)
+    func row(
+      _ n: Int32, _ person: Int, code: String = codeA, role: Tuoyu_Workforce_V1_StaffRole = .cook
+    )
       -> Tuoyu_Workforce_V1_StaffImportRow
     {
       .with {
@@ -434,7 +443,8 @@ struct WorkforceServiceTests {
     #expect(response.imported == 2)
     #expect(response.unchanged == 1)
     #expect(response.failures.map(\.row) == [3, 4, 6])
-    #expect(response.failures.map(\.rule) == ["hire.caregiver-pre-job-training", "id-number.valid", "hire.institution-known"])
+    #expect(
+      response.failures.map(\.rule) == ["hire.caregiver-pre-job-training", "id-number.valid", "hire.institution-known"])
     #expect(!response.failures.contains { $0.message.contains("330502199001010630") })
     #expect(try await f.count("SELECT count(*) FROM person") == 2)
     #expect(try await f.count("SELECT count(*) FROM certificate") == 2)

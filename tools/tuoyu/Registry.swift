@@ -14,7 +14,8 @@ struct RegistryCommand: AsyncParsableCommand {
       Register.self, SubmitFiling.self, File.self, Refuse.self, ChangeFiling.self,
       Suspend.self, Reinstate.self, Revoke.self, Close.self,
       Get.self, Describe.self, Pending.self, List.self, History.self, Public.self,
-      Rules.self, PutRule.self, CalendarCommand.self, PutCalendarDay.self, Indicators.self, Import.self, Watch.self,
+      Rules.self, PutRule.self, CalendarCommand.self, PutCalendarDay.self, Indicators.self, Import.self,
+      Watch<RegistryFeed>.self,
     ])
 }
 

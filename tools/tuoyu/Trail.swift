@@ -66,13 +66,21 @@ struct AuditCommand: AsyncParsableCommand {
 }
 
 /// `tuoyu registry watch`: the service's change feed — what other services follow.
-struct Watch: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Print the change feed's events (after --after); with --follow, keep printing new ones.",
-    discussion: """
-      Without --follow it prints the events committed so far and exits. With --follow it prints
-      each event as it commits until interrupted (JSON output is then one object a line).
-      """)
+/// The service whose change feed a `watch` command reads.
+protocol FeedSource { static var name: String { get } }
+enum RegistryFeed: FeedSource { static var name: String { "registry" } }
+enum WorkforceFeed: FeedSource { static var name: String { "workforce" } }
+
+struct Watch<Source: FeedSource>: AsyncParsableCommand {
+  static var configuration: CommandConfiguration {
+    CommandConfiguration(
+      commandName: "watch",
+      abstract: "Print the change feed's events (after --after); with --follow, keep printing new ones.",
+      discussion: """
+        Without --follow it prints the events committed so far and exits. With --follow it prints
+        each event as it commits until interrupted (JSON output is then one object a line).
+        """)
+  }
   @OptionGroup var options: GlobalOptions
   @Option(help: "Only events after this cursor (0: from the first).") var after: Int64 = 0
   @Flag(help: "Keep following: print new events as they commit.") var follow = false
@@ -94,7 +102,7 @@ struct Watch: AsyncParsableCommand {
     let streaming = follow
     var callOptions = options.callOptions
     if streaming { callOptions.timeout = nil }
-    let events: [Tuoyu_Feed_V1_Event] = await withClient(options, "registry") { c in
+    let events: [Tuoyu_Feed_V1_Event] = await withClient(options, Source.name) { c in
       let call = try await Tuoyu_Feed_V1_ChangeFeed.Client(c).watchEvents(request, options: callOptions)
       var all: [Tuoyu_Feed_V1_Event] = []
       var printedHeader = false

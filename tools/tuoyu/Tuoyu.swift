@@ -269,16 +269,18 @@ struct WhoAmI: AsyncParsableCommand {
     let exp = (claims["exp"] as? Double).map { Date(timeIntervalSince1970: $0) }
     let expired = exp.map { $0 < Date() } ?? false
     let formatter = ISO8601DateFormatter()
-    var t = Table(["SUBJECT", "DEPARTMENT", "ROLES", "EXPIRES"])
+    let institution = claims["inst"] as? String ?? ""
+    let region = claims["region"] as? String ?? ""
+    var t = Table(["SUBJECT", "DEPARTMENT", "ROLES", "INSTITUTION", "REGION", "EXPIRES"])
     t.add([
-      subject, department, roles.joined(separator: ","),
-      (exp.map { formatter.string(from: $0) } ?? "-") + (expired ? " (expired)" : ""),
+      subject, department, roles.joined(separator: ","), institution.isEmpty ? "-" : institution,
+      region.isEmpty ? "-" : region, (exp.map { formatter.string(from: $0) } ?? "-") + (expired ? " (expired)" : ""),
     ])
     if !options.output.isJSON {
       printOutput(options, t, json: [])
     } else {
       let object: [String: Any] = [
-        "subject": subject, "department": department, "roles": roles,
+        "subject": subject, "department": department, "roles": roles, "institution": institution, "region": region,
         "expires": exp.map { formatter.string(from: $0) } ?? "", "expired": expired,
       ]
       if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {

@@ -21,7 +21,7 @@ struct WorkforceCommand: AsyncParsableCommand {
       AddCertificate.self, HealthCheck.self, CreateCourse.self, Courses.self, CreateSession.self, Sessions.self,
       Enrol.self, Attendance.self, Ban.self, RequestAnnulment.self, ApproveAnnulment.self, Bans.self,
       CheckEligibility.self, Compliance.self, ComplianceList.self, WorkforceIndicatorsCommand.self,
-      ImportStaff.self,
+      ImportStaff.self, Watch<WorkforceFeed>.self,
     ])
 }
 
@@ -93,7 +93,9 @@ struct RegisterPerson: AsyncParsableCommand {
   @Option(help: "Name.") var name: String
   @Option(help: "Resident ID number (18 characters).") var idNumber: String
   @Option(help: "Phone.") var phone: String?
-  @Option(help: "junior-secondary, senior-secondary, college, bachelor or postgraduate.", completion: .list(educationNames.map(\.0)))
+  @Option(
+    help: "junior-secondary, senior-secondary, college, bachelor or postgraduate.",
+    completion: .list(educationNames.map(\.0)))
   var education: String?
   @Option(help: "Years of related experience.") var experience: Int32?
   @Option(help: "Idempotency key (default: a new UUID).") var requestId: String?
@@ -110,7 +112,9 @@ struct RegisterPerson: AsyncParsableCommand {
           $0.relatedExperienceYears = experience ?? 0
         })
     }
-    let p = await withClient(options, "workforce") { try await WF.Client($0).registerPerson(req, options: options.callOptions) }
+    let p = await withClient(options, "workforce") {
+      try await WF.Client($0).registerPerson(req, options: options.callOptions)
+    }
     printPerson(options, p, reveal: reveal.revealIdNumbers)
   }
 }
@@ -139,10 +143,14 @@ struct UpdatePerson: AsyncParsableCommand {
         r.updateMask.append("education")
       }
       if let experience { r.relatedExperienceYears = experience; r.updateMask.append("related_experience_years") }
-      guard !r.updateMask.isEmpty else { throw CLIError("nothing to change: give --name, --phone, --education or --experience") }
+      guard !r.updateMask.isEmpty else {
+        throw CLIError("nothing to change: give --name, --phone, --education or --experience")
+      }
       return try checked(r)
     }
-    let p = await withClient(options, "workforce") { try await WF.Client($0).updatePerson(req, options: options.callOptions) }
+    let p = await withClient(options, "workforce") {
+      try await WF.Client($0).updatePerson(req, options: options.callOptions)
+    }
     printPerson(options, p, reveal: reveal.revealIdNumbers)
   }
 }
@@ -156,7 +164,9 @@ struct Person: AsyncParsableCommand {
 
   func run() async throws {
     let req = parsed { try checked(Tuoyu_Workforce_V1_GetPersonRequest.with { $0.person = try personRef(person) }) }
-    let p = await withClient(options, "workforce") { try await WF.Client($0).getPerson(req, options: options.callOptions) }
+    let p = await withClient(options, "workforce") {
+      try await WF.Client($0).getPerson(req, options: options.callOptions)
+    }
     printPerson(options, p, reveal: reveal.revealIdNumbers, detail: true)
   }
 }
@@ -183,7 +193,9 @@ func printPerson(_ o: GlobalOptions, _ p: Tuoyu_Workforce_V1_Person, reveal: Boo
   if !p.healthChecks.isEmpty {
     print("\nhealth checks:")
     for h in p.healthChecks {
-      print("  \(show(h.checkedOn))  \(h.passed ? "passed" : "FAILED")  valid until \(show(h.validUntil))  \(DisplayText.escaped(h.examiner))")
+      print(
+        "  \(show(h.checkedOn))  \(h.passed ? "passed" : "FAILED")  valid until \(show(h.validUntil))  \(DisplayText.escaped(h.examiner))"
+      )
     }
   }
   if !p.enrolments.isEmpty {
@@ -202,7 +214,8 @@ let enrolmentNames = Tuoyu_Workforce_V1_EnrolmentStatus.plainNames
 
 struct Hire: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Hire a person at an institution (refused for a banned person, an untrained caregiver, an unqualified manager).")
+    abstract:
+      "Hire a person at an institution (refused for a banned person, an untrained caregiver, an unqualified manager).")
   @OptionGroup var options: GlobalOptions
   @Argument(help: "PERSON: the service's number or the resident ID number.") var person: String
   @Option(help: "The institution's credit code.") var at: String
@@ -222,7 +235,9 @@ struct Hire: AsyncParsableCommand {
           $0.startDate = try date(start, "--start")
         })
     }
-    let e = await withClient(options, "workforce") { try await WF.Client($0).hireStaff(req, options: options.callOptions) }
+    let e = await withClient(options, "workforce") {
+      try await WF.Client($0).hireStaff(req, options: options.callOptions)
+    }
     printOutput(options, employmentTable([e], reveal: false), json: [masked(e, reveal: false)])
   }
 }
@@ -245,7 +260,9 @@ struct EndEmployment: AsyncParsableCommand {
           $0.reason = reason ?? ""
         })
     }
-    let e = await withClient(options, "workforce") { try await WF.Client($0).endEmployment(req, options: options.callOptions) }
+    let e = await withClient(options, "workforce") {
+      try await WF.Client($0).endEmployment(req, options: options.callOptions)
+    }
     printOutput(options, employmentTable([e], reveal: false), json: [masked(e, reveal: false)])
   }
 }
@@ -290,7 +307,8 @@ struct AddCertificate: AsyncParsableCommand {
     commandName: "add-certificate", abstract: "Record a certificate (育婴员, 保育员, 保健员, teacher, health).")
   @OptionGroup var options: GlobalOptions
   @Argument(help: "PERSON: the service's number or the resident ID number.") var person: String
-  @Option(help: "infant-carer, nursery-carer, health-care, teacher or health.", completion: .list(certificateNames.map(\.0)))
+  @Option(
+    help: "infant-carer, nursery-carer, health-care, teacher or health.", completion: .list(certificateNames.map(\.0)))
   var kind: String
   @Option(help: "The certificate: \(documentForm).") var document: String
   @Option var requestId: String?
@@ -305,7 +323,9 @@ struct AddCertificate: AsyncParsableCommand {
           $0.document = try parseDocument(document, "--document")
         })
     }
-    let c = await withClient(options, "workforce") { try await WF.Client($0).addCertificate(req, options: options.callOptions) }
+    let c = await withClient(options, "workforce") {
+      try await WF.Client($0).addCertificate(req, options: options.callOptions)
+    }
     var t = Table(["CERTIFICATE", "PERSON", "KIND", "DOCUMENT"])
     t.add([String(c.certificateID), String(c.personID), name(certificateNames, c.kind), showDocument(c.document)])
     printOutput(options, t, json: [c])
@@ -333,9 +353,14 @@ struct HealthCheck: AsyncParsableCommand {
           $0.examiner = examiner
         })
     }
-    let h = await withClient(options, "workforce") { try await WF.Client($0).recordHealthCheck(req, options: options.callOptions) }
+    let h = await withClient(options, "workforce") {
+      try await WF.Client($0).recordHealthCheck(req, options: options.callOptions)
+    }
     var t = Table(["CHECK", "PERSON", "DATE", "RESULT", "VALID UNTIL", "EXAMINER"])
-    t.add([String(h.healthCheckID), String(h.personID), show(h.checkedOn), h.passed ? "passed" : "FAILED", show(h.validUntil), h.examiner])
+    t.add([
+      String(h.healthCheckID), String(h.personID), show(h.checkedOn), h.passed ? "passed" : "FAILED",
+      show(h.validUntil), h.examiner,
+    ])
     printOutput(options, t, json: [h])
   }
 }
@@ -347,7 +372,9 @@ struct CreateCourse: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
   @Option(help: "A code, e.g. PREJOB-2025.") var code: String
   @Option var title: String
-  @Option(help: "pre-job, periodic, hygiene-health-care, law, ethics or mental-health.", completion: .list(courseNames.map(\.0)))
+  @Option(
+    help: "pre-job, periodic, hygiene-health-care, law, ethics or mental-health.",
+    completion: .list(courseNames.map(\.0)))
   var kind: String
   @Option(help: "Hours.") var hours: Int32
   @Option var requestId: String?
@@ -363,7 +390,9 @@ struct CreateCourse: AsyncParsableCommand {
           $0.hours = hours
         })
     }
-    let c = await withClient(options, "workforce") { try await WF.Client($0).createCourse(req, options: options.callOptions) }
+    let c = await withClient(options, "workforce") {
+      try await WF.Client($0).createCourse(req, options: options.callOptions)
+    }
     printOutput(options, courseTable([c]), json: [c])
   }
 }
@@ -379,7 +408,9 @@ struct Courses: AsyncParsableCommand {
   @OptionGroup var options: GlobalOptions
 
   func run() async throws {
-    let r = await withClient(options, "workforce") { try await WF.Client($0).listCourses(.init(), options: options.callOptions) }
+    let r = await withClient(options, "workforce") {
+      try await WF.Client($0).listCourses(.init(), options: options.callOptions)
+    }
     printOutput(options, courseTable(r.courses), json: r.courses, asList: true)
   }
 }
@@ -420,7 +451,9 @@ struct CreateSession: AsyncParsableCommand {
           $0.capacity = capacity
         })
     }
-    let s = await withClient(options, "workforce") { try await WF.Client($0).createSession(req, options: options.callOptions) }
+    let s = await withClient(options, "workforce") {
+      try await WF.Client($0).createSession(req, options: options.callOptions)
+    }
     printOutput(options, sessionTable([s]), json: [s])
   }
 }
@@ -441,7 +474,9 @@ struct Sessions: AsyncParsableCommand {
           $0.year = year ?? 0
         })
     }
-    let r = await withClient(options, "workforce") { try await WF.Client($0).listSessions(req, options: options.callOptions) }
+    let r = await withClient(options, "workforce") {
+      try await WF.Client($0).listSessions(req, options: options.callOptions)
+    }
     printOutput(options, sessionTable(r.sessions), json: r.sessions, asList: true)
   }
 }
@@ -456,7 +491,8 @@ func enrolmentTable(_ e: Tuoyu_Workforce_V1_Enrolment) -> Table {
 }
 
 struct Enrol: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Enrol a person in a training session (while seats are free).")
+  static let configuration = CommandConfiguration(
+    abstract: "Enrol a person in a training session (while seats are free).")
   @OptionGroup var options: GlobalOptions
   @Argument(help: "The session's number.") var session: Int64
   @Argument(help: "PERSON: the service's number or the resident ID number.") var person: String
@@ -497,7 +533,9 @@ struct Attendance: AsyncParsableCommand {
           $0.completed = completed
         })
     }
-    let e = await withClient(options, "workforce") { try await WF.Client($0).recordAttendance(req, options: options.callOptions) }
+    let e = await withClient(options, "workforce") {
+      try await WF.Client($0).recordAttendance(req, options: options.callOptions)
+    }
     printOutput(options, enrolmentTable(e), json: [e])
   }
 }
@@ -521,7 +559,9 @@ struct DecisionOptions: ParsableArguments {
 }
 
 func banTable(_ bans: [Tuoyu_Workforce_V1_Ban]) -> Table {
-  var t = Table(["BAN", "PERSON", "NAME", "ID NUMBER", "CASE", "AUTHORITY", "DECIDED", "STATUS", "RESPONSIBLE FOR", "ENDED AT"])
+  var t = Table([
+    "BAN", "PERSON", "NAME", "ID NUMBER", "CASE", "AUTHORITY", "DECIDED", "STATUS", "RESPONSIBLE FOR", "ENDED AT",
+  ])
   for b in bans {
     t.add([
       String(b.banID), String(b.personID), b.personName, b.idNumber, b.decision.caseNumber, b.decision.authority,
@@ -552,7 +592,9 @@ struct Ban: AsyncParsableCommand {
           if let responsibleManager { $0.responsibleManager = try personRef(responsibleManager) }
         })
     }
-    let r = await withClient(options, "workforce") { try await WF.Client($0).banPerson(req, options: options.callOptions) }
+    let r = await withClient(options, "workforce") {
+      try await WF.Client($0).banPerson(req, options: options.callOptions)
+    }
     let bans = [r.ban] + (r.managerBan.banID == 0 ? [] : [r.managerBan])
     let shown = bans.map { masked($0, reveal: false) }
     printOutput(options, banTable(shown), json: shown, asList: true)
@@ -576,7 +618,9 @@ struct RequestAnnulment: AsyncParsableCommand {
           $0.decision = try decision.decision()
         })
     }
-    let b = await withClient(options, "workforce") { try await WF.Client($0).requestAnnulment(req, options: options.callOptions) }
+    let b = await withClient(options, "workforce") {
+      try await WF.Client($0).requestAnnulment(req, options: options.callOptions)
+    }
     let shown = masked(b, reveal: false)
     printOutput(options, banTable([shown]), json: [shown])
   }
@@ -597,7 +641,9 @@ struct ApproveAnnulment: AsyncParsableCommand {
           $0.banID = ban
         })
     }
-    let b = await withClient(options, "workforce") { try await WF.Client($0).approveAnnulment(req, options: options.callOptions) }
+    let b = await withClient(options, "workforce") {
+      try await WF.Client($0).approveAnnulment(req, options: options.callOptions)
+    }
     let shown = masked(b, reveal: false)
     printOutput(options, banTable([shown]), json: [shown])
   }
@@ -639,8 +685,12 @@ struct CheckEligibility: AsyncParsableCommand {
   @Argument(help: "The resident ID number.") var idNumber: String
 
   func run() async throws {
-    let req = parsed { try checked(Tuoyu_Workforce_V1_CheckEligibilityRequest.with { $0.idNumber = idNumber.uppercased() }) }
-    let r = await withClient(options, "workforce") { try await WF.Client($0).checkEligibility(req, options: options.callOptions) }
+    let req = parsed {
+      try checked(Tuoyu_Workforce_V1_CheckEligibilityRequest.with { $0.idNumber = idNumber.uppercased() })
+    }
+    let r = await withClient(options, "workforce") {
+      try await WF.Client($0).checkEligibility(req, options: options.callOptions)
+    }
     var t = Table(["ELIGIBLE"])
     t.add([r.eligible ? "eligible" : "not eligible"])
     printOutput(options, t, json: [r])
@@ -683,21 +733,26 @@ struct Compliance: AsyncParsableCommand {
           $0.asOf = try date(asOf, "--as-of")
         })
     }
-    let c = await withClient(options, "workforce") { try await WF.Client($0).getCompliance(req, options: options.callOptions) }
+    let c = await withClient(options, "workforce") {
+      try await WF.Client($0).getCompliance(req, options: options.callOptions)
+    }
     printOutput(options, complianceTable([c]), json: [c])
     guard options.output == .table else { return }
     print("\nclasses:")
     var t = Table(["CLASS", "CLASSES", "SEATS", "CHILDREN PER CAREGIVER", "CAREGIVERS NEEDED"])
     for k in c.classes {
       t.add([
-        k.classType, String(k.classes), String(k.seats), k.childrenPerCaregiver == 0 ? "-" : "1:\(k.childrenPerCaregiver)",
+        k.classType, String(k.classes), String(k.seats),
+        k.childrenPerCaregiver == 0 ? "-" : "1:\(k.childrenPerCaregiver)",
         String(k.caregiversRequired),
       ])
     }
     print(t.render(.table) { "" })
     if !c.renewals.isEmpty {
       print("\nto renew within 30 days:")
-      for r in c.renewals { print("  \(show(r.expires))  \(r.personID) \(DisplayText.escaped(r.personName))  \(r.what)") }
+      for r in c.renewals {
+        print("  \(show(r.expires))  \(r.personID) \(DisplayText.escaped(r.personName))  \(r.what)")
+      }
     }
     for f in c.findings { print("finding: \(DisplayText.escaped(f))") }
   }
@@ -743,9 +798,12 @@ struct WorkforceIndicatorsCommand: AsyncParsableCommand {
   func run() async throws {
     let y = year ?? Int32(Calendar(identifier: .gregorian).component(.year, from: Date()))
     let req = parsed { try checked(Tuoyu_Workforce_V1_GetIndicatorsRequest.with { $0.year = y }) }
-    let r = await withClient(options, "workforce") { try await WF.Client($0).getIndicators(req, options: options.callOptions) }
+    let r = await withClient(options, "workforce") {
+      try await WF.Client($0).getIndicators(req, options: options.callOptions)
+    }
     var t = Table([
-      "REGION", "YEAR", "CERTIFIED", "STAFF", "RATE", "TARGET", "NEW CERTIFIED", "NEW TARGET", "TRAINED", "TRAINED TOTAL",
+      "REGION", "YEAR", "CERTIFIED", "STAFF", "RATE", "TARGET", "NEW CERTIFIED", "NEW TARGET", "TRAINED",
+      "TRAINED TOTAL",
       "TRAINED TARGET", "HOURS",
     ])
     for i in r.regions {

@@ -76,7 +76,8 @@ struct ImportStaff: AsyncParsableCommand {
         throw CLIError("\(file): missing columns \(missing.joined(separator: ", "))", exitCode: 66)
       }
       if let unknown = header.first(where: { !Self.known.contains($0) }) {
-        throw CLIError("\(file): unknown column \(unknown.debugDescription); see `tuoyu workforce import --help`", exitCode: 66)
+        throw CLIError(
+          "\(file): unknown column \(unknown.debugDescription); see `tuoyu workforce import --help`", exitCode: 66)
       }
       for (line, fields) in records.dropFirst() {
         original[line] = fields
@@ -129,7 +130,8 @@ struct ImportStaff: AsyncParsableCommand {
       print(
         dryRun
           ? "dry run of \(total) rows from \(file): \(response.imported) would be imported, \(response.unchanged) unchanged, \(failures.count) would fail; nothing was changed"
-          : "imported \(response.imported) of \(total) rows from \(file); \(response.unchanged) unchanged, \(failures.count) failed")
+          : "imported \(response.imported) of \(total) rows from \(file); \(response.unchanged) unchanged, \(failures.count) failed"
+      )
       if !failures.isEmpty { print(t.render(options.output == .csv ? .csv : .table) { "" }) }
     }
     if let failedRows {

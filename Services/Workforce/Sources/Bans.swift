@@ -201,13 +201,10 @@ extension WorkforceService {
     let hashes = hashes(request.idNumber)
     let caller = Principal.caller(context)
     let method = context.descriptor.path
-    let digest = PostgresBytes(Array(tag(request.idNumber).utf8))
-    let banned = try await pool.withTransaction { tx in
-      let (person, banned) = try await WorkforceStore.bannedByHash(tx, hashes: hashes)
-      try await Mutation.audit(
-        tx, caller, method, person.map { "people/\($0)" } ?? "people/unknown", "", request: digest,
-        outcome: banned ? "OK: not eligible" : "OK: eligible")
-      return banned
+    // The audit digest is of the current key's hash (as `tag` is), never of the number.
+    let digest = PostgresBytes(Array(("#" + hashes[0].prefix(24)).utf8))
+    let banned = try await pool.withConnection {
+      try await WorkforceStore.checkEligibility($0, hashes: hashes, caller: caller, method: method, digest: digest)
     }
     return .with { $0.eligible = !banned }
   }

@@ -108,7 +108,7 @@ extension WorkforceService {
       register.relatedExperienceYears = row.relatedExperienceYears
       guard
         let new = try await WorkforceStore.insertPerson(
-          tx, stored: stored, hash: stored.hash.map { String(format: "%02x", $0) }.joined(),
+          tx, stored: stored, hash: Self.hex(stored.hash),
           masked: PersonalDataVault.mask(row.idNumber), birth: Identity.birthDate(row.idNumber)!, register)
       else {
         throw Refusal(.alreadyExists, rule: "person.unique-id-number", field: "id_number", "registered meanwhile")

@@ -21,7 +21,7 @@ extension WorkforceService {
     var audited = request
     audited.idNumber = tag(request.idNumber)
     let stored = try vault.protect(request.idNumber)
-    let hash = stored.hash.map { String(format: "%02x", $0) }.joined()
+    let hash = Self.hex(stored.hash)
     let birth = Identity.birthDate(request.idNumber)!
     let id = try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: audited, target: "people"

@@ -103,16 +103,26 @@ extension WorkforceStore {
     try await !tx.query("SELECT 1 FROM ban WHERE person_id = \(person) AND status <> 'annulled' LIMIT 1").isEmpty
   }
 
-  /// Whether a ban stands against any of the hashes (the eligibility check): one index probe.
-  static func bannedByHash(_ db: PostgresSession, hashes: [String]) async throws -> (known: Int64?, banned: Bool) {
-    let rows = try await db.query(
+  /// The eligibility check in one statement (one round trip, committed on its own): whether a
+  /// ban stands against any of the hashes — an index probe — and its audit row, written by the
+  /// same statement (the columns `Mutation.audit` writes; the person by id, or "unknown").
+  static func checkEligibility(
+    _ db: PostgresSession, hashes: [String], caller: Principal, method: String, digest: PostgresBytes
+  ) async throws -> Bool {
+    try await db.query(
       """
-      SELECT p.person_id, EXISTS (SELECT 1 FROM ban b WHERE b.person_id = p.person_id AND b.status <> 'annulled')
-      FROM person p WHERE p.id_hash = ANY(\(hashes))
-      """)
-    guard let row = rows.first else { return (nil, false) }
-    let (id, banned) = try row.decode((Int64, Bool).self)
-    return (id, banned)
+      WITH found AS (
+        SELECT p.person_id,
+          EXISTS (SELECT 1 FROM ban b WHERE b.person_id = p.person_id AND b.status <> 'annulled') AS banned
+        FROM person p WHERE p.id_hash = ANY(\(hashes)) LIMIT 1
+      ), audited AS (
+        INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
+        SELECT \(caller.subject), \(caller.department), \(method),
+          coalesce('people/' || (SELECT person_id FROM found), 'people/unknown'), '', md5(\(digest)),
+          CASE WHEN coalesce((SELECT banned FROM found), false) THEN 'OK: not eligible' ELSE 'OK: eligible' END
+      )
+      SELECT coalesce((SELECT banned FROM found), false)
+      """)[0].decode(Bool.self, at: 0)
   }
 
   /// The first day the person completed pre-job training (岗前培训), if they have.
