@@ -29,8 +29,9 @@ struct WorkforceFixture: Sendable {
     }
   }
 
-  static func start() async throws -> WorkforceFixture {
-    let vault = try PersonalDataVault(keys: [.init(id: "k1", secret: [UInt8](repeating: 7, count: 32))])
+  static func start(keys: Int = 1) async throws -> WorkforceFixture {
+    let vault = try PersonalDataVault(
+      keys: (1...keys).map { try .init(id: "k\($0)", secret: [UInt8](repeating: UInt8(6 + $0), count: 32)) })
     let clock = Clock()
     return WorkforceFixture(
       service: try await TestService.start(
@@ -300,6 +301,35 @@ struct WorkforceServiceTests {
     // A ban is never deleted, not even by the service's own role.
     await #expect(throws: PostgresError.self) { _ = try await f.pool.query("DELETE FROM ban") }
     #expect(try await f.count("SELECT count(*) FROM ban") == 2)
+  }
+
+  /// One, two and three keys in the vault (two statements: the usual one, and the fallback while
+  /// a third key is in rotation) answer the eligibility check alike and audit it alike.
+  @Test(arguments: [1, 2, 3]) func eligibilityWithAnyNumberOfVaultKeys(keys: Int) async throws {
+    let f = try await WorkforceFixture.start(keys: keys)
+    defer { Task { await f.stop() } }
+    let officer = try await f.client(["workforce.officer"])
+    let p = try await officer.registerPerson(newPerson(70)).personID
+    let check = try await f.client(["workforce.eligibility"], subject: "agency")
+    #expect(try await check.checkEligibility(.with { $0.idNumber = newPerson(70).idNumber }).eligible)
+    _ = try await officer.banPerson(
+      .with {
+        $0.requestID = "ban-70"
+        $0.person = ref(p)
+        $0.decision = .with {
+          $0.caseNumber = "C-70"
+          $0.authority = "法院"
+          $0.decidedOn = date("2025-06-01")
+          $0.reason = "虐待"
+        }
+      })
+    #expect(try await check.checkEligibility(.with { $0.idNumber = newPerson(70).idNumber }).eligible == false)
+    #expect(try await check.checkEligibility(.with { $0.idNumber = newPerson(71).idNumber }).eligible)
+    #expect(
+      try await f.count(
+        "SELECT count(*) FROM audit_log WHERE principal = 'agency' AND target = \("people/\(p)") AND outcome = 'OK: not eligible'"
+      ) == 1)
+    #expect(try await f.count("SELECT count(*) FROM audit_log WHERE principal = 'agency'") == 3)
   }
 
   @Test func concurrentEnrolmentNeverOverbooks() async throws {

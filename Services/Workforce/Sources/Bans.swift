@@ -203,8 +203,21 @@ extension WorkforceService {
     let method = context.descriptor.path
     // The audit digest is of the current key's hash (as `tag` is), never of the number.
     let digest = PostgresBytes(Array(("#" + hashes[0].prefix(24)).utf8))
-    let banned = try await pool.withConnection {
-      try await WorkforceStore.checkEligibility($0, hashes: hashes, caller: caller, method: method, digest: digest)
+    let banned: Bool
+    if let pair = WorkforceStore.hashPair(hashes) {
+      banned = try await pool.withConnection {
+        try await WorkforceStore.checkEligibility($0, hashes: pair, caller: caller, method: method, digest: digest)
+      }
+    } else {
+      // Mid-rotation (three keys or more): the lookup, then the audit row, in one transaction.
+      banned = try await pool.withTransaction { tx in
+        let person = try await WorkforceStore.personID(tx, hashes: hashes, lock: false)
+        let banned = if let person { try await WorkforceStore.banned(tx, person) } else { false }
+        try await Mutation.audit(
+          tx, caller, method, person.map { "people/\($0)" } ?? "people/unknown", "", request: digest,
+          outcome: banned ? "OK: not eligible" : "OK: eligible")
+        return banned
+      }
     }
     return .with { $0.eligible = !banned }
   }

@@ -27,11 +27,28 @@ extension WorkforceStore {
     return !rows.isEmpty
   }
 
+  /// The hashes of one number under the vault's keys as two parameters (the one key's twice):
+  /// `id_hash IN ($1, $2)` keeps one cached plan, where `= ANY($1)` with an array parameter makes
+  /// Postgres plan every execution again (a third of the eligibility check's throughput). A vault
+  /// holding more than two keys at once (mid-rotation) falls back to the array.
+  static func hashPair(_ hashes: [String]) -> (String, String)? {
+    switch hashes.count {
+    case 1: (hashes[0], hashes[0])
+    case 2: (hashes[0], hashes[1])
+    default: nil
+    }
+  }
+
   static func personID(_ tx: PostgresSession, hashes: [String], lock: Bool) async throws -> Int64? {
-    let rows =
-      lock
-      ? try await tx.query("SELECT person_id FROM person WHERE id_hash = ANY(\(hashes)) FOR UPDATE")
-      : try await tx.query("SELECT person_id FROM person WHERE id_hash = ANY(\(hashes))")
+    let rows: PostgresRows
+    switch (hashPair(hashes), lock) {
+    case (let (a, b)?, true):
+      rows = try await tx.query("SELECT person_id FROM person WHERE id_hash IN (\(a), \(b)) FOR UPDATE")
+    case (let (a, b)?, false): rows = try await tx.query("SELECT person_id FROM person WHERE id_hash IN (\(a), \(b))")
+    case (nil, true):
+      rows = try await tx.query("SELECT person_id FROM person WHERE id_hash = ANY(\(hashes)) FOR UPDATE")
+    case (nil, false): rows = try await tx.query("SELECT person_id FROM person WHERE id_hash = ANY(\(hashes))")
+    }
     return try rows.first?.decode(Int64.self, at: 0)
   }
 
@@ -107,14 +124,14 @@ extension WorkforceStore {
   /// ban stands against any of the hashes — an index probe — and its audit row, written by the
   /// same statement (the columns `Mutation.audit` writes; the person by id, or "unknown").
   static func checkEligibility(
-    _ db: PostgresSession, hashes: [String], caller: Principal, method: String, digest: PostgresBytes
+    _ db: PostgresSession, hashes pair: (String, String), caller: Principal, method: String, digest: PostgresBytes
   ) async throws -> Bool {
-    try await db.query(
+    return try await db.query(
       """
       WITH found AS (
         SELECT p.person_id,
           EXISTS (SELECT 1 FROM ban b WHERE b.person_id = p.person_id AND b.status <> 'annulled') AS banned
-        FROM person p WHERE p.id_hash = ANY(\(hashes)) LIMIT 1
+        FROM person p WHERE p.id_hash IN (\(pair.0), \(pair.1)) LIMIT 1
       ), audited AS (
         INSERT INTO audit_log (principal, department, method, target, request_id, request_digest, outcome)
         SELECT \(caller.subject), \(caller.department), \(method),
