@@ -349,7 +349,7 @@ def test_no_plain_id_number_in_the_database_the_logs_or_default_cli_output(city)
     # Without the role, the flag shows nothing more.
     assert ids[0] not in ok(cli(env, "workforce", "person", ids[0], "--reveal-id-numbers"))
     text = open(log, encoding="utf-8").read()
-    assert "CheckEligibility" in text or "RegisterPerson" in text  # debug access lines are there
+    assert "ImportStaff" in text and "GetPerson" in text  # the debug access lines are there
     assert not [i for i in ids + [resident_id("33052119920202001")] if i in text]
 
 
@@ -458,3 +458,27 @@ def test_workforce_field_at_and_past_its_bound(hostile, method, path, setter, wi
             assert rows() == before, "a refused request changed something"
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+
+
+def test_cli_import_lists_refused_rows_without_their_numbers_and_writes_them_back(city, tmp_path):
+    env, _, _, _ = city
+    good = resident_id("33052119930303080")
+    bad = resident_id("33052119930303081")[:-1] + "0"
+    if bad == resident_id("33052119930303081"):
+        bad = bad[:-1] + "1"
+    f = tmp_path / "staff.csv"
+    f.write_text("name,id_number,credit_code,role,certificate_kind,certificate_number,certificate_issuer,certificate_issued\n"
+                 f"周一,{good},{DEQING_B},cook,health,JK-80,德清县妇幼保健院,2025-01-05\n"
+                 f"周二,{bad},{DEQING_B},cook,,,,\n"
+                 f"周三,{resident_id('33052119930303082')},{DEQING_B},chef,,,,\n", encoding="utf-8")
+    failed = tmp_path / "failed.csv"
+    dry = cli(env, "workforce", "import", str(f), "--dry-run")
+    assert dry.returncode == 2 and "dry run of 3 rows" in dry.stdout and "1 would be imported" in dry.stdout, dry.stdout
+    r = cli(env, "workforce", "import", str(f), "--failed-rows", str(failed))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "imported 1 of 3 rows" in r.stdout and "id-number.valid" in r.stdout and "csv.row" in r.stdout, r.stdout
+    assert bad not in r.stdout and bad[4:16] not in r.stdout
+    back = list(csv.DictReader(failed.read_text(encoding="utf-8-sig").splitlines()))
+    assert [x["name"] for x in back] == ["周二", "周三"] and all(x["error"] for x in back)
+    again = cli(env, "workforce", "import", str(f))
+    assert "0 of 3" in again.stdout and "1 unchanged" in again.stdout, again.stdout

@@ -156,3 +156,37 @@ func checked<M: LimitedMessage>(_ request: M) throws -> M {
   }
   return request
 }
+
+/// Every item of a paged list: `fetch` is called with each page token ("" first) and returns the
+/// page's items and the next token, until the token is empty.
+func allPages<T>(_ fetch: (String) async throws -> (items: [T], next: String)) async throws -> [T] {
+  var all: [T] = []
+  var token = ""
+  repeat {
+    let page = try await fetch(token)
+    all += page.items
+    token = page.next
+  } while !token.isEmpty
+  return all
+}
+
+/// Writes the refused rows of an import as they were in the file — its header and an added error
+/// column (which the imports ignore) — so that they can be fixed and imported again. `failures`
+/// are (row, status, message, rule); `original` the file's fields by line.
+func writeFailedRows(
+  _ path: String, header: [String], original: [Int: [String]],
+  failures: [(row: Int, code: String, message: String, rule: String)],
+  encoding: TextEncoding
+) {
+  var out = CSV.line(header.filter { $0.lowercased() != "error" } + ["error"])
+  for f in failures {
+    guard let fields = original[f.row] else { continue }
+    let kept = zip(header, fields).filter { $0.0.lowercased() != "error" }.map(\.1)
+    out += CSV.line(kept + ["\(f.code): \(f.message)" + (f.rule.isEmpty ? "" : " (rule \(f.rule))")])
+  }
+  do {
+    try encoding.encode(out, bom: true).write(to: URL(fileURLWithPath: path))
+  } catch {
+    Tuoyu.fail(CLIError("cannot write \(path): \(error.localizedDescription)", exitCode: 66))
+  }
+}

@@ -254,18 +254,14 @@ struct Regions: AsyncParsableCommand {
 
   func run() async throws {
     let regions = await withClient(options, "registry") { c in
-      var all: [Tuoyu_Registry_V1_Region] = []
-      var token = ""
-      repeat {
+      try await allPages { token in
         let page = try await R.Client(c).listRegions(
           .with {
             $0.rootCode = root ?? ""
             $0.pageToken = token
           }, options: options.callOptions)
-        all += page.regions
-        token = page.nextPageToken
-      } while !token.isEmpty
-      return all
+        return (page.regions, page.nextPageToken)
+      }
     }
     var t = Table(["CODE", "NAME", "LEVEL", "PARENT", "YEAR", "POPULATION", "SEAT TARGET", "AVG FEE"])
     for r in regions {
@@ -738,9 +734,7 @@ struct Pending: AsyncParsableCommand {
   func run() async throws {
     let region = self.region ?? ""
     let all: [Institution] = await withClient(options, "registry") { c in
-      var out: [Institution] = []
-      var token = ""
-      repeat {
+      try await allPages { token in
         let page = try await R.Client(c).listInstitutions(
           checked(
             Tuoyu_Registry_V1_ListInstitutionsRequest.with {
@@ -749,10 +743,8 @@ struct Pending: AsyncParsableCommand {
               $0.pageSize = 500
               $0.pageToken = token
             }), options: options.callOptions)
-        out += page.institutions
-        token = page.nextPageToken
-      } while !token.isEmpty
-      return out
+        return (page.institutions, page.nextPageToken)
+      }
     }
     let today = LocalDay.today()
     let sorted = all.sorted { (LocalDay($0.decisionDue), $0.creditCode) < (LocalDay($1.decisionDue), $1.creditCode) }
@@ -884,19 +876,15 @@ struct Public: AsyncParsableCommand {
 
   func run() async throws {
     let all = await withClient(options, "registry") { c in
-      var all: [Tuoyu_Registry_V1_PublicInstitution] = []
-      var token = ""
-      repeat {
+      try await allPages { token in
         let page = try await R.Client(c).listPublicInstitutions(
           .with {
             $0.regionCode = region ?? ""
             $0.pageToken = token
             $0.pageSize = 500
           }, options: options.callOptions)
-        all += page.institutions
-        token = page.nextPageToken
-      } while !token.isEmpty
-      return all
+        return (page.institutions, page.nextPageToken)
+      }
     }
     var t = Table(["NAME", "FILING NO.", "ADDRESS", "MODE", "普惠", "SEATS", "FEE BAND"])
     for p in all {

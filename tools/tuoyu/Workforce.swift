@@ -278,9 +278,7 @@ struct Staff: AsyncParsableCommand {
 
   func run() async throws {
     let list = await withClient(options, "workforce") { c in
-      var all: [Tuoyu_Workforce_V1_Employment] = []
-      var token = ""
-      repeat {
+      try await allPages { token in
         let page = try await WF.Client(c).listStaff(
           checked(
             .with {
@@ -290,10 +288,8 @@ struct Staff: AsyncParsableCommand {
               $0.pageSize = 500
               $0.pageToken = token
             }), options: options.callOptions)
-        all += page.employments
-        token = page.nextPageToken
-      } while !token.isEmpty
-      return all
+        return (page.employments, page.nextPageToken)
+      }
     }
     let r = reveal.revealIdNumbers
     printOutput(options, employmentTable(list, reveal: r), json: list.map { masked($0, reveal: r) }, asList: true)
@@ -657,9 +653,7 @@ struct Bans: AsyncParsableCommand {
 
   func run() async throws {
     let list = await withClient(options, "workforce") { c in
-      var all: [Tuoyu_Workforce_V1_Ban] = []
-      var token = ""
-      repeat {
+      try await allPages { token in
         let page = try await WF.Client(c).listBans(
           checked(
             .with {
@@ -667,10 +661,8 @@ struct Bans: AsyncParsableCommand {
               $0.pageSize = 500
               $0.pageToken = token
             }), options: options.callOptions)
-        all += page.bans
-        token = page.nextPageToken
-      } while !token.isEmpty
-      return all
+        return (page.bans, page.nextPageToken)
+      }
     }
     let shown = list.map { masked($0, reveal: reveal.revealIdNumbers) }
     printOutput(options, banTable(shown), json: shown, asList: true)
@@ -768,9 +760,7 @@ struct ComplianceList: AsyncParsableCommand {
   func run() async throws {
     let day = parsed { try date(asOf, "--as-of") }
     let list = await withClient(options, "workforce") { c in
-      var all: [Tuoyu_Workforce_V1_InstitutionCompliance] = []
-      var token = ""
-      repeat {
+      try await allPages { token in
         let page = try await WF.Client(c).listCompliance(
           checked(
             .with {
@@ -779,10 +769,8 @@ struct ComplianceList: AsyncParsableCommand {
               $0.pageSize = 1000
               $0.pageToken = token
             }), options: options.callOptions)
-        all += page.institutions
-        token = page.nextPageToken
-      } while !token.isEmpty
-      return all
+        return (page.institutions, page.nextPageToken)
+      }
     }
     printOutput(options, complianceTable(list), json: list, asList: true)
   }

@@ -135,17 +135,10 @@ struct ImportStaff: AsyncParsableCommand {
       if !failures.isEmpty { print(t.render(options.output == .csv ? .csv : .table) { "" }) }
     }
     if let failedRows {
-      var out = CSV.line(headerFields.filter { $0.lowercased() != "error" } + ["error"])
-      for f in failures {
-        guard let fields = original[Int(f.row)] else { continue }
-        let kept = zip(headerFields, fields).filter { $0.0.lowercased() != "error" }.map(\.1)
-        out += CSV.line(kept + ["\(f.code): \(f.message)" + (f.rule.isEmpty ? "" : " (rule \(f.rule))")])
-      }
-      do {
-        try options.encoding.encode(out, bom: true).write(to: URL(fileURLWithPath: failedRows))
-      } catch {
-        Tuoyu.fail(CLIError("cannot write \(failedRows): \(error.localizedDescription)", exitCode: 66))
-      }
+      writeFailedRows(
+        failedRows, header: headerFields, original: original,
+        failures: failures.map { (Int($0.row), $0.code, $0.message, $0.rule) }, encoding: options.encoding)
+      if options.output == .table { print("refused rows written to \(failedRows)") }
     }
     if !failures.isEmpty { throw ExitCode(2) }
   }
