@@ -39,7 +39,7 @@ extension WorkforceService {
     let after = try PageToken.read(request.pageToken, filters: filters)
     return try await pool.withConnection { db in
       let page = try await WorkforceStore.filedInstitutions(
-        db, regionPattern: regionPattern(request.regionCode), after: after, limit: size + 1)
+        db, counties: counties(of: request.regionCode), after: after, limit: size + 1)
       let shown = Array(page.prefix(size))
       return .with {
         $0.institutions = []

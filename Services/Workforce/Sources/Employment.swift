@@ -108,7 +108,7 @@ extension WorkforceService {
     let afterText = try PageToken.read(request.pageToken, filters: filters)
     let after = afterText.isEmpty ? 0 : (Int64(afterText) ?? 0)
     var code: String? = request.creditCode.isEmpty ? nil : request.creditCode
-    var pattern: String? = request.regionCode.isEmpty ? nil : regionPattern(request.regionCode)
+    var range: ClosedRange<String>? = request.regionCode.isEmpty ? nil : counties(of: request.regionCode)
     switch scope {
     case .institution(let own):
       if let c = code, c != own { try scope.require(creditCode: c, county: "") }
@@ -119,7 +119,7 @@ extension WorkforceService {
           .permissionDenied, rule: "access.scope", field: "region_code",
           "region \(request.regionCode) is outside your region \(r)")
       }
-      if pattern == nil { pattern = regionPattern(r) }
+      if range == nil { range = counties(of: r) }
     case .all: break
     }
     let now = today()
@@ -129,7 +129,7 @@ extension WorkforceService {
         try scope.require(creditCode: c, county: county)
       }
       return try await WorkforceStore.staff(
-        db, creditCode: code, regionPrefix: pattern, includeEnded: request.includeEnded, on: now, after: after,
+        db, creditCode: code, counties: range, includeEnded: request.includeEnded, on: now, after: after,
         limit: size + 1)
     }
     return .with {

@@ -96,26 +96,33 @@ extension WorkforceStore {
     ).map { try $0.decode(Int64.self, at: 0) }
   }
 
-  /// A page of staff: one institution, or a region (county code, or a city's four-digit
-  /// prefix), after the employment id `after`.
+  /// A page of staff — of one institution, or of the counties `counties` (a range of county
+  /// codes), or all — in employment order after `after`. Only the filters given are in the
+  /// statement, so each combination is planned for its own index (institution, county).
   static func staff(
-    _ db: PostgresSession, creditCode: String?, regionPrefix: String?, includeEnded: Bool, on day: LocalDate,
-    after: Int64, limit: Int
+    _ db: PostgresSession, creditCode: String?, counties: ClosedRange<String>?, includeEnded: Bool,
+    on day: LocalDate, after: Int64, limit: Int
   ) async throws -> [Employment] {
-    try await db.query(
-      employments(
-        """
-        WHERE (\(creditCode)::text IS NULL OR e.credit_code = \(creditCode))
-          AND (\(regionPrefix)::text IS NULL OR e.county_code LIKE \(regionPrefix))
-          AND (\(includeEnded) OR e.end_date IS NULL OR e.end_date > \(day))
-          AND e.employment_id > \(after)
-        ORDER BY e.employment_id LIMIT \(Int64(limit))
-        """)
-    ).map(employment(from:))
+    var q: PostgresQuery = "WHERE e.employment_id > \(after)"
+    func and(_ fragment: String, _ values: [PostgresBind]) {
+      var text = fragment
+      for v in values {
+        q.binds.append(v)
+        text = text.replacingOccurrences(of: "?", with: "$\(q.binds.count)", options: [], range: text.range(of: "?"))
+      }
+      q.sql += " AND " + text
+    }
+    if let creditCode { and("e.credit_code = ?", [.init(creditCode)]) }
+    if let counties { and("e.county_code BETWEEN ? AND ?", [.init(counties.lowerBound), .init(counties.upperBound)]) }
+    if !includeEnded { and("(e.end_date IS NULL OR e.end_date > ?)", [.init(day)]) }
+    q.binds.append(.init(Int64(limit)))
+    q.sql += " ORDER BY e.employment_id LIMIT $\(q.binds.count)"
+    return try await db.query(employments(q)).map(employment(from:))
   }
 }
 
-/// A LIKE pattern for the counties of a region: a county exactly, a city (…00) by its prefix.
-func regionPattern(_ region: String) -> String {
-  region.count == 6 && region.hasSuffix("00") ? String(region.prefix(4)) + "%" : region
+/// The county codes of a region: a county itself, or a city's (…00) — its counties share its
+/// first four digits. Compared as a range, so an index on the county code serves it.
+func counties(of region: String) -> ClosedRange<String> {
+  region.count == 6 && region.hasSuffix("00") ? region...(String(region.prefix(4)) + "99") : region...region
 }

@@ -66,11 +66,11 @@ extension WorkforceStore {
         """
       ).isEmpty
     case .region(let region):
-      let prefix = region.hasSuffix("00") ? String(region.prefix(4)) + "%" : region
+      let range = counties(of: region)
       return try await tx.query(
         """
         SELECT NOT EXISTS (SELECT 1 FROM employment WHERE person_id = \(person))
-          OR EXISTS (SELECT 1 FROM employment WHERE person_id = \(person) AND county_code LIKE \(prefix))
+          OR EXISTS (SELECT 1 FROM employment WHERE person_id = \(person) AND county_code BETWEEN \(range.lowerBound) AND \(range.upperBound))
         """)[0].decode(Bool.self, at: 0)
     }
   }

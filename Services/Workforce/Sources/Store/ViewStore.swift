@@ -38,17 +38,17 @@ extension WorkforceStore {
       .first.map(institution(from:))
   }
 
-  /// Filed institutions of a region (county, or a city by prefix), by credit code after `after`.
+  /// Filed institutions of the counties `counties`, by credit code after `after`.
   static func filedInstitutions(
-    _ db: PostgresSession, regionPattern: String, after: String, limit: Int
+    _ db: PostgresSession, counties: ClosedRange<String>, after: String, limit: Int
   ) async throws
     -> [InstitutionRow]
   {
     try await db.query(
       PostgresQuery(
         unsafeSQL: institutionSelect
-          + " WHERE county_code LIKE $1 AND status = 'filed' AND credit_code > $2 ORDER BY credit_code LIMIT $3",
-        binds: [.init(regionPattern), .init(after), .init(Int64(limit))])
+          + " WHERE county_code BETWEEN $1 AND $2 AND status = 'filed' AND credit_code > $3 ORDER BY credit_code LIMIT $4",
+        binds: [.init(counties.lowerBound), .init(counties.upperBound), .init(after), .init(Int64(limit))])
     ).map(institution(from:))
   }
 
