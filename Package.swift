@@ -245,6 +245,9 @@ let package = Package(
       ],
       path: "Tests/WorkforceTests", swiftSettings: swiftSettings),
     .testTarget(
+      name: "InspectionTests", dependencies: ["InspectionCore", "ServiceKit"], path: "Tests/InspectionTests",
+      swiftSettings: swiftSettings),
+    .testTarget(
       name: "H2Tests",
       dependencies: [
         "H2", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
