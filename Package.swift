@@ -112,6 +112,14 @@ let package = Package(
     .target(
       name: "ServiceKitTesting", dependencies: ["ServiceKit", "Postgres", "RPC"], path: "Shared/ServiceKitTesting",
       swiftSettings: swiftSettings),
+    // What a service following the registry's feed keeps of it (the workforce, inspection).
+    .target(
+      name: "RegistryView",
+      dependencies: [
+        "ServiceKit", "API", "RegistryAPI", "Postgres", "RPC", .product(name: "Logging", package: "swift-log"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Shared/RegistryView", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     // Layer 7: the services.
     .target(
       name: "RegistryCore",
@@ -126,14 +134,14 @@ let package = Package(
     .target(
       name: "WorkforceCore",
       dependencies: [
-        "ServiceKit", "API", "WorkforceAPI", "RegistryAPI", "Postgres", "RPC",
+        "ServiceKit", "API", "WorkforceAPI", "RegistryAPI", "RegistryView", "Postgres", "RPC",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
       ], path: "Services/Workforce/Sources",
       resources: [.copy("Migrations")],
       swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Workforce", dependencies: ["WorkforceCore", "ServiceKit"], path: "Services/Workforce/App",
+      name: "Workforce", dependencies: ["WorkforceCore", "RegistryView", "ServiceKit"], path: "Services/Workforce/App",
       swiftSettings: swiftSettings),
     .target(
       name: "InspectionCore", dependencies: ["ServiceKit"], path: "Services/Inspection/Sources",
@@ -239,7 +247,8 @@ let package = Package(
     .testTarget(
       name: "WorkforceTests",
       dependencies: [
-        "WorkforceCore", "WorkforceAPI", "RegistryCore", "RegistryAPI", "ServiceKit", "ServiceKitTesting", "API",
+        "WorkforceCore", "WorkforceAPI", "RegistryCore", "RegistryAPI", "RegistryView", "ServiceKit",
+        "ServiceKitTesting", "API",
         "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       ],

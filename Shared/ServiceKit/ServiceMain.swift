@@ -17,8 +17,8 @@ public enum ServiceMain {
 
   /// The same, for a service built from its dependencies (peers, background work, …).
   public static func run(
-    name: String, schema: String, migrations directory: URL?, policy: AccessPolicy = AccessPolicy(),
-    build: @escaping @Sendable (ServiceDependencies) throws -> [any RPCService]
+    name: String, schema: String, migrations directory: URL?, sharedMigrations: [URL] = [],
+    policy: AccessPolicy = AccessPolicy(), build: @escaping @Sendable (ServiceDependencies) throws -> [any RPCService]
   ) async {
     if CommandLine.arguments.dropFirst().contains("--version") {
       print("tuoyu-\(name) \(TuoyuVersion.string)")
@@ -38,7 +38,8 @@ public enum ServiceMain {
     let logger = Logger(label: "tuoyu.\(name)")
     do {
       guard let directory else { throw ConfigurationError("the executable has no Migrations resource") }
-      let migrator = try SharedTables.migrator(schema: schema, serviceMigrations: directory)
+      let migrator = try SharedTables.migrator(
+        schema: schema, serviceMigrations: directory, sharedMigrations: sharedMigrations)
       try await ServiceRunner(
         name: name, schema: schema, migrations: migrator, policy: policy, build: build
       ).run(configuration)

@@ -25,7 +25,7 @@ public final class TestService: Sendable {
   /// The same, for a service built from its dependencies; `configure` adjusts the configuration
   /// first (peers, the service token, the vault's key file).
   public static func start(
-    name: String, migrations: URL, policy: AccessPolicy,
+    name: String, migrations: URL, sharedMigrations: [URL] = [], policy: AccessPolicy,
     configure: (inout ServiceConfiguration) -> Void = { _ in },
     build: @escaping @Sendable (ServiceDependencies) throws -> [any RPCService]
   ) async throws -> TestService {
@@ -35,7 +35,8 @@ public final class TestService: Sendable {
     try publicKey.write(to: keyFile, atomically: true, encoding: .utf8)
     let runner = ServiceRunner(
       name: name, schema: schema,
-      migrations: try SharedTables.migrator(schema: schema, serviceMigrations: migrations),
+      migrations: try SharedTables.migrator(
+        schema: schema, serviceMigrations: migrations, sharedMigrations: sharedMigrations),
       policy: policy, build: build)
     var config = ServiceConfiguration(databaseURL: TestDB.url!, healthInterval: .milliseconds(50))
     config.tokenPublicKey = keyFile.path

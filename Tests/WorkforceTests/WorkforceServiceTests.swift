@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import Postgres
 import RPC
 import RegistryAPI
+import RegistryView
 import ServiceKit
 import ServiceKitTesting
 import SwiftProtobuf
@@ -15,7 +16,7 @@ typealias W = Tuoyu_Workforce_V1_Workforce
 
 /// The workforce service in this process on a fresh schema, behind the real transport and
 /// authentication, with a vault of its own; "today" is pinned. Institutions reach its view the
-/// way the registry's feed brings them (`RegistryFollower.apply`, exactly once by cursor).
+/// way the registry's feed brings them (`RegistryView.apply`, exactly once by cursor).
 struct WorkforceFixture: Sendable {
   let service: TestService
   /// The service's today, which a test may move.
@@ -35,7 +36,8 @@ struct WorkforceFixture: Sendable {
     let clock = Clock()
     return WorkforceFixture(
       service: try await TestService.start(
-        name: "workforce", migrations: WorkforceService.migrations!, policy: WorkforceService.policy,
+        name: "workforce", migrations: WorkforceService.migrations!, sharedMigrations: [RegistryView.migrations!],
+        policy: WorkforceService.policy,
         build: { deps in [WorkforceService(pool: deps.pool, vault: vault, today: { clock.today })] }),
       clock: clock)
   }
@@ -77,7 +79,7 @@ struct WorkforceFixture: Sendable {
       $0.subject = "institutions/\(code)"
       $0.payloadJson = try! event.jsonString()
     }
-    try await ChangeFeedConsumer(source: "registry", pool: pool).apply(feed, RegistryFollower.apply)
+    try await ChangeFeedConsumer(source: "registry", pool: pool).apply(feed, RegistryView.apply)
   }
 
   func count(_ sql: PostgresQuery) async throws -> Int { try await service.count(sql) }

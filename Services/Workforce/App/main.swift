@@ -1,3 +1,4 @@
+import RegistryView
 import ServiceKit
 import WorkforceCore
 
@@ -5,5 +6,6 @@ import WorkforceCore
 // It follows the registry's change feed (--peer-registry HOST:PORT, with --service-token-file)
 // and keeps ID numbers through the vault (--vault-key-file).
 await ServiceMain.run(
-  name: "workforce", schema: "workforce", migrations: WorkforceService.migrations, policy: WorkforceService.policy,
+  name: "workforce", schema: "workforce", migrations: WorkforceService.migrations,
+  sharedMigrations: [RegistryView.migrations].compactMap { $0 }, policy: WorkforceService.policy,
   build: WorkforceService.build)

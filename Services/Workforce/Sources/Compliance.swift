@@ -1,6 +1,7 @@
 import API
 import Postgres
 import RPC
+import RegistryView
 import ServiceKit
 import WorkforceAPI
 
@@ -39,7 +40,7 @@ extension WorkforceService {
     let after = try PageToken.read(request.pageToken, filters: filters)
     return try await pool.withConnection { db in
       let page = try await WorkforceStore.filedInstitutions(
-        db, counties: counties(of: request.regionCode), after: after, limit: size + 1)
+        db, counties: RegistryView.counties(of: request.regionCode), after: after, limit: size + 1)
       let shown = Array(page.prefix(size))
       return .with {
         $0.institutions = []

@@ -1,6 +1,7 @@
 import API
 import Postgres
 import RPC
+import RegistryView
 import ServiceKit
 import WorkforceAPI
 
@@ -108,7 +109,7 @@ extension WorkforceService {
     let afterText = try PageToken.read(request.pageToken, filters: filters)
     let after = afterText.isEmpty ? 0 : (Int64(afterText) ?? 0)
     var code: String? = request.creditCode.isEmpty ? nil : request.creditCode
-    var range: ClosedRange<String>? = request.regionCode.isEmpty ? nil : counties(of: request.regionCode)
+    var range: ClosedRange<String>? = request.regionCode.isEmpty ? nil : RegistryView.counties(of: request.regionCode)
     switch scope {
     case .institution(let own):
       if let c = code, c != own { try scope.require(creditCode: c, county: "") }
@@ -119,7 +120,7 @@ extension WorkforceService {
           .permissionDenied, rule: "access.scope", field: "region_code",
           "region \(request.regionCode) is outside your region \(r)")
       }
-      if range == nil { range = counties(of: r) }
+      if range == nil { range = RegistryView.counties(of: r) }
     case .all: break
     }
     let now = today()

@@ -2,6 +2,7 @@ import API
 import Foundation
 import Postgres
 import RPC
+import RegistryView
 import ServiceKit
 import SwiftProtobuf
 import WorkforceAPI
@@ -11,7 +12,7 @@ public typealias Workforce = Tuoyu_Workforce_V1_Workforce
 /// `tuoyu.workforce.v1.Workforce`: people (ID numbers through the personal-data vault),
 /// employment, certificates and health checks, training, lifetime bans with the eligibility
 /// check, compliance and indicators, bulk import. One file per resource: People, Employment,
-/// Certificates, Training, Bans, Compliance, Import; the registry's feed in RegistryFollower.
+/// Certificates, Training, Bans, Compliance, Import; the registry's feed through RegistryView.
 public struct WorkforceService: Workforce.ServiceProtocol {
   let pool: PostgresPool
   let vault: PersonalDataVault
@@ -137,7 +138,7 @@ extension WorkforceService {
     let vault: PersonalDataVault
     do { vault = try PersonalDataVault(keyFile: file) } catch { throw ConfigurationError("\(error)") }
     deps.addBackground(
-      RegistryFollower.follower(pool: deps.pool, client: try deps.peer(RegistryFollower.source), logger: deps.logger))
+      RegistryView.follower(pool: deps.pool, client: try deps.peer(RegistryView.source), logger: deps.logger))
     return [WorkforceService(pool: deps.pool, vault: vault)]
   }
 }

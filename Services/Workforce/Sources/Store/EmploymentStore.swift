@@ -120,9 +120,3 @@ extension WorkforceStore {
     return try await db.query(employments(q)).map(employment(from:))
   }
 }
-
-/// The county codes of a region: a county itself, or a city's (…00) — its counties share its
-/// first four digits. Compared as a range, so an index on the county code serves it.
-func counties(of region: String) -> ClosedRange<String> {
-  region.count == 6 && region.hasSuffix("00") ? region...(String(region.prefix(4)) + "99") : region...region
-}

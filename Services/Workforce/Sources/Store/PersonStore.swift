@@ -1,5 +1,6 @@
 import API
 import Postgres
+import RegistryView
 import ServiceKit
 import WorkforceAPI
 
@@ -66,7 +67,7 @@ extension WorkforceStore {
         """
       ).isEmpty
     case .region(let region):
-      let range = counties(of: region)
+      let range = RegistryView.counties(of: region)
       return try await tx.query(
         """
         SELECT NOT EXISTS (SELECT 1 FROM employment WHERE person_id = \(person))

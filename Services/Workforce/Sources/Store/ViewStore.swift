@@ -1,11 +1,11 @@
 import API
 import Postgres
-import RegistryAPI
+import RegistryView
 import ServiceKit
 import WorkforceAPI
 
-/// The registry's institutions and rule values as this service follows them, and what compliance
-/// and the indicators read.
+/// The registry's institutions and rule values as compliance reads them (`RegistryView`), and the
+/// staff it checks.
 extension WorkforceStore {
   struct InstitutionRow: Sendable {
     var creditCode: String
@@ -15,78 +15,34 @@ extension WorkforceStore {
     var classes: [Staffing.ClassSeats]
   }
 
-  static let institutionSelect = """
-    SELECT credit_code, display_name, status, county_code, infant_classes, infant_seats, toddler_classes,
-      toddler_seats, older_classes, older_seats, mixed_classes, mixed_seats, family_seats
-    FROM institution_view
-    """
-
-  static func institution(from row: PostgresRow) throws -> InstitutionRow {
-    let (code, name, status, county, ic, iseats, tc, ts, oc, os, mc, ms, fs) = try row.decode(
-      (String, String, String, String, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32).self)
-    return InstitutionRow(
-      creditCode: code, name: name, status: status, county: county,
+  static func institution(from v: RegistryView.Institution) -> InstitutionRow {
+    InstitutionRow(
+      creditCode: v.creditCode, name: v.name, status: v.status, county: v.county,
       classes: [
-        .init(.infant, classes: Int(ic), seats: Int(iseats)), .init(.toddler, classes: Int(tc), seats: Int(ts)),
-        .init(.olderToddler, classes: Int(oc), seats: Int(os)), .init(.mixed, classes: Int(mc), seats: Int(ms)),
-        .init(.family, classes: fs > 0 ? 1 : 0, seats: Int(fs)),
+        .init(.infant, classes: v.infant.classes, seats: v.infant.seats),
+        .init(.toddler, classes: v.toddler.classes, seats: v.toddler.seats),
+        .init(.olderToddler, classes: v.olderToddler.classes, seats: v.olderToddler.seats),
+        .init(.mixed, classes: v.mixed.classes, seats: v.mixed.seats),
+        .init(.family, classes: v.family > 0 ? 1 : 0, seats: v.family),
       ])
   }
 
   static func institution(_ db: PostgresSession, _ code: String) async throws -> InstitutionRow? {
-    try await db.query(PostgresQuery(unsafeSQL: institutionSelect + " WHERE credit_code = $1", binds: [.init(code)]))
-      .first.map(institution(from:))
+    try await RegistryView.institution(db, code).map(institution(from:))
   }
 
   /// Filed institutions of the counties `counties`, by credit code after `after`.
   static func filedInstitutions(
     _ db: PostgresSession, counties: ClosedRange<String>, after: String, limit: Int
-  ) async throws
-    -> [InstitutionRow]
+  )
+    async throws -> [InstitutionRow]
   {
-    try await db.query(
-      PostgresQuery(
-        unsafeSQL: institutionSelect
-          + " WHERE county_code BETWEEN $1 AND $2 AND status = 'filed' AND credit_code > $3 ORDER BY credit_code LIMIT $4",
-        binds: [.init(counties.lowerBound), .init(counties.upperBound), .init(after), .init(Int64(limit))])
-    ).map(institution(from:))
-  }
-
-  /// Applies an institution event of the registry: the view takes the newer version only.
-  static func applyInstitution(_ tx: PostgresSession, _ e: Tuoyu_Registry_V1_InstitutionEvent) async throws {
-    let s = e.seatsByClass
-    try await tx.query(
-      """
-      INSERT INTO institution_view (credit_code, display_name, status, county_code, township_code, inclusive, mode,
-        version, infant_classes, infant_seats, toddler_classes, toddler_seats, older_classes, older_seats,
-        mixed_classes, mixed_seats, family_seats)
-      VALUES (\(e.creditCode), \(e.displayName), \(e.status), \(e.countyCode), \(e.townshipCode), \(e.inclusive),
-        \(Int32(e.mode.rawValue)), \(e.version), \(s.infant.classes), \(s.infant.seats), \(s.toddler.classes),
-        \(s.toddler.seats), \(s.olderToddler.classes), \(s.olderToddler.seats), \(s.mixed.classes), \(s.mixed.seats),
-        \(s.family))
-      ON CONFLICT (credit_code) DO UPDATE SET display_name = EXCLUDED.display_name, status = EXCLUDED.status,
-        county_code = EXCLUDED.county_code, township_code = EXCLUDED.township_code, inclusive = EXCLUDED.inclusive,
-        mode = EXCLUDED.mode, version = EXCLUDED.version, infant_classes = EXCLUDED.infant_classes,
-        infant_seats = EXCLUDED.infant_seats, toddler_classes = EXCLUDED.toddler_classes,
-        toddler_seats = EXCLUDED.toddler_seats, older_classes = EXCLUDED.older_classes,
-        older_seats = EXCLUDED.older_seats, mixed_classes = EXCLUDED.mixed_classes, mixed_seats = EXCLUDED.mixed_seats,
-        family_seats = EXCLUDED.family_seats, updated_at = now()
-      WHERE institution_view.version < EXCLUDED.version
-      """)
-  }
-
-  static func applyRule(_ tx: PostgresSession, _ v: Tuoyu_Registry_V1_RuleValue, from: LocalDate) async throws {
-    try await tx.query(
-      """
-      INSERT INTO rule_view (key, region_code, effective_from, value) VALUES (\(v.key), \(v.regionCode), \(from), \(v.value))
-      ON CONFLICT (key, region_code, effective_from) DO UPDATE SET value = EXCLUDED.value
-      """)
+    try await RegistryView.filed(db, counties: counties, after: after, limit: limit).map(institution(from:))
   }
 
   static func rules(_ db: PostgresSession) async throws -> [Staffing.RuleValue] {
-    try await db.query("SELECT key, region_code, effective_from, value FROM rule_view").map {
-      let (k, r, f, v) = try $0.decode((String, String, LocalDate, Int32).self)
-      return Staffing.RuleValue(key: k, region: r, from: f, value: Int(v))
+    try await RegistryView.rules(db).map {
+      Staffing.RuleValue(key: $0.key, region: $0.region, from: $0.from, value: $0.value)
     }
   }
 
