@@ -124,8 +124,8 @@ let package = Package(
     .target(
       name: "RegistryCore",
       dependencies: [
-        "ServiceKit", "API", "RegistryAPI", "Postgres", "RPC",
-        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        "ServiceKit", "API", "RegistryAPI", "InspectionAPI", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
       ],
       path: "Services/Registry/Sources", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
     .executableTarget(
@@ -144,11 +144,19 @@ let package = Package(
       name: "Workforce", dependencies: ["WorkforceCore", "RegistryView", "ServiceKit"], path: "Services/Workforce/App",
       swiftSettings: swiftSettings),
     .target(
-      name: "InspectionCore", dependencies: ["ServiceKit"], path: "Services/Inspection/Sources",
+      name: "InspectionAPI", dependencies: ["API", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Services/Inspection/API", swiftSettings: swiftSettings),
+    .target(
+      name: "InspectionCore",
+      dependencies: [
+        "ServiceKit", "API", "InspectionAPI", "RegistryView", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ], path: "Services/Inspection/Sources",
       resources: [.copy("Migrations")],
       swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Inspection", dependencies: ["InspectionCore", "ServiceKit"], path: "Services/Inspection/App",
+      name: "Inspection", dependencies: ["InspectionCore", "RegistryView", "ServiceKit"],
+      path: "Services/Inspection/App",
       swiftSettings: swiftSettings),
     .target(
       name: "SubsidyCore", dependencies: ["ServiceKit"], path: "Services/Subsidy/Sources",
@@ -254,7 +262,12 @@ let package = Package(
       ],
       path: "Tests/WorkforceTests", swiftSettings: swiftSettings),
     .testTarget(
-      name: "InspectionTests", dependencies: ["InspectionCore", "ServiceKit"], path: "Tests/InspectionTests",
+      name: "InspectionTests",
+      dependencies: [
+        "InspectionCore", "InspectionAPI", "RegistryCore", "RegistryAPI", "RegistryView", "ServiceKit",
+        "ServiceKitTesting", "API", "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Tests/InspectionTests",
       swiftSettings: swiftSettings),
     .testTarget(
       name: "H2Tests",

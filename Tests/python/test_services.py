@@ -64,6 +64,8 @@ def token(roles, ttl=600, key=None):
 def needs(service):
     """What a service needs beyond the common flags: the workforce keeps ID numbers through its
     vault and follows the registry (unreachable here: it retries in the background)."""
+    if service == "inspection":
+        return ["--peer-registry", f"127.0.0.1:{free_port()}"]
     if service != "workforce":
         return []
     vault = KEYS / "vault.keys"
@@ -104,7 +106,7 @@ def test_service_starts_migrates_and_serves(service):
                              check=True, capture_output=True, text=True).stdout.split()
         assert out[:5] == ["1", "2", "3", "4", "5"]  # the shared tables; the service's own start at 100
         # A service that follows the registry has RegistryView's shared tables too (0090).
-        shared = ["90"] if service == "workforce" else []
+        shared = ["90"] if service in ("workforce", "inspection") else []
         assert out[5:5 + len(shared)] == shared
         assert all(int(v) >= 100 for v in out[5 + len(shared):])
     finally:

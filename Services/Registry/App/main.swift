@@ -1,7 +1,8 @@
 import RegistryCore
 import ServiceKit
 
-// tuoyu-registry: institutions, filing, regions, indicators (schema "registry").
+// tuoyu-registry: institutions, filing, regions, indicators (schema "registry"). With
+// --peer-inspection it follows the inspection service's feed (critical findings suspend).
 await ServiceMain.run(
   name: "registry", schema: "registry", migrations: RegistryService.migrations, policy: RegistryService.policy,
-  services: { pool in [RegistryService(pool: pool)] })
+  build: RegistryService.build)
