@@ -173,7 +173,8 @@ let package = Package(
     .executableTarget(
       name: "CLI",
       dependencies: [
-        "API", "RegistryAPI", "WorkforceAPI", "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        "API", "RegistryAPI", "WorkforceAPI", "InspectionAPI", "RPC",
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
@@ -241,7 +242,7 @@ let package = Package(
     .executableTarget(
       name: "FuzzRequests",
       dependencies: [
-        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI", "WorkforceAPI",
+        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI", "WorkforceAPI", "InspectionAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ], path: "Tests/Fuzz/Requests", swiftSettings: swiftSettings),
     .testTarget(

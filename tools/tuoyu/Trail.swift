@@ -70,6 +70,7 @@ struct AuditCommand: AsyncParsableCommand {
 protocol FeedSource { static var name: String { get } }
 enum RegistryFeed: FeedSource { static var name: String { "registry" } }
 enum WorkforceFeed: FeedSource { static var name: String { "workforce" } }
+enum InspectionFeed: FeedSource { static var name: String { "inspection" } }
 
 struct Watch<Source: FeedSource>: AsyncParsableCommand {
   static var configuration: CommandConfiguration {

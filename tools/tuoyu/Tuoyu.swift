@@ -39,7 +39,10 @@ struct Tuoyu: AsyncParsableCommand {
         tuoyu --generate-completion-script fish > ~/.config/fish/completions/tuoyu.fish
       """,
     version: "tuoyu \(TuoyuVersion.string)",
-    subcommands: [RegistryCommand.self, WorkforceCommand.self, AuditCommand.self, WhoAmI.self, ConfigCommand.self])
+    subcommands: [
+      RegistryCommand.self, WorkforceCommand.self, InspectionCommand.self, AuditCommand.self, WhoAmI.self,
+      ConfigCommand.self,
+    ])
 
   /// Prints the error (and every violation its status names) and exits with its code.
   static func fail(_ error: any Error) -> Never {

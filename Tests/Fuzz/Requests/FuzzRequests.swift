@@ -6,12 +6,13 @@ import RPC
 import RPCHealth
 import RegistryAPI
 import SwiftProtobuf
+import InspectionAPI
 import WorkforceAPI
 
 let requestTypes: [any SwiftProtobuf.Message.Type] =
   Tuoyu_Registry_V1_Registry.requestMessageTypes + Tuoyu_Feed_V1_ChangeFeed.requestMessageTypes
   + Tuoyu_Audit_V1_AuditTrail.requestMessageTypes + Grpc_Health_V1_Health.requestMessageTypes
-  + Tuoyu_Workforce_V1_Workforce.requestMessageTypes
+  + Tuoyu_Workforce_V1_Workforce.requestMessageTypes + Tuoyu_Inspection_V1_Inspections.requestMessageTypes
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequests(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
