@@ -30,9 +30,15 @@ extension InspectionService {
         throw Refusal(
           .notFound, rule: "institution.known", field: "inspection_id", "the registry has no such institution")
       }
+      guard inst.inclusive else {
+        throw Refusal.precondition(
+          "acceptance.inclusive",
+          "\(inst.creditCode) is not 普惠 in the registry: only 普惠 seats are accepted for the task",
+          field: "inspection_id")
+      }
       let before = try await InspectionStore.seatsAccepted(tx, creditCode: inst.creditCode)
       if let refusal = AcceptanceRules.countyRefusal(
-        seats: Int(request.seats), inclusiveSeats: inst.inclusive ? inst.seats : 0, alreadyAccepted: before,
+        seats: Int(request.seats), inclusiveSeats: inst.seats, alreadyAccepted: before,
         filed: inst.status == "filed")
       {
         throw refusal

@@ -1,0 +1,195 @@
+"""The inspection service with the registry, both live processes on a database of their own, each
+following the other's change feed with its service token (inspection learns institutions from the
+registry; the registry suspends on inspection's critical findings), driven through the built
+`tuoyu` CLI and grpcio: the issue's walkthrough, the rights of each role, and the province export
+against an independent computation."""
+import csv
+import json
+import os
+import re
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from conftest import BIN, ROOT, Server, free_port
+
+DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
+pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
+
+from tuoyu.inspection.v1 import inspection_pb2 as ip, inspection_pb2_grpc as ip_grpc  # noqa: E402
+
+KEYS = ROOT / ".run" / "test-keys-inspection"
+ROLES = ("registry.admin,registry.officer,registry.approver,registration,inspection.admin,inspection.city-inspector,"
+         "inspection.county-inspector,inspection.county-acceptor,inspection.city-reviewer,leader")
+
+
+def token(roles, subject="pytest", institution=None, region=None):
+    args = [str(BIN / "tuoyu-token"), "issue", "--key", str(KEYS / "private.pem"), "--subject", subject,
+            "--department", "health", "--roles", roles, "--ttl=900"]
+    if institution:
+        args += ["--institution", institution]
+    if region:
+        args += ["--region", region]
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def cli(env, *args, tok=None):
+    e = dict(env)
+    if tok:
+        e["TUOYU_TOKEN"] = tok
+    return subprocess.run([str(BIN / "tuoyu"), *args], env=e, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def ok(r):
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def health():
+    name = "tuoyu_inspection_test"
+    subprocess.run(["psql", DB, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, capture_output=True)
+    subprocess.run(["psql", DB, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    db = DB.rsplit("/", 1)[0] + "/" + name
+    subprocess.run(["psql", db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
+                   check=True, capture_output=True)
+    subprocess.run([str(BIN / "tuoyu-token"), "keygen", "--out", str(KEYS)], check=True, capture_output=True)
+    for svc in ("registry", "inspection"):
+        (KEYS / f"{svc}.token").write_text(token("service", subject=svc))
+    rport, iport = free_port(), free_port()
+    common = ["--health-interval-ms", "100", "--metrics-listen", "off", "--token-public-key", str(KEYS / "public.pem")]
+    registry = Server([str(BIN / "tuoyu-registry"), "--listen", f"127.0.0.1:{rport}",
+                       "--database-url", db.replace("postgres@", "tuoyu_registry@"), *common,
+                       "--service-token-file", str(KEYS / "registry.token"), "--peer-inspection", f"127.0.0.1:{iport}"],
+                      rport)
+    inspection = Server([str(BIN / "tuoyu-inspection"), "--listen", f"127.0.0.1:{iport}",
+                         "--database-url", db.replace("postgres@", "tuoyu_inspection@"), *common,
+                         "--service-token-file", str(KEYS / "inspection.token"), "--peer-registry", f"127.0.0.1:{rport}"],
+                        iport)
+    env = dict(os.environ, TUOYU_REGISTRY_ADDR=f"127.0.0.1:{rport}", TUOYU_INSPECTION_ADDR=f"127.0.0.1:{iport}",
+               TUOYU_TOKEN=token(ROLES))
+    for _ in range(100):
+        if cli(env, "registry", "rules").returncode == 0 and cli(env, "inspection", "checklist").returncode == 0:
+            break
+        time.sleep(0.1)
+    ok(cli(env, "registry", "import-regions", "deploy/demo/regions.csv"))
+    ok(cli(env, "registry", "import", "--quiet", "deploy/demo/institutions.csv"))
+    for _ in range(200):
+        if cli(env, "inspection", "grade", "91330523MA0000020D").returncode == 0:
+            break
+        time.sleep(0.1)
+    yield env, f"127.0.0.1:{iport}", db
+    registry.stop()
+    inspection.stop()
+
+
+def status(env, code):
+    return json.loads(ok(cli(env, "registry", "get", code, "-o", "json")))["status"]
+
+
+def test_a_newcomer_inspects_suspends_rectifies_grades_and_accepts_seats(health):
+    env, _, _ = health
+    code = "91330502MA00000011"
+    assert status(env, code) == "filed"
+    out = ok(cli(env, "inspection", "record", "--at", code, "--level", "county", "--kind", "routine-patrol",
+                 "--date", "2025-06-02", "--inspector", "张三", "--co-department", "fire", "--pass-all",
+                 "--fail", "FIRE-01=疏散通道堵塞", "--fail", "REC-01", "--finalise", "-o", "json"))
+    inspection = json.loads(out)
+    assert inspection["finalised"] and inspection["critical_failures"] == 1 and inspection["minor_failures"] == 1
+    # The registry suspends it, through the feed, once.
+    for _ in range(100):
+        if status(env, code) == "suspended":
+            break
+        time.sleep(0.1)
+    got = json.loads(ok(cli(env, "registry", "get", code, "-o", "json")))
+    assert got["status"] == "suspended" and f"inspection {inspection['inspection_id']}" in got["reasons"][0]
+    history = ok(cli(env, "registry", "history", code, "-o", "json"))
+    assert history.count('"suspended"') >= 1
+    # A finalised inspection does not change.
+    late = cli(env, "inspection", "results", str(inspection["inspection_id"]), "--pass", "FIRE-01")
+    assert late.returncode == 1 and "inspection.finalised" in late.stderr
+    # Orders: the critical one due in 3 days, overdue after; reported, verified.
+    orders = json.loads(ok(cli(env, "inspection", "orders", "--at", code, "--as-of", "2025-06-06", "-o", "json")))
+    fire = next(o for o in orders if o["item_code"] == "FIRE-01")
+    assert fire["deadline"] == "2025-06-05" and fire["overdue"] is True
+    rec = next(o for o in orders if o["item_code"] == "REC-01")
+    assert rec["deadline"] == "2025-07-02" and rec["overdue"] is False
+    own = token("inspection.institution", subject="boss", institution=code)
+    ok(cli(env, "inspection", "report", str(fire["order_id"]), "--date", "2025-06-04", tok=own))
+    denied = cli(env, "inspection", "verify", str(fire["order_id"]), tok=own)
+    assert denied.returncode == 4
+    ok(cli(env, "inspection", "verify", str(fire["order_id"]), "--date", "2025-06-05"))
+    # Reinstatement stays the registry approver's decision.
+    ok(cli(env, "registry", "reinstate", code))
+    assert status(env, code) == "filed"
+    grade = json.loads(ok(cli(env, "inspection", "grade", code, "--as-of", "2025-06-10", "-o", "json")))
+    assert grade["score"] == 78 and grade["grade"] == "C"  # 100 − 20 (critical) − 2 (minor); capped at C
+    # New seats: an acceptance evaluation, the county accepts, the city confirms or adjusts.
+    evaluation = json.loads(ok(cli(env, "inspection", "record", "--at", "91330502MA00000024", "--level", "county",
+                                   "--kind", "acceptance-evaluation", "--date", "2025-06-03", "--inspector", "李四",
+                                   "--pass-all", "--finalise", "-o", "json")))
+    acc = json.loads(ok(cli(env, "inspection", "accept", "--inspection", str(evaluation["inspection_id"]), "--year", "2025",
+                            "--seats", "20", "-o", "json")))
+    no_reason = cli(env, "inspection", "confirm", str(acc["acceptance_id"]), "--seats", "15")
+    assert no_reason.returncode == 1 and "acceptance.adjust-reason" in no_reason.stderr
+    ok(cli(env, "inspection", "confirm", str(acc["acceptance_id"]), "--seats", "15", "--reason", "一个班未达标"))
+    audit = ok(cli(env, "audit", "--service", "inspection", "--target", f"acceptances/{acc['acceptance_id']}", "-o", "json",
+                   tok=token("auditor")))
+    assert "ConfirmAcceptance" in audit
+
+
+def test_each_role_exactly_its_rights(health):
+    env, target, _ = health
+    code = "52330503MJ0000006G"
+    township = token("inspection.township-inspector", subject="township-1")
+    r = cli(env, "inspection", "record", "--at", code, "--level", "county", "--kind", "routine-patrol", "--inspector", "王",
+            "--pass-all", tok=township)
+    assert r.returncode == 4 and "inspection.level-role" in r.stderr, r.stderr
+    ok(cli(env, "inspection", "record", "--at", code, "--level", "township", "--kind", "routine-patrol", "--inspector", "王",
+           "--pass-all", "--finalise", tok=township))
+    evaluation = json.loads(ok(cli(env, "inspection", "record", "--at", code, "--level", "county", "--kind",
+                                   "acceptance-evaluation", "--inspector", "李", "--pass-all", "--finalise", "-o", "json")))
+    acc = json.loads(ok(cli(env, "inspection", "accept", "--inspection", str(evaluation["inspection_id"]), "--year", "2025",
+                            "--seats", "10", "-o", "json")))
+    # Not 普惠: its seats are not accepted for the task.
+    plain = json.loads(ok(cli(env, "inspection", "record", "--at", "91330503MA0000005U", "--level", "county", "--kind",
+                              "acceptance-evaluation", "--inspector", "李", "--pass-all", "--finalise", "-o", "json")))
+    r = cli(env, "inspection", "accept", "--inspection", str(plain["inspection_id"]), "--year", "2025", "--seats", "10")
+    assert r.returncode == 1 and "acceptance.inclusive" in r.stderr, r.stderr
+    for who in (township, token("inspection.county-acceptor,inspection.county-inspector", subject="county-1")):
+        r = cli(env, "inspection", "confirm", str(acc["acceptance_id"]), "--seats", "10", tok=who)
+        assert r.returncode == 4, r.stderr
+    channel = grpc.insecure_channel(target)
+    stub = ip_grpc.InspectionsStub(channel)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.PublishChecklist(ip.PublishChecklistRequest(request_id="x", title="t", items=[ip.ChecklistItem(
+            code="A-1", category=ip.CATEGORY_FIRE, text="t", severity=ip.SEVERITY_MINOR)]),
+            metadata=[("authorization", f"Bearer {township}")])
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A county officer's token reaches its county only.
+    other = token("inspection.county-inspector", subject="nanxun", region="330503")
+    r = cli(env, "inspection", "record", "--at", "52330502MJ0000003Q", "--level", "county", "--kind", "routine-patrol",
+            "--inspector", "王", "--pass-all", tok=other)
+    assert r.returncode == 3, r.stderr
+    channel.close()
+
+
+def test_the_province_export_matches_an_independent_computation(health):
+    env, _, _ = health
+    out = ok(cli(env, "inspection", "export", "--year", "2025", "-o", "json"))
+    rows = json.loads(out)
+    accs = json.loads(ok(cli(env, "inspection", "acceptances", "--year", "2025", "-o", "json")))
+    regions = list(csv.DictReader(open(ROOT / "deploy/demo/regions.csv", encoding="utf-8")))
+    for r in (x for x in rows if x["level"] == "county"):
+        mine = [a for a in accs if a["county_code"] == r["region"]]
+        fig = [g for g in regions if g["code"] == r["region"] and g["year"] == "2025"]
+        assert r["target"] == (int(fig[0]["seat_target"] or 0) if fig else 0), r
+        assert r["accepted"] == sum(a["accepted_seats"] for a in mine)
+        assert r["confirmed"] == sum(a["confirmed_seats"] for a in mine if a["status"] == "city-confirmed")
+    inst = [x for x in rows if x["level"] == "institution"]
+    assert sorted((x["credit_code"], x["accepted"]) for x in inst) == sorted((a["credit_code"], a["accepted_seats"]) for a in accs)
+    assert sum(x["confirmed"] for x in inst) == 15  # the walkthrough's city-adjusted figure
+    table = ok(cli(env, "inspection", "export", "--year", "2025", "-o", "csv"))
+    assert table.lstrip("\ufeff").startswith("LEVEL,REGION,NAME")
