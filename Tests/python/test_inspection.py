@@ -193,3 +193,56 @@ def test_the_province_export_matches_an_independent_computation(health):
     assert sum(x["confirmed"] for x in inst) == 15  # the walkthrough's city-adjusted figure
     table = ok(cli(env, "inspection", "export", "--year", "2025", "-o", "csv"))
     assert table.lstrip("\ufeff").startswith("LEVEL,REGION,NAME")
+
+
+# Hostile input, generated from the contract's limits as for the registry and the workforce.
+from test_hostile_input import field_cases  # noqa: E402
+from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+
+IN_SERVICE = ip.DESCRIPTOR.services_by_name["Inspections"]
+IN_CASES = [(m.name, p, s, okay, label) for m in IN_SERVICE.methods for p, s, okay, label in field_cases(m.input_type)]
+
+
+def test_every_inspection_request_field_declares_limits():
+    assert {c[0] for c in IN_CASES} == {m.name for m in IN_SERVICE.methods if m.input_type.fields}
+    assert len(IN_CASES) > 150
+
+
+@pytest.mark.parametrize("method,path,setter,within,label", IN_CASES, ids=[f"{c[0]}:{c[1]}:{c[4]}" for c in IN_CASES])
+def test_inspection_field_at_and_past_its_bound(health, method, path, setter, within, label):
+    env, target, db = health
+    desc = IN_SERVICE.methods_by_name[method]
+    request = getattr(ip, desc.input_type.name)()
+    if "request_id" in desc.input_type.fields_by_name and path != "request_id":
+        request.request_id = f"hostile-{time.time_ns()}"
+    setter(request)
+
+    def rows():
+        return subprocess.run(["psql", db, "-qAt", "-c",
+                               "SELECT (SELECT count(*) FROM inspection.inspection) || '/' || "
+                               "(SELECT count(*) FROM inspection.checklist) || '/' || (SELECT count(*) FROM inspection.acceptance)"
+                               " || '/' || (SELECT count(*) FROM inspection.outbox)"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    before = None if within else rows()
+    with grpc.insecure_channel(target) as ch:
+        md = (("authorization", f"Bearer {token(ROLES + ',inspection.township-inspector', subject='hostile')}"),)
+        try:
+            getattr(ip_grpc.InspectionsStub(ch), method)(request, metadata=md, timeout=10)
+            code, message, fields = "OK", "", {}
+        except grpc.RpcError as e:
+            code, message, fields = e.code().name, e.details() or "", {}
+            raw = dict(e.trailing_metadata() or ()).get("grpc-status-details-bin")
+            if raw:
+                for d in status_pb2.Status.FromString(raw).details:
+                    bad = error_details_pb2.BadRequest()
+                    if d.Unpack(bad):
+                        for v in bad.field_violations:
+                            fields.setdefault(v.field, v.description)
+        if within:
+            assert "(rule limits." not in fields.get(path, ""), f"{label}: {code} {fields}"
+            assert code not in ("INTERNAL", "UNKNOWN"), f"{label}: {code} {message}"
+        else:
+            assert code == "INVALID_ARGUMENT" and "(rule limits." in fields.get(path, ""), f"{label}: {code} {message} {fields}"
+            assert rows() == before
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        assert health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
