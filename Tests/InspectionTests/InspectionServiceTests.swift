@@ -357,6 +357,17 @@ struct InspectionServiceTests {
     #expect(suspended.status == .suspended)
     #expect(suspended.reasons.first?.contains("inspection \(done.inspectionID)") == true)
     #expect(try await registry.count("SELECT count(*) FROM institution_version WHERE event = 'suspended'") == 1)
+    // The grade computed at finalising (two critical failures and a minor: 100 − 40 − 2 = 58, D)
+    // reaches the registry's public listing once the institution is filed again.
+    let grade = try #require(events.first { $0.eventType == "grade.computed" })
+    #expect(try await consumer.apply(grade, effect))
+    let approver = R.Client(try await registry.client(["registry.approver"]))
+    _ = try await approver.reinstateInstitution(
+      .with {
+        $0.requestID = "re"; $0.creditCode = code
+      })
+    let listed = try await approver.listPublicInstitutions(.init())
+    #expect(listed.institutions.map(\.latestGrade) == ["D"])
   }
 
   /// Regions, and an institution registered, submitted and filed in the registry.

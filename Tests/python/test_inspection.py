@@ -124,6 +124,14 @@ def test_a_newcomer_inspects_suspends_rectifies_grades_and_accepts_seats(health)
     # Reinstatement stays the registry approver's decision.
     ok(cli(env, "registry", "reinstate", code))
     assert status(env, code) == "filed"
+    # The public listing shows the latest grade the inspection service published.
+    for _ in range(100):
+        public = json.loads(ok(cli(env, "registry", "public", "--region", "330502", "-o", "json")))
+        mine = [p for p in public if p["filing_number"] == got["filing_number"]]
+        if mine and mine[0]["latest_grade"]:
+            break
+        time.sleep(0.1)
+    assert mine and mine[0]["latest_grade"] in ("A", "B", "C", "D"), mine
     grade = json.loads(ok(cli(env, "inspection", "grade", code, "--as-of", "2025-06-10", "-o", "json")))
     assert grade["score"] == 78 and grade["grade"] == "C"  # 100 − 20 (critical) − 2 (minor); capped at C
     # New seats: an acceptance evaluation, the county accepts, the city confirms or adjusts.

@@ -40,6 +40,21 @@ extension InspectionService {
     }
   }
 
+  /// Queues `grade.computed` with an institution's grade as of today (in the transaction of the
+  /// change that moved it): the registry's public listing follows it.
+  func publishGrade(_ tx: PostgresSession, creditCode: String) async throws {
+    guard let inst = try await RegistryView.institution(tx, creditCode) else { return }
+    let g = try await grades(tx, [inst], on: today())[0]
+    try Outbox.queue(
+      tx, eventType: "grade.computed", subject: "institutions/\(creditCode)",
+      event: Tuoyu_Inspection_V1_GradeEvent.with {
+        $0.creditCode = creditCode
+        $0.grade = g.grade
+        $0.score = g.score
+        $0.asOf = LocalDate(g.asOf)?.description ?? ""
+      })
+  }
+
   /// Grades in two statements however many institutions: failures of the window, orders overdue.
   func grades(
     _ db: PostgresSession, _ institutions: [RegistryView.Institution], on day: LocalDate

@@ -162,6 +162,7 @@ extension InspectionService {
           $0.majorFailures = counts[.major] ?? 0
           $0.criticalFailures = counts[.critical] ?? 0
         })
+      try await publishGrade(tx, creditCode: inspection.creditCode)
       return .with { $0.inspectionID = inspection.inspectionID }
     }
     return try await pool.withConnection { try await InspectionStore.inspection($0, request.inspectionID)! }

@@ -94,6 +94,7 @@ extension InspectionService {
             $0.verifiedOn = on.description
           })
       }
+      try await publishGrade(tx, creditCode: row.order.creditCode)
       return .with { $0.orderID = request.orderID }
     }.orderID
     let asOf = today()

@@ -12,7 +12,8 @@ import SwiftProtobuf
 /// critical failure suspends the institution (if it is filed), with the inspection as the reason —
 /// exactly once, since the suspension and the feed cursor commit together (`ChangeFeedConsumer`).
 /// Reinstatement stays the approver's decision (`ReinstateInstitution`) once the rectification is
-/// verified (`order.verified` on the same feed).
+/// verified (`order.verified` on the same feed). `grade.computed` keeps each institution's latest
+/// credit grade for the public listing.
 public enum InspectionFollower {
   public static let source = "inspection"
   /// Who the suspension is recorded as made by.
@@ -23,9 +24,24 @@ public enum InspectionFollower {
     today: @escaping @Sendable () -> LocalDate
   ) -> @Sendable (Tuoyu_Feed_V1_Event, PostgresSession) async throws -> Void {
     { event, tx in
-      guard event.eventType == "inspection.finalised" else { return }
       var options = JSONDecodingOptions()
       options.ignoreUnknownFields = true
+      if event.eventType == "grade.computed" {
+        let g = try Tuoyu_Inspection_V1_GradeEvent(jsonString: event.payloadJson, options: options)
+        guard ["A", "B", "C", "D"].contains(g.grade), (0...100).contains(g.score), let asOf = LocalDate(g.asOf) else {
+          return
+        }
+        // A later grade replaces an earlier one, never the other way round.
+        try await tx.query(
+          """
+          INSERT INTO institution_grade (credit_code, grade, score, as_of) VALUES (\(g.creditCode), \(g.grade), \(g.score), \(asOf))
+          ON CONFLICT (credit_code) DO UPDATE SET grade = EXCLUDED.grade, score = EXCLUDED.score, as_of = EXCLUDED.as_of,
+            updated_at = now()
+          WHERE institution_grade.as_of <= EXCLUDED.as_of
+          """)
+        return
+      }
+      guard event.eventType == "inspection.finalised" else { return }
       let e = try Tuoyu_Inspection_V1_InspectionEvent(jsonString: event.payloadJson, options: options)
       guard e.criticalFailures > 0, !e.creditCode.isEmpty else { return }
       let known = try await tx.query("SELECT 1 FROM institution WHERE credit_code = \(e.creditCode)")

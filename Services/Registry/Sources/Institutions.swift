@@ -234,12 +234,13 @@ extension RegistryService {
     let size = try PageToken.size(request.pageSize)
     let filters = "public|\(request.regionCode)"
     let after = try PageToken.read(request.pageToken, filters: filters)
-    let found = try await pool.withConnection { db in
+    let (found, grades) = try await pool.withConnection { db in
       let level = try await knownRegion(db, request.regionCode)
-      return try await RegistryStore.institutions(
+      let found = try await RegistryStore.institutions(
         db, regionCode: request.regionCode, regionLevel: level, modes: [], statuses: ["filed"], inclusiveOnly: false,
         day: nil, after: after,
         limit: size + 1)
+      return (found, try await RegistryStore.grades(db, found.prefix(size).map(\.creditCode)))
     }
     var response = Tuoyu_Registry_V1_ListPublicInstitutionsResponse()
     for inst in found.prefix(size) {
@@ -254,6 +255,7 @@ extension RegistryService {
           $0.inclusive = inst.facts.inclusive
           $0.seats = inst.facts.seats.total
           $0.feeBand = Disclosure.feeBand(inst.facts.monthlyFee.fen)
+          $0.latestGrade = grades[inst.creditCode] ?? ""
         })
     }
     if found.count > size, let last = found.prefix(size).last {

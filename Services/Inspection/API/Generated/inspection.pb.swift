@@ -1117,6 +1117,27 @@ public nonisolated struct Tuoyu_Inspection_V1_OrderEvent: Sendable {
   public init() {}
 }
 
+/// grade.computed: an institution's credit grade as of a day, recomputed whenever a finalised
+/// inspection or a rectification changes it (the registry's public listing shows the latest).
+public nonisolated struct Tuoyu_Inspection_V1_GradeEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var creditCode: String = String()
+
+  public var grade: String = String()
+
+  public var score: Int32 = 0
+
+  /// YYYY-MM-DD.
+  public var asOf: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// acceptance.confirmed: city-confirmed seats, what the subsidy pays from.
 public nonisolated struct Tuoyu_Inspection_V1_AcceptanceEvent: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -2637,6 +2658,51 @@ nonisolated extension Tuoyu_Inspection_V1_OrderEvent: SwiftProtobuf.Message, Swi
     if lhs.creditCode != rhs.creditCode {return false}
     if lhs.severity != rhs.severity {return false}
     if lhs.verifiedOn != rhs.verifiedOn {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_GradeEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GradeEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0\u{1}grade\0\u{1}score\0\u{3}as_of\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.grade) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.score) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.creditCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.creditCode, fieldNumber: 1)
+    }
+    if !self.grade.isEmpty {
+      try visitor.visitSingularStringField(value: self.grade, fieldNumber: 2)
+    }
+    if self.score != 0 {
+      try visitor.visitSingularInt32Field(value: self.score, fieldNumber: 3)
+    }
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_GradeEvent, rhs: Tuoyu_Inspection_V1_GradeEvent) -> Bool {
+    if lhs.creditCode != rhs.creditCode {return false}
+    if lhs.grade != rhs.grade {return false}
+    if lhs.score != rhs.score {return false}
+    if lhs.asOf != rhs.asOf {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

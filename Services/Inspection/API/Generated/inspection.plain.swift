@@ -399,6 +399,17 @@ extension Tuoyu_Inspection_V1_OrderEvent: PlainJSONMessage {
   }
 }
 
+extension Tuoyu_Inspection_V1_GradeEvent: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("credit_code", .string(creditCode)),
+      ("grade", .string(grade)),
+      ("score", .int(Int64(score))),
+      ("as_of", .string(asOf)),
+    ])
+  }
+}
+
 extension Tuoyu_Inspection_V1_AcceptanceEvent: PlainJSONMessage {
   public func plainJSON() -> PlainJSON {
     .object([

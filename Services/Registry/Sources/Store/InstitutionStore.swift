@@ -344,3 +344,17 @@ extension String {
     return String(self[..<i]) + placeholder + String(self[index(after: i)...])
   }
 }
+
+extension RegistryStore {
+  /// The latest credit grades (from the inspection service's feed) of the institutions named.
+  static func grades(_ db: PostgresSession, _ codes: [String]) async throws -> [String: String] {
+    guard !codes.isEmpty else { return [:] }
+    var out: [String: String] = [:]
+    for row in try await db.query("SELECT credit_code, grade FROM institution_grade WHERE credit_code = ANY(\(codes))")
+    {
+      let (code, grade) = try row.decode((String, String).self)
+      out[code] = grade
+    }
+    return out
+  }
+}
