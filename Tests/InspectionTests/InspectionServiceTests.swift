@@ -247,6 +247,57 @@ struct InspectionServiceTests {
     #expect(g.score == 93 && g.grade == "A" && g.majorFailures == 1 && g.minorFailures == 1)
   }
 
+  @Test func coverageOfTheYearsPlanPerCounty() async throws {
+    let f = try await Fixture.start()
+    defer { Task { await f.stop() } }
+    try await f.institution(code, cursor: 1)
+    try await f.institution("91330502MA2H00029A", cursor: 2)
+    let admin = try await f.client(["inspection.admin"])
+    _ = try await admin.putPlan(
+      .with {
+        $0.requestID = "p1";
+        $0.entry = .with {
+          $0.year = 2025; $0.level = .county; $0.inspectionsPerYear = 1
+        }
+      })
+    _ = try await admin.putPlan(
+      .with {
+        $0.requestID = "p2";
+        $0.entry = .with {
+          $0.year = 2025; $0.level = .township; $0.inspectionsPerYear = 2
+        }
+      })
+    let county = try await f.client(["inspection.county-inspector", "inspection.township-inspector"])
+    let checklist = try await county.getChecklist(.init())
+    _ = try await inspect(county, checklist, failing: [], id: "c1")
+    _ = try await inspect(county, checklist, failing: [], level: .township, id: "t1")
+    _ = try await inspect(county, checklist, failing: [], level: .township, id: "t2", on: "2025-06-03")
+    // A draft does not count.
+    _ = try await county.recordInspection(
+      .with {
+        $0.requestID = "draft"
+        $0.creditCode = "91330502MA2H00029A"
+        $0.level = .county
+        $0.kind = .routinePatrol
+        $0.inspectors = ["王"]
+      })
+    let c = try await admin.getCoverage(
+      .with {
+        $0.year = 2025; $0.regionCode = "330500"
+      })
+    #expect(c.counties.map(\.countyCode) == ["330502"])
+    #expect(c.counties[0].institutions == 2 && c.counties[0].covered == 1 && c.counties[0].coveragePermille == 500)
+    #expect(
+      c.shortfalls.map { "\($0.creditCode) \($0.level) \($0.missing)" } == [
+        "91330502MA2H00029A county 1", "91330502MA2H00029A township 2",
+      ])
+    let nextYear = try await admin.getCoverage(
+      .with {
+        $0.year = 2026; $0.regionCode = "330502"
+      })
+    #expect(nextYear.plan.isEmpty && nextYear.shortfalls.isEmpty && nextYear.counties[0].coveragePermille == 1000)
+  }
+
   @Test func seatsAreAcceptedOnceAndConfirmedByTheCityWithItsReason() async throws {
     let f = try await Fixture.start()
     defer { Task { await f.stop() } }

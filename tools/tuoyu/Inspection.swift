@@ -14,7 +14,8 @@ struct InspectionCommand: AsyncParsableCommand {
     subcommands: [
       ChecklistShow.self, PublishChecklist.self, Record.self, Results.self, Finalise.self, InspectionShow.self,
       InspectionList.self, Orders.self, OrderReport.self, OrderVerify.self, OrderReject.self, GradeShow.self,
-      Grades.self, Accept.self, Confirm.self, Acceptances.self, ProvinceExport.self, Watch<InspectionFeed>.self,
+      Grades.self, Accept.self, Confirm.self, Acceptances.self, ProvinceExport.self, PutPlan.self, Coverage.self,
+      Watch<InspectionFeed>.self,
     ])
 }
 
@@ -604,5 +605,76 @@ struct ProvinceExport: AsyncParsableCommand {
     let data = (try? JSONSerialization.data(withJSONObject: [s], options: [])) ?? Data("[\"\"]".utf8)
     let text = String(decoding: data, as: UTF8.self)
     return String(text.dropFirst().dropLast())
+  }
+}
+
+// MARK: Plan and coverage
+
+struct PutPlan: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "put-plan", abstract: "Set the year's plan: inspections a filed institution gets at a level.")
+  @OptionGroup var options: GlobalOptions
+  @Option var year: Int32
+  @Option(help: "city, county or township.", completion: .list(levelNamesI.map(\.0))) var level: String
+  @Option(help: "Finalised inspections a year, at least.") var perYear: Int32
+  @Option var requestId: String?
+
+  func run() async throws {
+    let req = parsed {
+      try checked(
+        Tuoyu_Inspection_V1_PutPlanRequest.with {
+          $0.requestID = requestID(requestId)
+          $0.entry = try .with {
+            $0.year = year
+            $0.level = try lookup(levelNamesI, level, "--level")
+            $0.inspectionsPerYear = perYear
+          }
+        })
+    }
+    let e = await withClient(options, "inspection") {
+      try await IN.Client($0).putPlan(req, options: options.callOptions)
+    }
+    var t = Table(["YEAR", "LEVEL", "PER YEAR"])
+    t.add([String(e.year), name(levelNamesI, e.level), String(e.inspectionsPerYear)])
+    printOutput(options, t, json: [e])
+  }
+}
+
+struct Coverage: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "How far the year's plan is met: per county, and each institution short of it.")
+  @OptionGroup var options: GlobalOptions
+  @Option var year: Int32
+  @Option(help: "A county or the city.") var region: String
+
+  func run() async throws {
+    let req = parsed {
+      try checked(
+        Tuoyu_Inspection_V1_GetCoverageRequest.with {
+          $0.year = year
+          $0.regionCode = region
+        })
+    }
+    let r = await withClient(options, "inspection") {
+      try await IN.Client($0).getCoverage(req, options: options.callOptions)
+    }
+    var t = Table(["COUNTY", "INSTITUTIONS", "COVERED", "COVERAGE"])
+    for c in r.counties {
+      t.add([
+        c.countyCode, String(c.institutions), String(c.covered),
+        String(format: "%.1f%%", Double(c.coveragePermille) / 10),
+      ])
+    }
+    printOutput(options, t, json: [r])
+    guard options.output == .table else { return }
+    print(
+      "plan: " + r.plan.map { "\(name(levelNamesI, $0.level)) \($0.inspectionsPerYear)/year" }.joined(separator: ", "))
+    if !r.shortfalls.isEmpty {
+      var s = Table(["CREDIT CODE", "NAME", "COUNTY", "LEVEL", "MISSING"])
+      for x in r.shortfalls {
+        s.add([x.creditCode, x.institutionName, x.countyCode, name(levelNamesI, x.level), String(x.missing)])
+      }
+      print("\n" + s.render(.table) { "" })
+    }
   }
 }

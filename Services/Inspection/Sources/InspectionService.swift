@@ -51,6 +51,8 @@ public struct InspectionService: Inspections.ServiceProtocol {
       p.allow(m, roles: readers)
     }
     p.allow(M.publishChecklist, roles: ["inspection.admin"])
+    p.allow(M.putPlan, roles: ["inspection.admin"])
+    p.allow(M.getCoverage, roles: readers)
     for m in [M.recordInspection, M.recordResults, M.finaliseInspection, M.verifyRectification, M.rejectRectification] {
       p.allow(m, roles: inspectors)
     }

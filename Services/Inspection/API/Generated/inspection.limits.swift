@@ -160,3 +160,26 @@ extension Tuoyu_Inspection_V1_ListAcceptancesRequest: LimitedMessage {
     if let s = check.text(regionCode, "region_code", kind: .digits, min: 0, max: 6) { regionCode = s }
   }
 }
+
+extension Tuoyu_Inspection_V1_PlanEntry: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    check.range(year, "year", min: 2000, max: 2200)
+    if case .UNRECOGNIZED(let raw) = level { check.unknownEnum("level", raw) }
+    else if level.rawValue < 1 { check.required("level") }
+    check.range(inspectionsPerYear, "inspections_per_year", min: 0, max: 365)
+  }
+}
+
+extension Tuoyu_Inspection_V1_PutPlanRequest: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if hasEntry { check.nested(entry, "entry") { entry = $0 } }
+  }
+}
+
+extension Tuoyu_Inspection_V1_GetCoverageRequest: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    check.range(year, "year", min: 2000, max: 2200)
+    if let s = check.text(regionCode, "region_code", kind: .digits, min: 6, max: 6) { regionCode = s }
+  }
+}

@@ -1072,6 +1072,117 @@ public nonisolated struct Tuoyu_Inspection_V1_ListAcceptancesResponse: Sendable 
   public init() {}
 }
 
+public nonisolated struct Tuoyu_Inspection_V1_PlanEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var year: Int32 = 0
+
+  public var level: Tuoyu_Inspection_V1_Level = .unspecified
+
+  /// Finalised inspections at this level each filed institution gets in the year, at least.
+  public var inspectionsPerYear: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_PutPlanRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var entry: Tuoyu_Inspection_V1_PlanEntry {
+    get {_entry ?? Tuoyu_Inspection_V1_PlanEntry()}
+    set {_entry = newValue}
+  }
+  /// Returns true if `entry` has been explicitly set.
+  public var hasEntry: Bool {self._entry != nil}
+  /// Clears the value of `entry`. Subsequent reads from it will return its default value.
+  public mutating func clearEntry() {self._entry = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _entry: Tuoyu_Inspection_V1_PlanEntry? = nil
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_GetCoverageRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var year: Int32 = 0
+
+  /// A county or the city.
+  public var regionCode: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_Shortfall: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var creditCode: String = String()
+
+  public var institutionName: String = String()
+
+  public var countyCode: String = String()
+
+  public var level: Tuoyu_Inspection_V1_Level = .unspecified
+
+  /// Inspections still missing at that level.
+  public var missing: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_CountyCoverage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var countyCode: String = String()
+
+  public var institutions: Int32 = 0
+
+  /// Institutions that had every planned inspection at every level.
+  public var covered: Int32 = 0
+
+  public var coveragePermille: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_GetCoverageResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var plan: [Tuoyu_Inspection_V1_PlanEntry] = []
+
+  public var counties: [Tuoyu_Inspection_V1_CountyCoverage] = []
+
+  public var shortfalls: [Tuoyu_Inspection_V1_Shortfall] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// inspection.finalised (critical > 0 asks the registry to suspend the institution).
 public nonisolated struct Tuoyu_Inspection_V1_InspectionEvent: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -2553,6 +2664,255 @@ nonisolated extension Tuoyu_Inspection_V1_ListAcceptancesResponse: SwiftProtobuf
 
   public static func ==(lhs: Tuoyu_Inspection_V1_ListAcceptancesResponse, rhs: Tuoyu_Inspection_V1_ListAcceptancesResponse) -> Bool {
     if lhs.acceptances != rhs.acceptances {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_PlanEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlanEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}year\0\u{1}level\0\u{3}inspections_per_year\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.year) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.level) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.inspectionsPerYear) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.year != 0 {
+      try visitor.visitSingularInt32Field(value: self.year, fieldNumber: 1)
+    }
+    if self.level != .unspecified {
+      try visitor.visitSingularEnumField(value: self.level, fieldNumber: 2)
+    }
+    if self.inspectionsPerYear != 0 {
+      try visitor.visitSingularInt32Field(value: self.inspectionsPerYear, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_PlanEntry, rhs: Tuoyu_Inspection_V1_PlanEntry) -> Bool {
+    if lhs.year != rhs.year {return false}
+    if lhs.level != rhs.level {return false}
+    if lhs.inspectionsPerYear != rhs.inspectionsPerYear {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_PutPlanRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutPlanRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}entry\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._entry) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    try { if let v = self._entry {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_PutPlanRequest, rhs: Tuoyu_Inspection_V1_PutPlanRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs._entry != rhs._entry {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_GetCoverageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetCoverageRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}year\0\u{3}region_code\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.year) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.regionCode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.year != 0 {
+      try visitor.visitSingularInt32Field(value: self.year, fieldNumber: 1)
+    }
+    if !self.regionCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.regionCode, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_GetCoverageRequest, rhs: Tuoyu_Inspection_V1_GetCoverageRequest) -> Bool {
+    if lhs.year != rhs.year {return false}
+    if lhs.regionCode != rhs.regionCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_Shortfall: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Shortfall"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}credit_code\0\u{3}institution_name\0\u{3}county_code\0\u{1}level\0\u{1}missing\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.creditCode) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.institutionName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.countyCode) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.level) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.missing) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.creditCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.creditCode, fieldNumber: 1)
+    }
+    if !self.institutionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.institutionName, fieldNumber: 2)
+    }
+    if !self.countyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.countyCode, fieldNumber: 3)
+    }
+    if self.level != .unspecified {
+      try visitor.visitSingularEnumField(value: self.level, fieldNumber: 4)
+    }
+    if self.missing != 0 {
+      try visitor.visitSingularInt32Field(value: self.missing, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_Shortfall, rhs: Tuoyu_Inspection_V1_Shortfall) -> Bool {
+    if lhs.creditCode != rhs.creditCode {return false}
+    if lhs.institutionName != rhs.institutionName {return false}
+    if lhs.countyCode != rhs.countyCode {return false}
+    if lhs.level != rhs.level {return false}
+    if lhs.missing != rhs.missing {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_CountyCoverage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CountyCoverage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}county_code\0\u{1}institutions\0\u{1}covered\0\u{3}coverage_permille\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.countyCode) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.institutions) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.covered) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.coveragePermille) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.countyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.countyCode, fieldNumber: 1)
+    }
+    if self.institutions != 0 {
+      try visitor.visitSingularInt32Field(value: self.institutions, fieldNumber: 2)
+    }
+    if self.covered != 0 {
+      try visitor.visitSingularInt32Field(value: self.covered, fieldNumber: 3)
+    }
+    if self.coveragePermille != 0 {
+      try visitor.visitSingularInt32Field(value: self.coveragePermille, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_CountyCoverage, rhs: Tuoyu_Inspection_V1_CountyCoverage) -> Bool {
+    if lhs.countyCode != rhs.countyCode {return false}
+    if lhs.institutions != rhs.institutions {return false}
+    if lhs.covered != rhs.covered {return false}
+    if lhs.coveragePermille != rhs.coveragePermille {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_GetCoverageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetCoverageResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}plan\0\u{1}counties\0\u{1}shortfalls\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.plan) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.counties) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.shortfalls) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.plan.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.plan, fieldNumber: 1)
+    }
+    if !self.counties.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.counties, fieldNumber: 2)
+    }
+    if !self.shortfalls.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shortfalls, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_GetCoverageResponse, rhs: Tuoyu_Inspection_V1_GetCoverageResponse) -> Bool {
+    if lhs.plan != rhs.plan {return false}
+    if lhs.counties != rhs.counties {return false}
+    if lhs.shortfalls != rhs.shortfalls {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

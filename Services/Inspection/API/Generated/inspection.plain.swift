@@ -374,6 +374,67 @@ extension Tuoyu_Inspection_V1_ListAcceptancesResponse: PlainJSONMessage {
   }
 }
 
+extension Tuoyu_Inspection_V1_PlanEntry: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("year", .int(Int64(year))),
+      ("level", .string(level.plainName)),
+      ("inspections_per_year", .int(Int64(inspectionsPerYear))),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_PutPlanRequest: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("request_id", .string(requestID)),
+      ("entry", entry.plainJSON()),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_GetCoverageRequest: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("year", .int(Int64(year))),
+      ("region_code", .string(regionCode)),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_Shortfall: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("credit_code", .string(creditCode)),
+      ("institution_name", .string(institutionName)),
+      ("county_code", .string(countyCode)),
+      ("level", .string(level.plainName)),
+      ("missing", .int(Int64(missing))),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_CountyCoverage: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("county_code", .string(countyCode)),
+      ("institutions", .int(Int64(institutions))),
+      ("covered", .int(Int64(covered))),
+      ("coverage_permille", .int(Int64(coveragePermille))),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_GetCoverageResponse: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("plan", .array(plan.map { $0.plainJSON() })),
+      ("counties", .array(counties.map { $0.plainJSON() })),
+      ("shortfalls", .array(shortfalls.map { $0.plainJSON() })),
+    ])
+  }
+}
+
 extension Tuoyu_Inspection_V1_InspectionEvent: PlainJSONMessage {
   public func plainJSON() -> PlainJSON {
     .object([
