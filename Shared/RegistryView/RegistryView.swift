@@ -78,11 +78,22 @@ public enum RegistryView {
   )
     async throws -> [Institution]
   {
+    try await institutions(db, counties: counties, statuses: ["filed"], after: after, limit: limit)
+  }
+
+  /// Institutions of the counties `counties` in one of `statuses`, by credit code after `after`.
+  public static func institutions(
+    _ db: PostgresSession, counties: ClosedRange<String>, statuses: [String], after: String, limit: Int
+  ) async throws -> [Institution] {
     try await db.query(
       PostgresQuery(
         unsafeSQL: "SELECT \(institutionColumns) FROM institution_view"
-          + " WHERE county_code BETWEEN $1 AND $2 AND status = 'filed' AND credit_code > $3 ORDER BY credit_code LIMIT $4",
-        binds: [.init(counties.lowerBound), .init(counties.upperBound), .init(after), .init(Int64(limit))])
+          + " WHERE county_code BETWEEN $1 AND $2 AND status = ANY(string_to_array($3, ',')) AND credit_code > $4"
+          + " ORDER BY credit_code LIMIT $5",
+        binds: [
+          .init(counties.lowerBound), .init(counties.upperBound), .init(statuses.joined(separator: ",")), .init(after),
+          .init(Int64(limit)),
+        ])
     ).map(institution(from:))
   }
 

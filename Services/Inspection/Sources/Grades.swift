@@ -21,7 +21,7 @@ extension InspectionService {
     }
   }
 
-  /// The grades of every filed institution of a county or the city on a day.
+  /// The grades of every filed (or suspended) institution of a county or the city on a day.
   public func listGrades(
     request: Tuoyu_Inspection_V1_ListGradesRequest, context: ServerContext
   ) async throws -> Tuoyu_Inspection_V1_ListGradesResponse {
@@ -31,8 +31,9 @@ extension InspectionService {
       var all: [RegistryView.Institution] = []
       var after = ""
       repeat {
-        let page = try await RegistryView.filed(
-          db, counties: RegistryView.counties(of: request.regionCode), after: after, limit: 1000)
+        let page = try await RegistryView.institutions(
+          db, counties: RegistryView.counties(of: request.regionCode), statuses: ["filed", "suspended"], after: after,
+          limit: 1000)
         all += page
         after = page.count == 1000 ? page.last!.creditCode : ""
       } while !after.isEmpty && all.count < 20_000
