@@ -115,7 +115,7 @@ def main():
         # 12 months of findings first (also the warm-up).
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            jobs = [pool.submit(one, code, (2025, 1 + k * 12 // args.per_institution, 10), 0.05)
+            jobs = [pool.submit(one, code, (2025, 1 + k * 12 // args.per_institution, 10), 0.01)
                     for code in ours for k in range(args.per_institution)]
             for j in jobs:
                 j.result()
