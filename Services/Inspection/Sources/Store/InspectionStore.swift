@@ -126,17 +126,19 @@ enum InspectionStore {
       """)[0].decode(Int64.self, at: 0)
   }
 
-  /// Writes results (replacing earlier ones of the same items).
+  /// Writes results (replacing earlier ones of the same items): one statement for all of them,
+  /// queued with the transaction's next.
   static func putResults(_ tx: PostgresSession, _ id: Int64, _ results: [Tuoyu_Inspection_V1_ItemResult]) {
-    for r in results {
-      tx.queue(
-        """
-        INSERT INTO inspection_result (inspection_id, code, outcome, note, severity)
-        VALUES (\(id), \(r.code), \(Int32(r.outcome.rawValue)), \(r.note), \(Int32(r.severity.rawValue)))
-        ON CONFLICT (inspection_id, code) DO UPDATE SET outcome = EXCLUDED.outcome, note = EXCLUDED.note,
-          severity = EXCLUDED.severity
-        """)
-    }
+    guard !results.isEmpty else { return }
+    tx.queue(
+      """
+      INSERT INTO inspection_result (inspection_id, code, outcome, note, severity)
+      SELECT \(id), r.code, r.outcome, r.note, r.severity
+      FROM unnest(\(results.map(\.code)), \(results.map { Int32($0.outcome.rawValue) }), \(results.map(\.note)),
+        \(results.map { Int32($0.severity.rawValue) })) AS r(code, outcome, note, severity)
+      ON CONFLICT (inspection_id, code) DO UPDATE SET outcome = EXCLUDED.outcome, note = EXCLUDED.note,
+        severity = EXCLUDED.severity
+      """)
   }
 
   static func finalise(_ tx: PostgresSession, _ id: Int64, minor: Int32, major: Int32, critical: Int32) async throws {
