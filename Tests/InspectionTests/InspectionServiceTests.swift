@@ -247,6 +247,71 @@ struct InspectionServiceTests {
     #expect(g.score == 93 && g.grade == "A" && g.majorFailures == 1 && g.minorFailures == 1)
   }
 
+  /// New rule versions take effect: deadlines for inspections from their day on, credit weights
+  /// for every grade after; malformed tables are refused; only an admin publishes.
+  @Test func ruleTablesAreVersionedData() async throws {
+    let f = try await Fixture.start()
+    defer { Task { await f.stop() } }
+    try await f.institution(code, cursor: 1)
+    let admin = try await f.client(["inspection.admin"])
+    let county = try await f.client(["inspection.county-inspector"])
+    await expectCode(.permissionDenied) {
+      _ = try await county.putCreditRules(
+        .with {
+          $0.requestID = "x"; $0.rules.aFrom = 90
+        })
+    }
+    await expectCode(.invalidArgument, rule: "rules.deadline-order") {
+      _ = try await admin.putDeadlineRules(
+        .with {
+          $0.requestID = "d0"
+          $0.rules = .with {
+            $0.effectiveFrom = date("2025-06-01")
+            $0.criticalDays = 10
+            $0.majorDays = 5
+            $0.minorDays = 30
+          }
+        })
+    }
+    _ = try await admin.putDeadlineRules(
+      .with {
+        $0.requestID = "d1"
+        $0.rules = .with {
+          $0.effectiveFrom = date("2025-06-01")
+          $0.criticalDays = 1
+          $0.majorDays = 7
+          $0.minorDays = 14
+        }
+      })
+    await expectCode(.invalidArgument, rule: "rules.bands") {
+      _ = try await admin.putCreditRules(
+        .with {
+          $0.requestID = "c0"
+          $0.rules = .with {
+            $0.aFrom = 60; $0.bFrom = 75; $0.cFrom = 50; $0.criticalCap = "C"; $0.minorPoints = 1; $0.majorPoints = 2
+            $0.criticalPoints = 3
+          }
+        })
+    }
+    let v2 = try await admin.putCreditRules(
+      .with {
+        $0.requestID = "c1"
+        $0.rules = .with {
+          $0.minorPoints = 5; $0.majorPoints = 10; $0.criticalPoints = 30; $0.overduePoints = 10
+          $0.aFrom = 95; $0.bFrom = 85; $0.cFrom = 70; $0.criticalCap = "D"
+        }
+      })
+    #expect(v2.version == 2)
+    let checklist = try await county.getChecklist(.init())
+    _ = try await inspect(county, checklist, failing: ["FIRE-02"], id: "r1")
+    let orders = try await county.listOrders(.with { $0.creditCode = code })
+    #expect(orders.orders.map { LocalDate($0.deadline)! } == [day("2025-06-09")])  // 2 June + 7 days
+    let g = try await county.getGrade(.with { $0.creditCode = code })
+    // 100 − 10 (a major failure) − 10 (its order, due 9 June, overdue on the 10th) = 80: C under
+    // version 2's bands (B from 85).
+    #expect(g.score == 80 && g.grade == "C" && g.rulesVersion == 2 && g.overdueOrders == 1)
+  }
+
   @Test func coverageOfTheYearsPlanPerCounty() async throws {
     let f = try await Fixture.start()
     defer { Task { await f.stop() } }

@@ -15,6 +15,8 @@ struct InspectionCommand: AsyncParsableCommand {
       ChecklistShow.self, PublishChecklist.self, Record.self, Results.self, Finalise.self, InspectionShow.self,
       InspectionList.self, Orders.self, OrderReport.self, OrderVerify.self, OrderReject.self, GradeShow.self,
       Grades.self, Accept.self, Confirm.self, Acceptances.self, ProvinceExport.self, PutPlan.self, Coverage.self,
+      PutDeadlineRulesCommand.self,
+      PutCreditRulesCommand.self,
       Watch<InspectionFeed>.self,
     ])
 }
@@ -676,5 +678,77 @@ struct Coverage: AsyncParsableCommand {
       }
       print("\n" + s.render(.table) { "" })
     }
+  }
+}
+
+// MARK: Rule tables
+
+struct PutDeadlineRulesCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "put-deadline-rules", abstract: "Set rectification deadlines (days by severity) from a day on.")
+  @OptionGroup var options: GlobalOptions
+  @Option(help: "First day of inspections they apply to, YYYY-MM-DD.") var from: String
+  @Option var critical: Int32
+  @Option var major: Int32
+  @Option var minor: Int32
+  @Option var requestId: String?
+
+  func run() async throws {
+    let req = parsed {
+      try checked(
+        Tuoyu_Inspection_V1_PutDeadlineRulesRequest.with {
+          $0.requestID = requestID(requestId)
+          $0.rules = try .with {
+            $0.effectiveFrom = try parseDate(from, "--from")
+            $0.criticalDays = critical
+            $0.majorDays = major
+            $0.minorDays = minor
+          }
+        })
+    }
+    let r = await withClient(options, "inspection") {
+      try await IN.Client($0).putDeadlineRules(req, options: options.callOptions)
+    }
+    var t = Table(["FROM", "CRITICAL DAYS", "MAJOR DAYS", "MINOR DAYS"])
+    t.add([show(r.effectiveFrom), String(r.criticalDays), String(r.majorDays), String(r.minorDays)])
+    printOutput(options, t, json: [r])
+  }
+}
+
+struct PutCreditRulesCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "put-credit-rules", abstract: "Publish the next credit rules: points per finding and grade bands.")
+  @OptionGroup var options: GlobalOptions
+  @Option var minor: Int32
+  @Option var major: Int32
+  @Option var critical: Int32
+  @Option(help: "Points per overdue order.") var overdue: Int32
+  @Option(help: "Least scores of A, B and C, as A,B,C (e.g. 90,75,60).") var bands: String
+  @Option(help: "The best grade with a critical failure in the window.") var criticalCap: String = "C"
+  @Option var requestId: String?
+
+  func run() async throws {
+    let req = parsed {
+      let b = bands.split(separator: ",").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+      guard b.count == 3 else { throw CLIError("--bands must be three numbers A,B,C, e.g. 90,75,60") }
+      return try checked(
+        Tuoyu_Inspection_V1_PutCreditRulesRequest.with {
+          $0.requestID = requestID(requestId)
+          $0.rules = .with {
+            $0.minorPoints = minor
+            $0.majorPoints = major
+            $0.criticalPoints = critical
+            $0.overduePoints = overdue
+            $0.aFrom = b[0]
+            $0.bFrom = b[1]
+            $0.cFrom = b[2]
+            $0.criticalCap = criticalCap
+          }
+        })
+    }
+    let r = await withClient(options, "inspection") {
+      try await IN.Client($0).putCreditRules(req, options: options.callOptions)
+    }
+    print("published credit rules version \(r.version)")
   }
 }

@@ -51,7 +51,7 @@ public struct InspectionService: Inspections.ServiceProtocol {
       p.allow(m, roles: readers)
     }
     p.allow(M.publishChecklist, roles: ["inspection.admin"])
-    p.allow(M.putPlan, roles: ["inspection.admin"])
+    for m in [M.putPlan, M.putDeadlineRules, M.putCreditRules] { p.allow(m, roles: ["inspection.admin"]) }
     p.allow(M.getCoverage, roles: readers)
     for m in [M.recordInspection, M.recordResults, M.finaliseInspection, M.verifyRectification, M.rejectRectification] {
       p.allow(m, roles: inspectors)

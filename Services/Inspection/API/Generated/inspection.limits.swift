@@ -161,6 +161,43 @@ extension Tuoyu_Inspection_V1_ListAcceptancesRequest: LimitedMessage {
   }
 }
 
+extension Tuoyu_Inspection_V1_DeadlineRules: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if hasEffectiveFrom { check.nested(effectiveFrom, "effective_from") { effectiveFrom = $0 } }
+    check.range(criticalDays, "critical_days", min: 1, max: 365)
+    check.range(majorDays, "major_days", min: 1, max: 365)
+    check.range(minorDays, "minor_days", min: 1, max: 365)
+  }
+}
+
+extension Tuoyu_Inspection_V1_PutDeadlineRulesRequest: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if hasRules { check.nested(rules, "rules") { rules = $0 } }
+  }
+}
+
+extension Tuoyu_Inspection_V1_CreditRules: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    check.range(version, "version", min: 0, max: 100000)
+    check.range(minorPoints, "minor_points", min: 0, max: 100)
+    check.range(majorPoints, "major_points", min: 0, max: 100)
+    check.range(criticalPoints, "critical_points", min: 0, max: 100)
+    check.range(overduePoints, "overdue_points", min: 0, max: 100)
+    check.range(aFrom, "a_from", min: 1, max: 100)
+    check.range(bFrom, "b_from", min: 1, max: 100)
+    check.range(cFrom, "c_from", min: 1, max: 100)
+    if let s = check.text(criticalCap, "critical_cap", kind: .upperAlnum, min: 1, max: 1) { criticalCap = s }
+  }
+}
+
+extension Tuoyu_Inspection_V1_PutCreditRulesRequest: LimitedMessage {
+  public mutating func applyLimits(_ check: inout LimitCheck) {
+    if let s = check.text(requestID, "request_id", kind: .token, min: 1, max: 128) { requestID = s }
+    if hasRules { check.nested(rules, "rules") { rules = $0 } }
+  }
+}
+
 extension Tuoyu_Inspection_V1_PlanEntry: LimitedMessage {
   public mutating func applyLimits(_ check: inout LimitCheck) {
     check.range(year, "year", min: 2000, max: 2200)

@@ -1072,6 +1072,113 @@ public nonisolated struct Tuoyu_Inspection_V1_ListAcceptancesResponse: Sendable 
   public init() {}
 }
 
+public nonisolated struct Tuoyu_Inspection_V1_DeadlineRules: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The day inspections from which on use these deadlines.
+  public var effectiveFrom: API.Tuoyu_Common_V1_Date {
+    get {_effectiveFrom ?? API.Tuoyu_Common_V1_Date()}
+    set {_effectiveFrom = newValue}
+  }
+  /// Returns true if `effectiveFrom` has been explicitly set.
+  public var hasEffectiveFrom: Bool {self._effectiveFrom != nil}
+  /// Clears the value of `effectiveFrom`. Subsequent reads from it will return its default value.
+  public mutating func clearEffectiveFrom() {self._effectiveFrom = nil}
+
+  public var criticalDays: Int32 = 0
+
+  public var majorDays: Int32 = 0
+
+  public var minorDays: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _effectiveFrom: API.Tuoyu_Common_V1_Date? = nil
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_PutDeadlineRulesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var rules: Tuoyu_Inspection_V1_DeadlineRules {
+    get {_rules ?? Tuoyu_Inspection_V1_DeadlineRules()}
+    set {_rules = newValue}
+  }
+  /// Returns true if `rules` has been explicitly set.
+  public var hasRules: Bool {self._rules != nil}
+  /// Clears the value of `rules`. Subsequent reads from it will return its default value.
+  public mutating func clearRules() {self._rules = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rules: Tuoyu_Inspection_V1_DeadlineRules? = nil
+}
+
+public nonisolated struct Tuoyu_Inspection_V1_CreditRules: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Given by the server: the next version.
+  public var version: Int32 = 0
+
+  /// Points off per failure and per overdue order.
+  public var minorPoints: Int32 = 0
+
+  public var majorPoints: Int32 = 0
+
+  public var criticalPoints: Int32 = 0
+
+  public var overduePoints: Int32 = 0
+
+  /// The least score of A, B and C (D below), descending.
+  public var aFrom: Int32 = 0
+
+  public var bFrom: Int32 = 0
+
+  public var cFrom: Int32 = 0
+
+  /// The best grade an institution with a critical failure in the window gets: "A" … "D".
+  public var criticalCap: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Publishes the next credit rules version; grades use the latest.
+public nonisolated struct Tuoyu_Inspection_V1_PutCreditRulesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var rules: Tuoyu_Inspection_V1_CreditRules {
+    get {_rules ?? Tuoyu_Inspection_V1_CreditRules()}
+    set {_rules = newValue}
+  }
+  /// Returns true if `rules` has been explicitly set.
+  public var hasRules: Bool {self._rules != nil}
+  /// Clears the value of `rules`. Subsequent reads from it will return its default value.
+  public mutating func clearRules() {self._rules = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rules: Tuoyu_Inspection_V1_CreditRules? = nil
+}
+
 public nonisolated struct Tuoyu_Inspection_V1_PlanEntry: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2664,6 +2771,203 @@ nonisolated extension Tuoyu_Inspection_V1_ListAcceptancesResponse: SwiftProtobuf
 
   public static func ==(lhs: Tuoyu_Inspection_V1_ListAcceptancesResponse, rhs: Tuoyu_Inspection_V1_ListAcceptancesResponse) -> Bool {
     if lhs.acceptances != rhs.acceptances {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_DeadlineRules: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadlineRules"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}effective_from\0\u{3}critical_days\0\u{3}major_days\0\u{3}minor_days\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._effectiveFrom) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.criticalDays) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.majorDays) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.minorDays) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._effectiveFrom {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.criticalDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.criticalDays, fieldNumber: 2)
+    }
+    if self.majorDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.majorDays, fieldNumber: 3)
+    }
+    if self.minorDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.minorDays, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_DeadlineRules, rhs: Tuoyu_Inspection_V1_DeadlineRules) -> Bool {
+    if lhs._effectiveFrom != rhs._effectiveFrom {return false}
+    if lhs.criticalDays != rhs.criticalDays {return false}
+    if lhs.majorDays != rhs.majorDays {return false}
+    if lhs.minorDays != rhs.minorDays {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_PutDeadlineRulesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutDeadlineRulesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}rules\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._rules) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    try { if let v = self._rules {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_PutDeadlineRulesRequest, rhs: Tuoyu_Inspection_V1_PutDeadlineRulesRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs._rules != rhs._rules {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_CreditRules: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreditRules"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}minor_points\0\u{3}major_points\0\u{3}critical_points\0\u{3}overdue_points\0\u{3}a_from\0\u{3}b_from\0\u{3}c_from\0\u{3}critical_cap\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.minorPoints) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.majorPoints) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.criticalPoints) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.overduePoints) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.aFrom) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.bFrom) }()
+      case 8: try { try decoder.decodeSingularInt32Field(value: &self.cFrom) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.criticalCap) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.version != 0 {
+      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 1)
+    }
+    if self.minorPoints != 0 {
+      try visitor.visitSingularInt32Field(value: self.minorPoints, fieldNumber: 2)
+    }
+    if self.majorPoints != 0 {
+      try visitor.visitSingularInt32Field(value: self.majorPoints, fieldNumber: 3)
+    }
+    if self.criticalPoints != 0 {
+      try visitor.visitSingularInt32Field(value: self.criticalPoints, fieldNumber: 4)
+    }
+    if self.overduePoints != 0 {
+      try visitor.visitSingularInt32Field(value: self.overduePoints, fieldNumber: 5)
+    }
+    if self.aFrom != 0 {
+      try visitor.visitSingularInt32Field(value: self.aFrom, fieldNumber: 6)
+    }
+    if self.bFrom != 0 {
+      try visitor.visitSingularInt32Field(value: self.bFrom, fieldNumber: 7)
+    }
+    if self.cFrom != 0 {
+      try visitor.visitSingularInt32Field(value: self.cFrom, fieldNumber: 8)
+    }
+    if !self.criticalCap.isEmpty {
+      try visitor.visitSingularStringField(value: self.criticalCap, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_CreditRules, rhs: Tuoyu_Inspection_V1_CreditRules) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.minorPoints != rhs.minorPoints {return false}
+    if lhs.majorPoints != rhs.majorPoints {return false}
+    if lhs.criticalPoints != rhs.criticalPoints {return false}
+    if lhs.overduePoints != rhs.overduePoints {return false}
+    if lhs.aFrom != rhs.aFrom {return false}
+    if lhs.bFrom != rhs.bFrom {return false}
+    if lhs.cFrom != rhs.cFrom {return false}
+    if lhs.criticalCap != rhs.criticalCap {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tuoyu_Inspection_V1_PutCreditRulesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutCreditRulesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}rules\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._rules) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    try { if let v = self._rules {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tuoyu_Inspection_V1_PutCreditRulesRequest, rhs: Tuoyu_Inspection_V1_PutCreditRulesRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs._rules != rhs._rules {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

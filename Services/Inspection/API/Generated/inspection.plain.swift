@@ -374,6 +374,51 @@ extension Tuoyu_Inspection_V1_ListAcceptancesResponse: PlainJSONMessage {
   }
 }
 
+extension Tuoyu_Inspection_V1_DeadlineRules: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("effective_from", effectiveFrom.plainJSON()),
+      ("critical_days", .int(Int64(criticalDays))),
+      ("major_days", .int(Int64(majorDays))),
+      ("minor_days", .int(Int64(minorDays))),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_PutDeadlineRulesRequest: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("request_id", .string(requestID)),
+      ("rules", rules.plainJSON()),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_CreditRules: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("version", .int(Int64(version))),
+      ("minor_points", .int(Int64(minorPoints))),
+      ("major_points", .int(Int64(majorPoints))),
+      ("critical_points", .int(Int64(criticalPoints))),
+      ("overdue_points", .int(Int64(overduePoints))),
+      ("a_from", .int(Int64(aFrom))),
+      ("b_from", .int(Int64(bFrom))),
+      ("c_from", .int(Int64(cFrom))),
+      ("critical_cap", .string(criticalCap)),
+    ])
+  }
+}
+
+extension Tuoyu_Inspection_V1_PutCreditRulesRequest: PlainJSONMessage {
+  public func plainJSON() -> PlainJSON {
+    .object([
+      ("request_id", .string(requestID)),
+      ("rules", rules.plainJSON()),
+    ])
+  }
+}
+
 extension Tuoyu_Inspection_V1_PlanEntry: PlainJSONMessage {
   public func plainJSON() -> PlainJSON {
     .object([
