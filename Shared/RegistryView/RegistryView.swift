@@ -81,6 +81,31 @@ public enum RegistryView {
     try await institutions(db, counties: counties, statuses: ["filed"], after: after, limit: limit)
   }
 
+  /// The most institutions one region's read takes whole (grades, coverage).
+  public static let maxWhole = 50_000
+
+  /// Every institution of the counties `counties` in one of `statuses`, in credit-code order,
+  /// read a page of 1,000 at a time; a region past `maxWhole` is refused rather than cut short.
+  public static func all(
+    _ db: PostgresSession, counties: ClosedRange<String>, statuses: [String]
+  ) async throws
+    -> [Institution]
+  {
+    var out: [Institution] = []
+    var after = ""
+    while true {
+      let page = try await institutions(db, counties: counties, statuses: statuses, after: after, limit: 1000)
+      out += page
+      guard page.count == 1000, let last = page.last else { return out }
+      guard out.count < maxWhole else {
+        throw Refusal.precondition(
+          "region.too-large", "the region holds more than \(maxWhole) institutions; ask for one county at a time",
+          field: "region_code")
+      }
+      after = last.creditCode
+    }
+  }
+
   /// Institutions of the counties `counties` in one of `statuses`, by credit code after `after`.
   public static func institutions(
     _ db: PostgresSession, counties: ClosedRange<String>, statuses: [String], after: String, limit: Int

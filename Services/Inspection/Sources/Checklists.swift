@@ -22,8 +22,9 @@ extension InspectionService {
     let version = try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "checklists"
     ) { tx in
-      Tuoyu_Inspection_V1_Checklist.with { $0.version = 0 }.with(
-        version: try await InspectionStore.publish(tx, title: request.title, items: request.items, by: by))
+      var published = Tuoyu_Inspection_V1_Checklist()
+      published.version = try await InspectionStore.publish(tx, title: request.title, items: request.items, by: by)
+      return published
     }.version
     return try await pool.withConnection { try await InspectionStore.checklist($0, version: version)! }
   }
@@ -35,14 +36,6 @@ extension InspectionService {
     else {
       throw Refusal(.notFound, rule: "checklist.known", field: "version", "no checklist version \(request.version)")
     }
-    return c
-  }
-}
-
-extension Tuoyu_Inspection_V1_Checklist {
-  fileprivate func with(version: Int32) -> Self {
-    var c = self
-    c.version = version
     return c
   }
 }

@@ -28,16 +28,11 @@ extension InspectionService {
     let asOf = try day(request.asOf, field: "as_of")
     try require(region: request.regionCode, context, field: "region_code")
     return try await pool.withConnection { db in
-      var all: [RegistryView.Institution] = []
-      var after = ""
-      repeat {
-        let page = try await RegistryView.institutions(
-          db, counties: RegistryView.counties(of: request.regionCode), statuses: ["filed", "suspended"], after: after,
-          limit: 1000)
-        all += page
-        after = page.count == 1000 ? page.last!.creditCode : ""
-      } while !after.isEmpty && all.count < 20_000
-      return .with { $0.grades = [] }.with(try await grades(db, all, on: asOf))
+      let all = try await RegistryView.all(
+        db, counties: RegistryView.counties(of: request.regionCode), statuses: ["filed", "suspended"])
+      var response = Tuoyu_Inspection_V1_ListGradesResponse()
+      response.grades = try await grades(db, all, on: asOf)
+      return response
     }
   }
 
@@ -84,13 +79,5 @@ extension InspectionService {
         $0.rulesVersion = Int32(clamping: rules.version)
       }
     }
-  }
-}
-
-extension Tuoyu_Inspection_V1_ListGradesResponse {
-  fileprivate func with(_ grades: [Tuoyu_Inspection_V1_Grade]) -> Self {
-    var r = self
-    r.grades = grades
-    return r
   }
 }

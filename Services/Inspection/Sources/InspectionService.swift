@@ -46,7 +46,7 @@ public struct InspectionService: Inspections.ServiceProtocol {
     let readers = inspectors.union([countyAcceptor, cityReviewer, "inspection.admin", "inspection.viewer"])
       .union(Roles.crossServiceReaders)
     for m in [
-      M.getChecklist, M.getInspection, M.listInspections, M.listOrders, M.getGrade, M.listGrades, M.listAcceptances,
+      M.getChecklist, M.getInspection, M.listInspections, M.getGrade, M.listGrades, M.listAcceptances,
     ] {
       p.allow(m, roles: readers)
     }
@@ -56,6 +56,7 @@ public struct InspectionService: Inspections.ServiceProtocol {
     for m in [M.recordInspection, M.recordResults, M.finaliseInspection, M.verifyRectification, M.rejectRectification] {
       p.allow(m, roles: inspectors)
     }
+    // Verifying and rejecting are inspectors' only (above); an institution reports and reads its own.
     p.allow(M.reportRectified, roles: inspectors.union([institutionRole]))
     p.allow(M.listOrders, roles: readers.union([institutionRole]))
     p.allow(M.acceptSeats, roles: [countyAcceptor])

@@ -48,14 +48,8 @@ extension InspectionService {
           })
         if let pl = Self.planLevel(l) { required[pl] = Int(n) }
       }
-      var institutions: [RegistryView.Institution] = []
-      var after = ""
-      repeat {
-        let page = try await RegistryView.filed(
-          db, counties: RegistryView.counties(of: request.regionCode), after: after, limit: 1000)
-        institutions += page
-        after = page.count == 1000 ? page.last!.creditCode : ""
-      } while !after.isEmpty && institutions.count < 50_000
+      let institutions = try await RegistryView.all(
+        db, counties: RegistryView.counties(of: request.regionCode), statuses: ["filed"])
       var done: [String: [PlanRules.Level: Int]] = [:]
       for row in try await db.query(
         """

@@ -42,12 +42,12 @@ extension WorkforceService {
       let page = try await WorkforceStore.filedInstitutions(
         db, counties: RegistryView.counties(of: request.regionCode), after: after, limit: size + 1)
       let shown = Array(page.prefix(size))
-      return .with {
-        $0.institutions = []
-        if page.count > size, let last = shown.last {
-          $0.nextPageToken = PageToken.make(after: last.creditCode, filters: filters)
-        }
-      }.with(try await compliance(db, shown, on: day))
+      var response = Tuoyu_Workforce_V1_ListComplianceResponse()
+      response.institutions = try await compliance(db, shown, on: day)
+      if page.count > size, let last = shown.last {
+        response.nextPageToken = PageToken.make(after: last.creditCode, filters: filters)
+      }
+      return response
     }
   }
 
@@ -123,13 +123,5 @@ extension WorkforceService {
       $0.trainedTarget = city ? Targets.trainedCumulative : 0
       $0.trainingHoursInYear = f.hoursInYear
     }
-  }
-}
-
-extension Tuoyu_Workforce_V1_ListComplianceResponse {
-  fileprivate func with(_ institutions: [Tuoyu_Workforce_V1_InstitutionCompliance]) -> Self {
-    var r = self
-    r.institutions = institutions
-    return r
   }
 }
