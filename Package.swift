@@ -159,11 +159,19 @@ let package = Package(
       path: "Services/Inspection/App",
       swiftSettings: swiftSettings),
     .target(
-      name: "SubsidyCore", dependencies: ["ServiceKit"], path: "Services/Subsidy/Sources",
+      name: "SubsidyAPI", dependencies: ["API", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Services/Subsidy/API", swiftSettings: swiftSettings),
+    .target(
+      name: "SubsidyCore",
+      dependencies: [
+        "ServiceKit", "API", "SubsidyAPI", "InspectionAPI", "RegistryAPI", "RegistryView", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      ], path: "Services/Subsidy/Sources",
       resources: [.copy("Migrations")],
       swiftSettings: swiftSettings),
     .executableTarget(
-      name: "Subsidy", dependencies: ["SubsidyCore", "ServiceKit"], path: "Services/Subsidy/App",
+      name: "Subsidy", dependencies: ["SubsidyCore", "RegistryView", "ServiceKit"], path: "Services/Subsidy/App",
       swiftSettings: swiftSettings),
     .executableTarget(
       name: "Token",
@@ -173,7 +181,7 @@ let package = Package(
     .executableTarget(
       name: "CLI",
       dependencies: [
-        "API", "RegistryAPI", "WorkforceAPI", "InspectionAPI", "RPC",
+        "API", "RegistryAPI", "WorkforceAPI", "InspectionAPI", "SubsidyAPI", "RPC",
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -242,7 +250,7 @@ let package = Package(
     .executableTarget(
       name: "FuzzRequests",
       dependencies: [
-        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI", "WorkforceAPI", "InspectionAPI",
+        "FuzzSupport", "API", "RPC", "RPCHealth", "RegistryAPI", "WorkforceAPI", "InspectionAPI", "SubsidyAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ], path: "Tests/Fuzz/Requests", swiftSettings: swiftSettings),
     .testTarget(
@@ -269,6 +277,16 @@ let package = Package(
         "ServiceKitTesting", "API", "Postgres", "RPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       path: "Tests/InspectionTests",
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "SubsidyTests",
+      dependencies: [
+        "SubsidyCore", "SubsidyAPI", "InspectionCore", "InspectionAPI", "RegistryCore", "RegistryAPI", "RegistryView",
+        "ServiceKit", "ServiceKitTesting", "API", "Postgres", "RPC",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "PropertyBased", package: "swift-property-based"),
+      ],
+      path: "Tests/SubsidyTests",
       swiftSettings: swiftSettings),
     .testTarget(
       name: "H2Tests",

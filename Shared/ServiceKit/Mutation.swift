@@ -28,7 +28,7 @@ public enum Mutation {
     // result nor is refused because of it.
     let key = "\(caller.subject)\u{1F}\(requestID)"
     do {
-      return try await pool.withTransaction { tx in
+      let response = try await pool.withTransaction { tx in
         let claimed = try await tx.query(
           """
           INSERT INTO idempotency (request_id, method, request_digest, response)
@@ -59,6 +59,8 @@ public enum Mutation {
         try await audit(tx, caller, method, target, requestID, digest, outcome: "OK")
         return response
       }
+      Failpoint.reached("after-commit", method)
+      return response
     } catch {
       // The change rolled back; the refusal is still on the record.
       _ = try? await pool.withTransaction { tx in
@@ -338,4 +340,17 @@ func clipped(_ s: String, bytes: Int = 256) -> String {
     used += n
   }
   return out
+}
+
+/// Crash tests' hook: with `TUOYU_FAILPOINT=after-commit:/tuoyu.subsidy.v1.Subsidy/Disburse` the
+/// process ends at once (as if killed) when that method's change has committed and before it
+/// replies — so a test proves that a retry after a crash acts once. Unset, it costs one comparison.
+public enum Failpoint {
+  static let armed: String? = ProcessInfo.processInfo.environment["TUOYU_FAILPOINT"]
+
+  public static func reached(_ point: String, _ method: String) {
+    guard let armed, armed == "\(point):\(method)" else { return }
+    FileHandle.standardError.write(Data("failpoint \(armed): exiting\n".utf8))
+    _exit(137)
+  }
 }
