@@ -40,7 +40,8 @@ struct Tuoyu: AsyncParsableCommand {
       """,
     version: "tuoyu \(TuoyuVersion.string)",
     subcommands: [
-      RegistryCommand.self, WorkforceCommand.self, InspectionCommand.self, AuditCommand.self, WhoAmI.self,
+      RegistryCommand.self, WorkforceCommand.self, InspectionCommand.self, SubsidyCommand.self, AuditCommand.self,
+      WhoAmI.self,
       ConfigCommand.self,
     ])
 

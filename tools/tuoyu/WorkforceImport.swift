@@ -29,7 +29,7 @@ struct ImportStaff: AsyncParsableCommand {
   static let known = Set(
     required + [
       "phone", "education", "experience_years", "credit_code", "role", "start_date", "certificate_kind",
-      "certificate_number", "certificate_issuer", "certificate_issued", "certificate_expires", "error",
+      "certificate_number", "certificate_issuer", "certificate_issued", "certificate_expires",
     ])
 
   static func row(_ line: Int, _ fields: [String], _ header: [String]) throws -> Tuoyu_Workforce_V1_StaffImportRow {
@@ -62,46 +62,16 @@ struct ImportStaff: AsyncParsableCommand {
   }
 
   func run() async throws {
-    var rows: [Tuoyu_Workforce_V1_StaffImportRow] = []
-    var failures: [Tuoyu_Workforce_V1_ImportFailure] = []
-    var original: [Int: [String]] = [:]
-    var headerFields: [String] = []
-    do {
-      let records = try CSV.parse(try readTextFile(file, encoding: options.encoding))
-      guard let first = records.first else { throw CLIError("\(file) is empty", exitCode: 66) }
-      headerFields = first.fields
-      let header = first.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-      let missing = Self.required.filter { !header.contains($0) }
-      guard missing.isEmpty else {
-        throw CLIError("\(file): missing columns \(missing.joined(separator: ", "))", exitCode: 66)
-      }
-      if let unknown = header.first(where: { !Self.known.contains($0) }) {
-        throw CLIError(
-          "\(file): unknown column \(unknown.debugDescription); see `tuoyu workforce import --help`", exitCode: 66)
-      }
-      for (line, fields) in records.dropFirst() {
-        original[line] = fields
-        do { rows.append(try Self.row(line, fields, header)) } catch let e as CLIError {
-          failures.append(
-            .with {
-              $0.row = Int32(clamping: line)
-              $0.code = "INVALID_ARGUMENT"
-              $0.message = e.message
-              $0.rule = "csv.row"
-            })
-        }
-      }
-    } catch let e as CSV.ParseError {
-      Tuoyu.fail(CLIError("\(file):\(e.line): \(e.message)", exitCode: 66))
-    } catch { Tuoyu.fail(error) }
-
+    let input = ImportFile(
+      file, encoding: options.encoding, required: Self.required, known: Self.known, command: "tuoyu workforce import",
+      row: Self.row)
     let response = await withClient(options, "workforce") { c in
       var callOptions = options.callOptions
       callOptions.timeout = .seconds(max(options.timeout, 600))
       var all = Tuoyu_Workforce_V1_ImportStaffResponse()
-      for chunk in stride(from: 0, to: max(rows.count, 1), by: 10_000) {
+      for chunk in stride(from: 0, to: max(input.rows.count, 1), by: 10_000) {
         let call = try await WF.Client(c).importStaff(options: callOptions)
-        for var r in rows[chunk..<min(chunk + 10_000, rows.count)] {
+        for var r in input.rows[chunk..<min(chunk + 10_000, input.rows.count)] {
           r.validateOnly = dryRun
           try await call.send(r)
         }
@@ -117,29 +87,20 @@ struct ImportStaff: AsyncParsableCommand {
       }
       return all
     }
-    failures += response.failures
-    failures.sort { $0.row < $1.row }
-    var t = Table(["ROW", "STATUS", "RULE", "MESSAGE"])
-    for f in failures { t.add([String(f.row), f.code, f.rule, f.message]) }
-    let total = rows.count + failures.count - response.failures.count
-    if options.output.isJSON {
-      var all = response
-      all.failures = failures
-      printOutput(options, t, json: [all])
-    } else {
-      print(
-        dryRun
-          ? "dry run of \(total) rows from \(file): \(response.imported) would be imported, \(response.unchanged) unchanged, \(failures.count) would fail; nothing was changed"
-          : "imported \(response.imported) of \(total) rows from \(file); \(response.unchanged) unchanged, \(failures.count) failed"
-      )
-      if !failures.isEmpty { print(t.render(options.output == .csv ? .csv : .table) { "" }) }
+    try input.finish(
+      options, file: file, dryRun: dryRun, imported: response.imported, unchanged: response.unchanged,
+      service: response.failures.map { (Int($0.row), $0.code, $0.message, $0.rule) }, failedRows: failedRows
+    ) { all in
+      var r = response
+      r.failures = all.map { f in
+        .with {
+          $0.row = Int32(clamping: f.row)
+          $0.code = f.code
+          $0.message = f.message
+          $0.rule = f.rule
+        }
+      }
+      return r
     }
-    if let failedRows {
-      writeFailedRows(
-        failedRows, header: headerFields, original: original,
-        failures: failures.map { (Int($0.row), $0.code, $0.message, $0.rule) }, encoding: options.encoding)
-      if options.output == .table { print("refused rows written to \(failedRows)") }
-    }
-    if !failures.isEmpty { throw ExitCode(2) }
   }
 }

@@ -42,6 +42,15 @@ public enum OrderLifecycle {
     case verify
     /// An inspector finds the report untrue: back to open (the deadline stands).
     case reject
+
+    /// "reported", "verified", "rejected": for messages.
+    var past: String {
+      switch self {
+      case .report: "reported"
+      case .verify: "verified"
+      case .reject: "rejected"
+      }
+    }
   }
 
   static let moves: [OrderStatus: [Step: OrderStatus]] = [
@@ -54,7 +63,7 @@ public enum OrderLifecycle {
   public static func next(_ status: OrderStatus, _ step: Step) -> Result<OrderStatus, Refusal> {
     guard let to = moves[status]?[step] else {
       return .failure(
-        .precondition("order.transition", "an order that is \(status.rawValue) cannot be \(step.rawValue)ed"))
+        .precondition("order.transition", "an order that is \(status.rawValue) cannot be \(step.past)"))
     }
     return .success(to)
   }
