@@ -189,6 +189,7 @@ def test_a_newcomer_follows_an_accepted_batch_to_a_disbursed_award_holds_it_and_
     assert bank == {("city", "330500"): -4_000_000, ("county", "330502"): -6_000_000}
     ledger = json.loads(ok(cli(env, "subsidy", "ledger", "--application", app, "-o", "json", tok=p["treasurer"])))
     assert sorted(int(e["amount_fen"]) for e in ledger if e["account"] == "expense") == [4_000_000, 6_000_000]
+    assert sorted(int(e["amount_fen"]) for e in ledger if e["account"] == "bank") == [-6_000_000, -4_000_000]
 
     # A second batch pending; a critical finding at the institution holds it (and the registry suspends).
     second = award_of(env, accept(env, 10), p["reviewer"])

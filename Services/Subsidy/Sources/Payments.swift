@@ -213,7 +213,12 @@ extension SubsidyService {
       binds.append(value)
       sql += " AND " + clause.replacingOccurrences(of: "?", with: "$\(binds.count)")
     }
-    if request.applicationID != 0 { add("e.application_id = ?", .init(request.applicationID)) }
+    if request.applicationID != 0 {
+      // The application's own entries and those of the payments that paid it (both "?" are $n).
+      add(
+        "(e.application_id = ? OR e.payment_id IN (SELECT s.payment_id FROM share s WHERE s.application_id = ?))",
+        .init(request.applicationID))
+    }
     if request.paymentID != 0 { add("e.payment_id = ?", .init(request.paymentID)) }
     if let range {
       add("e.region_code >= ?", .init(range.lowerBound))

@@ -7,12 +7,14 @@ import RPCHealth
 import RegistryAPI
 import SwiftProtobuf
 import InspectionAPI
+import SubsidyAPI
 import WorkforceAPI
 
 let requestTypes: [any SwiftProtobuf.Message.Type] =
   Tuoyu_Registry_V1_Registry.requestMessageTypes + Tuoyu_Feed_V1_ChangeFeed.requestMessageTypes
   + Tuoyu_Audit_V1_AuditTrail.requestMessageTypes + Grpc_Health_V1_Health.requestMessageTypes
   + Tuoyu_Workforce_V1_Workforce.requestMessageTypes + Tuoyu_Inspection_V1_Inspections.requestMessageTypes
+  + Tuoyu_Subsidy_V1_Subsidy.requestMessageTypes
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequests(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
