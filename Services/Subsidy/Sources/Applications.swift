@@ -328,7 +328,30 @@ extension SubsidyService {
           shares.append((a.id, .county, a.county, split.county, a.programme, a.year))
         }
       }
-      // Commit against each budget, in a fixed order (two batches lock budgets alike).
+      if !shares.isEmpty {
+        try await tx.query(
+          """
+          INSERT INTO share (application_id, payer, region_code, amount_fen)
+          SELECT * FROM unnest(\(shares.map(\.application)), \(shares.map(\.payer.rawValue)), \(shares.map(\.region)),
+            \(shares.map(\.fen)))
+          """)
+        for programme in Programme.allCases {
+          let mine = shares.filter { $0.programme == programme }
+          guard !mine.isEmpty else { continue }
+          let entries = mine.flatMap { s in
+            Entry.approval(s.payer, region: s.region, fen: s.fen).map { ($0, application: Optional(s.application)) }
+          }
+          _ = try await SubsidyStore.post(tx, kind: "approval", programme: programme, entries: entries, by: by)
+        }
+      }
+      try await tx.query(
+        """
+        UPDATE application SET status = CASE WHEN application_id = ANY(\(settled)) THEN 'disbursed' ELSE 'approved' END,
+          approved_by = \(by), updated_at = now()
+        WHERE application_id = ANY(\(rows.map(\.id)))
+        """)
+      // Commit against each budget last — its row lock is held until COMMIT, and every approval
+      // of a region's programme waits for it — in a fixed order (two batches lock budgets alike).
       var perBudget: [String: (year: Int32, region: String, programme: Programme, fen: Int64)] = [:]
       for s in shares {
         let key = "\(s.year)/\(s.region)/\(s.programme.rawValue)"
@@ -357,28 +380,6 @@ extension SubsidyService {
             field: "application_ids")
         }
       }
-      if !shares.isEmpty {
-        try await tx.query(
-          """
-          INSERT INTO share (application_id, payer, region_code, amount_fen)
-          SELECT * FROM unnest(\(shares.map(\.application)), \(shares.map(\.payer.rawValue)), \(shares.map(\.region)),
-            \(shares.map(\.fen)))
-          """)
-        for programme in Programme.allCases {
-          let mine = shares.filter { $0.programme == programme }
-          guard !mine.isEmpty else { continue }
-          let entries = mine.flatMap { s in
-            Entry.approval(s.payer, region: s.region, fen: s.fen).map { ($0, application: Optional(s.application)) }
-          }
-          _ = try await SubsidyStore.post(tx, kind: "approval", programme: programme, entries: entries, by: by)
-        }
-      }
-      try await tx.query(
-        """
-        UPDATE application SET status = CASE WHEN application_id = ANY(\(settled)) THEN 'disbursed' ELSE 'approved' END,
-          approved_by = \(by), updated_at = now()
-        WHERE application_id = ANY(\(rows.map(\.id)))
-        """)
       return .with {
         $0.applications = Int32(rows.count)
         $0.amount = Self.money(total)

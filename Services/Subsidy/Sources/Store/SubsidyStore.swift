@@ -183,25 +183,26 @@ enum SubsidyStore {
 
   // MARK: Ledger
 
-  /// Writes one balanced transaction (the entries of one statement, checked by the database too).
+  /// Writes one balanced transaction and its entries in one statement (the database checks the
+  /// entries of each statement sum to zero per transaction).
   static func post(
     _ tx: PostgresSession, kind: String, programme: Programme, entries: [(Entry, application: Int64?)],
     payment: Int64? = nil, reverses: Int64? = nil, by: String
   ) async throws -> Int64 {
-    let txn = try await tx.query(
-      """
-      INSERT INTO ledger_txn (kind, payment_id, reverses, recorded_by) VALUES (\(kind), \(payment), \(reverses), \(by))
-      RETURNING txn_id
-      """)[0].decode(Int64.self, at: 0)
-    guard !entries.isEmpty else { return txn }
     try await tx.query(
       """
-      INSERT INTO ledger_entry (txn_id, account, programme, region_code, payer, amount_fen, application_id, payment_id)
-      SELECT \(txn), account, \(programme.rawValue), region, payer, fen, nullif(app, 0), \(payment)
-      FROM unnest(\(entries.map(\.0.account)), \(entries.map(\.0.region)), \(entries.map(\.0.payer.rawValue)),
-        \(entries.map(\.0.fen)), \(entries.map { $0.application ?? 0 })) AS e(account, region, payer, fen, app)
-      """)
-    return txn
+      WITH t AS (
+        INSERT INTO ledger_txn (kind, payment_id, reverses, recorded_by) VALUES (\(kind), \(payment), \(reverses), \(by))
+        RETURNING txn_id
+      ), e AS (
+        INSERT INTO ledger_entry (txn_id, account, programme, region_code, payer, amount_fen, application_id, payment_id)
+        SELECT t.txn_id, account, \(programme.rawValue), region, payer, fen, nullif(app, 0), \(payment)
+        FROM t, unnest(\(entries.map(\.0.account)), \(entries.map(\.0.region)), \(entries.map(\.0.payer.rawValue)),
+          \(entries.map(\.0.fen)), \(entries.map { $0.application ?? 0 })) AS x(account, region, payer, fen, app)
+        RETURNING 1
+      )
+      SELECT txn_id FROM t
+      """)[0].decode(Int64.self, at: 0)
   }
 }
 
