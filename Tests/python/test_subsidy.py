@@ -358,6 +358,12 @@ def test_children_imported_and_claimed_for_the_month(city):
     r = cli(env, "subsidy", "import-children", str(path), tok=p["officer"])
     assert r.returncode == 2 and "imported 12 of 13 rows" in r.stdout, r.stdout + r.stderr
     assert "330502202401050019" not in r.stdout
+    # Another county's officer cannot reach these children by importing their numbers.
+    other = token("subsidy.county-officer", subject="nx-officer", region="330503")
+    (ROOT / ".run" / "test-children-other.csv").write_text(
+        "id_number,county_code,local_hukou\n" + rows[1].split(",")[0] + ",330503,yes\n")
+    r = cli(env, "subsidy", "import-children", str(ROOT / ".run" / "test-children-other.csv"), tok=other)
+    assert r.returncode == 2 and "child.known" in r.stdout, r.stdout + r.stderr
     month = (today.replace(day=1) - datetime.timedelta(days=1)).strftime("%Y-%m")
     got = json.loads(ok(cli(env, "subsidy", "claim-month", "--programme", "enrolment", "--county", "330502", "--month",
                             month, "-o", "json", tok=p["officer"])))

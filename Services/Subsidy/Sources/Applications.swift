@@ -262,35 +262,16 @@ extension SubsidyService {
     request: Tuoyu_Subsidy_V1_ApproveApplicationsRequest, context: ServerContext
   ) async throws -> Tuoyu_Subsidy_V1_StepResponse {
     let by = Principal.caller(context).subject
-    // The registry is asked before the transaction (no locks held across the call).
-    let awards = try await pool.withConnection { db in
-      try await SubsidyStore.rows(db, Array(Set(request.applicationIds)).sorted(), lock: false)
-        .filter { $0.programme == .seatAward }.map(\.creditCode)
-    }
-    var entitled: [String: Refusal?] = [:]
-    for code in Set(awards) {
-      let inst = try await registry.institution(code)
-      // updateValue: assigning nil through the subscript would remove the key.
-      let refusal: Refusal? =
-        switch inst {
-        case nil:
-          Refusal.precondition(
-            "award.institution-filed", "the registry has no institution \(code)", field: "application_ids")
-        case let i? where i.status != "filed":
-          Refusal.precondition(
-            "award.institution-filed", "\(code) is \(i.status) in the registry: an award needs a filed institution",
-            field: "application_ids")
-        case let i? where !i.inclusive:
-          Refusal.precondition(
-            "award.institution-inclusive", "\(code) is not 普惠 in the registry", field: "application_ids")
-        default: nil
-        }
-      entitled.updateValue(refusal, forKey: code)
-    }
     return try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: request, target: "applications/approve"
     ) { tx -> Tuoyu_Subsidy_V1_StepResponse in
       let rows = try await SubsidyStore.batch(tx, request.applicationIds, lock: true)
+      // A seat award's institution, asked of the registry now. Only these applications' rows are
+      // locked meanwhile (the budgets are taken last).
+      var entitled: [String: Refusal?] = [:]
+      for code in Set(rows.filter { $0.programme == .seatAward }.map(\.creditCode)) {
+        entitled.updateValue(try await awardRefusal(code), forKey: code)
+      }
       var shares: [(application: Int64, payer: Payer, region: String, fen: Int64, programme: Programme, year: Int32)] =
         []
       var settled: [Int64] = []
@@ -310,11 +291,7 @@ extension SubsidyService {
             field: "application_ids")
         }
         if a.programme == .seatAward {
-          guard let check = entitled[a.creditCode] else {
-            throw Refusal.precondition(
-              "award.institution-filed", "application \(a.id) was not checked with the registry")
-          }
-          if let refusal = check { throw refusal }
+          if let refusal = entitled[a.creditCode] ?? nil { throw refusal }
         }
         guard
           let split = Split.of(gross: a.gross, upperFen: a.upper, cityShare: a.cityShare, countyShare: a.countyShare)
@@ -384,6 +361,21 @@ extension SubsidyService {
         $0.applications = Int32(rows.count)
         $0.amount = Self.money(total)
       }
+    }
+  }
+
+  /// Why the registry says an award to `code` cannot be approved now, or nil.
+  func awardRefusal(_ code: String) async throws -> Refusal? {
+    switch try await registry.institution(code) {
+    case nil:
+      .precondition("award.institution-filed", "the registry has no institution \(code)", field: "application_ids")
+    case let i? where i.status != "filed":
+      .precondition(
+        "award.institution-filed", "\(code) is \(i.status) in the registry: an award needs a filed institution",
+        field: "application_ids")
+    case let i? where !i.inclusive:
+      .precondition("award.institution-inclusive", "\(code) is not 普惠 in the registry", field: "application_ids")
+    default: nil
     }
   }
 

@@ -170,6 +170,10 @@ extension SubsidyService {
     var changed = false
     let id: Int64
     if let found = try await childID(tx, row.idNumber, lock: true) {
+      // Matched: only a child within the caller's reach (NOT_FOUND otherwise, nothing revealed).
+      guard try await child(tx, found, context) != nil else {
+        throw Refusal(.notFound, rule: "child.known", field: "id_number", "no such child within your reach")
+      }
       id = found
     } else {
       guard
@@ -224,8 +228,8 @@ extension SubsidyService {
     let second = hashes.count > 1 ? hashes[1] : first
     let rows =
       lock
-      ? try await tx.query("SELECT child_id FROM child WHERE id_hash IN (\(first), \(second)) LIMIT 1 FOR UPDATE")
-      : try await tx.query("SELECT child_id FROM child WHERE id_hash IN (\(first), \(second)) LIMIT 1")
+      ? try await tx.query("SELECT child_id FROM child WHERE id_hash IN (\(first), \(second)) FOR UPDATE")
+      : try await tx.query("SELECT child_id FROM child WHERE id_hash IN (\(first), \(second))")
     return try rows.first?.decode(Int64.self, at: 0)
   }
 
