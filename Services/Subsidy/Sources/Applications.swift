@@ -305,8 +305,10 @@ extension SubsidyService {
           shares.append((a.id, .county, a.county, split.county, a.programme, a.year))
         }
       }
+      // The shares, the ledger and the status: queued, sent with the first budget's update in one
+      // round trip.
       if !shares.isEmpty {
-        try await tx.query(
+        tx.queue(
           """
           INSERT INTO share (application_id, payer, region_code, amount_fen)
           SELECT * FROM unnest(\(shares.map(\.application)), \(shares.map(\.payer.rawValue)), \(shares.map(\.region)),
@@ -318,10 +320,10 @@ extension SubsidyService {
           let entries = mine.flatMap { s in
             Entry.approval(s.payer, region: s.region, fen: s.fen).map { ($0, application: Optional(s.application)) }
           }
-          _ = try await SubsidyStore.post(tx, kind: "approval", programme: programme, entries: entries, by: by)
+          SubsidyStore.queuePost(tx, kind: "approval", programme: programme, entries: entries, by: by)
         }
       }
-      try await tx.query(
+      tx.queue(
         """
         UPDATE application SET status = CASE WHEN application_id = ANY(\(settled)) THEN 'disbursed' ELSE 'approved' END,
           approved_by = \(by), updated_at = now()

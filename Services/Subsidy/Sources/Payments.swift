@@ -82,15 +82,15 @@ extension SubsidyService {
           .alreadyExists, rule: "payment.reference-unique", field: "reference",
           "the \(payer.rawValue) of \(payerRegion) already has a payment with this reference")
       }
-      try await tx.query(
-        "UPDATE share SET payment_id = \(pid) WHERE application_id = ANY(\(ids)) AND payer = \(payer.rawValue)")
-      _ = try await SubsidyStore.post(
+      // The rest is queued: sent with the COMMIT in one round trip, the budgets' running totals last.
+      tx.queue("UPDATE share SET payment_id = \(pid) WHERE application_id = ANY(\(ids)) AND payer = \(payer.rawValue)")
+      SubsidyStore.queuePost(
         tx, kind: "disbursement", programme: programme,
         entries: Entry.disbursement(payer, region: payerRegion, fen: total).map { ($0, application: nil) },
         payment: pid,
         by: by)
-      try await paid(tx, rows: rows, owed: owed.mapValues(\.2), region: payerRegion, programme: programme, sign: 1)
-      try await tx.query(
+      try paid(tx, rows: rows, owed: owed.mapValues(\.2), region: payerRegion, programme: programme, sign: 1)
+      tx.queue(
         """
         UPDATE application a SET status = 'disbursed', updated_at = now()
         WHERE a.application_id = ANY(\(ids))
@@ -101,19 +101,20 @@ extension SubsidyService {
     return try await pool.withConnection { try await payment($0, id)! }
   }
 
-  /// Moves the budgets' paid amounts by a payment's shares (per year).
+  /// Moves the budgets' paid amounts by a payment's shares (per year), at COMMIT: a running total
+  /// many transactions share, so its row is locked last and briefly, in one order.
   func paid(
     _ tx: PostgresSession, rows: [SubsidyStore.Row], owed: [Int64: Int64], region: String, programme: Programme,
     sign: Int64
-  ) async throws {
+  ) throws {
     var perYear: [Int32: Int64] = [:]
     for a in rows { perYear[a.year] = try Checked.add(perYear[a.year] ?? 0, owed[a.id] ?? 0, "the payment's amount") }
-    for (year, fen) in perYear.sorted(by: { $0.key < $1.key }) {
-      try await tx.query(
+    for (year, fen) in perYear {
+      tx.queueAtCommit(
         """
         UPDATE budget SET paid_fen = paid_fen + \(sign * fen), updated_at = now()
         WHERE year = \(year) AND region_code = \(region) AND programme = \(programme.rawValue)
-        """)
+        """, key: "budget/\(year)/\(region)/\(programme.rawValue)")
     }
   }
 
@@ -156,7 +157,7 @@ extension SubsidyService {
       ).map { try $0.decode((Int64, Int64).self) }
       let ids = shares.map(\.0)
       let rows = try await SubsidyStore.rows(tx, ids, lock: true)
-      try await paid(
+      try paid(
         tx, rows: rows, owed: Dictionary(uniqueKeysWithValues: shares), region: p.regionCode, programme: programme,
         sign: -1)
       try await tx.query(

@@ -190,19 +190,35 @@ enum SubsidyStore {
     payment: Int64? = nil, reverses: Int64? = nil, by: String
   ) async throws -> Int64 {
     try await tx.query(
-      """
-      WITH t AS (
-        INSERT INTO ledger_txn (kind, payment_id, reverses, recorded_by) VALUES (\(kind), \(payment), \(reverses), \(by))
-        RETURNING txn_id
-      ), e AS (
-        INSERT INTO ledger_entry (txn_id, account, programme, region_code, payer, amount_fen, application_id, payment_id)
-        SELECT t.txn_id, account, \(programme.rawValue), region, payer, fen, nullif(app, 0), \(payment)
-        FROM t, unnest(\(entries.map(\.0.account)), \(entries.map(\.0.region)), \(entries.map(\.0.payer.rawValue)),
-          \(entries.map(\.0.fen)), \(entries.map { $0.application ?? 0 })) AS x(account, region, payer, fen, app)
-        RETURNING 1
-      )
-      SELECT txn_id FROM t
-      """)[0].decode(Int64.self, at: 0)
+      posting(kind: kind, programme: programme, entries: entries, payment: payment, reverses: reverses, by: by)
+    )[0].decode(Int64.self, at: 0)
+  }
+
+  /// The same, queued: sent with the transaction's next statement (its id not needed).
+  static func queuePost(
+    _ tx: PostgresSession, kind: String, programme: Programme, entries: [(Entry, application: Int64?)],
+    payment: Int64? = nil, by: String
+  ) {
+    tx.queue(posting(kind: kind, programme: programme, entries: entries, payment: payment, reverses: nil, by: by))
+  }
+
+  static func posting(
+    kind: String, programme: Programme, entries: [(Entry, application: Int64?)], payment: Int64?, reverses: Int64?,
+    by: String
+  ) -> PostgresQuery {
+    """
+    WITH t AS (
+      INSERT INTO ledger_txn (kind, payment_id, reverses, recorded_by) VALUES (\(kind), \(payment), \(reverses), \(by))
+      RETURNING txn_id
+    ), e AS (
+      INSERT INTO ledger_entry (txn_id, account, programme, region_code, payer, amount_fen, application_id, payment_id)
+      SELECT t.txn_id, account, \(programme.rawValue), region, payer, fen, nullif(app, 0), \(payment)
+      FROM t, unnest(\(entries.map(\.0.account)), \(entries.map(\.0.region)), \(entries.map(\.0.payer.rawValue)),
+        \(entries.map(\.0.fen)), \(entries.map { $0.application ?? 0 })) AS x(account, region, payer, fen, app)
+      RETURNING 1
+    )
+    SELECT txn_id FROM t
+    """
   }
 }
 
