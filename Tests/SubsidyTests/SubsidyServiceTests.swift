@@ -222,6 +222,16 @@ struct SubsidyServiceTests {
     #expect(
       try await f.subsidy.count("SELECT committed_fen::int FROM budget WHERE region_code = '330502'") == 6_000_000)
     #expect(try await f.subsidy.count("SELECT count(*) FROM application WHERE status = 'approved'") == 5)
+    // What holds under concurrency is the table's CHECK, named for the rule it reports.
+    do {
+      try await f.subsidy.pool.withConnection {
+        _ = try await $0.query("UPDATE budget SET committed_fen = amount_fen + 1 WHERE region_code = '330502'")
+      }
+      Issue.record("the database let a budget be overspent")
+    } catch {
+      let status = RPCError.status(of: error)
+      #expect(status?.code == .failedPrecondition && status?.message.contains("budget.exceeded") == true, "\(error)")
+    }
   }
 
   /// A critical finding holds the institution's pending payments; verifying every critical order

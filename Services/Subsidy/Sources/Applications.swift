@@ -329,35 +329,42 @@ extension SubsidyService {
           approved_by = \(by), updated_at = now()
         WHERE application_id = ANY(\(rows.map(\.id)))
         """)
-      // Commit against each budget last — its row lock is held until COMMIT, and every approval
-      // of a region's programme waits for it — in a fixed order (two batches lock budgets alike).
+      // The budgets: each must exist and — as far as can be seen now — hold the amount, refused with
+      // what is left (this read also sends the queued writes). What holds under concurrency is the
+      // committed total raised at COMMIT, each budget row locked last, briefly and in one order,
+      // behind the table's CHECK "rule:budget.exceeded": racing approvals never overspend.
       var perBudget: [String: (year: Int32, region: String, programme: Programme, fen: Int64)] = [:]
       for s in shares {
-        let key = "\(s.year)/\(s.region)/\(s.programme.rawValue)"
+        let key = "budget/\(s.year)/\(s.region)/\(s.programme.rawValue)"
         let before = perBudget[key]?.fen ?? 0
         perBudget[key] = (s.year, s.region, s.programme, try Checked.add(before, s.fen, "the batch's amount"))
       }
-      for key in perBudget.keys.sorted() {
-        let b = perBudget[key]!
-        let ok = try await tx.query(
+      let wanted = perBudget.keys.sorted().map { perBudget[$0]! }
+      let found = try await tx.query(
+        """
+        SELECT b.year, b.region_code, b.programme, b.amount_fen - b.committed_fen FROM budget b
+        JOIN unnest(\(wanted.map(\.year)), \(wanted.map(\.region)), \(wanted.map(\.programme.rawValue)))
+          AS w(year, region, programme) ON b.year = w.year AND b.region_code = w.region AND b.programme = w.programme
+        """
+      ).map { try $0.decode((Int32, String, String, Int64).self) }
+      for b in wanted {
+        guard let left = found.first(where: { $0.0 == b.year && $0.1 == b.region && $0.2 == b.programme.rawValue })?.3
+        else {
+          throw Refusal.precondition(
+            "budget.missing", "no \(b.programme.rawValue) budget for \(b.region) in \(b.year)", field: "application_ids"
+          )
+        }
+        guard b.fen <= left else {
+          throw Refusal.precondition(
+            "budget.exceeded",
+            "the \(b.programme.rawValue) budget of \(b.region) for \(b.year) has \(Yuan.string(left)) yuan left; this needs \(Yuan.string(b.fen))",
+            field: "application_ids")
+        }
+        tx.queueAtCommit(
           """
           UPDATE budget SET committed_fen = committed_fen + \(b.fen), updated_at = now()
           WHERE year = \(b.year) AND region_code = \(b.region) AND programme = \(b.programme.rawValue)
-            AND committed_fen + \(b.fen) <= amount_fen
-          RETURNING 1
-          """)
-        if ok.isEmpty {
-          let budget = try await SubsidyStore.budget(tx, year: b.year, region: b.region, programme: b.programme)
-          guard let budget else {
-            throw Refusal.precondition(
-              "budget.missing", "no \(b.programme.rawValue) budget for \(b.region) in \(b.year)",
-              field: "application_ids")
-          }
-          throw Refusal.precondition(
-            "budget.exceeded",
-            "the \(b.programme.rawValue) budget of \(b.region) for \(b.year) has \(Yuan.string(budget.amount.fen - budget.committed.fen)) yuan left; this needs \(Yuan.string(b.fen))",
-            field: "application_ids")
-        }
+          """, key: "budget/\(b.year)/\(b.region)/\(b.programme.rawValue)")
       }
       return .with {
         $0.applications = Int32(rows.count)

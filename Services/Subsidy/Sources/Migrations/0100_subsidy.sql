@@ -21,8 +21,8 @@ CREATE TABLE policy (
 );
 
 -- A budget per year, region (the city for the city's shares, a county for its own) and programme.
--- committed_fen grows at approval by one guarded UPDATE (committed + x <= amount), so two racing
--- approvals cannot overspend; the CHECK stands behind it.
+-- committed_fen grows at approval by an UPDATE sent with the COMMIT (the row's lock is held only
+-- while the commit runs); the CHECK refuses what would overspend, so racing approvals cannot.
 CREATE TABLE budget (
   year           int    NOT NULL,
   region_code    text   NOT NULL,
@@ -32,7 +32,8 @@ CREATE TABLE budget (
   paid_fen       bigint NOT NULL DEFAULT 0 CHECK (paid_fen >= 0),
   updated_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (year, region_code, programme),
-  CHECK (committed_fen <= amount_fen),
+  -- Named for the rule the service reports when an approval would break it.
+  CONSTRAINT "rule:budget.exceeded" CHECK (committed_fen <= amount_fen),
   CHECK (paid_fen <= committed_fen)
 );
 
