@@ -1,6 +1,10 @@
 import API
 import ArgumentParser
 import Foundation
+import RPC
+import SubsidyAPI
+import SwiftProtobuf
+import WorkforceAPI
 
 /// One refused row of an import: its line, status, message and rule.
 typealias RowFailure = (row: Int, code: String, message: String, rule: String)
@@ -66,5 +70,46 @@ struct ImportFile<Row> {
       if options.output == .table { print("refused rows written to \(failedRows)") }
     }
     if !all.isEmpty { throw ExitCode(2) }
+  }
+}
+
+/// What a streamed import answers (the workforce's and the subsidy's responses alike).
+protocol ImportResponse: SwiftProtobuf.Message {
+  associatedtype Failure: SwiftProtobuf.Message
+  var received: Int32 { get set }
+  var imported: Int32 { get set }
+  var unchanged: Int32 { get set }
+  var failures: [Failure] { get set }
+  var validateOnly: Bool { get set }
+}
+
+extension Tuoyu_Workforce_V1_ImportStaffResponse: ImportResponse {}
+extension Tuoyu_Subsidy_V1_ImportChildrenResponse: ImportResponse {}
+
+extension ImportFile where Row: SwiftProtobuf.Message {
+  /// Streams the rows (each marked `dryRun` by `mark`) in calls of `chunk` rows (a call's limit),
+  /// opened by `open`, and adds up their answers.
+  func stream<Response: ImportResponse>(
+    chunk: Int, dryRun: Bool, mark: (inout Row, Bool) -> Void,
+    open: () async throws -> ClientCall<Row, Response>
+  ) async throws -> Response {
+    var all = Response()
+    for start in stride(from: 0, to: max(rows.count, 1), by: chunk) {
+      let call = try await open()
+      for var r in rows[start..<min(start + chunk, rows.count)] {
+        mark(&r, dryRun)
+        try await call.send(r)
+      }
+      try await call.end()
+      guard let response = try await call.receive() else {
+        throw await call.error() ?? RPCError(code: .internal, message: "no response")
+      }
+      all.received += response.received
+      all.imported += response.imported
+      all.unchanged += response.unchanged
+      all.failures += response.failures
+      all.validateOnly = response.validateOnly
+    }
+    return all
   }
 }

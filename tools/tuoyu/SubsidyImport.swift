@@ -51,27 +51,12 @@ struct ImportChildren: AsyncParsableCommand {
     let input = ImportFile(
       file, encoding: options.encoding, required: Self.required, known: Self.known,
       command: "tuoyu subsidy import-children", row: Self.row)
-    let response = await withClient(options, "subsidy") { c in
+    let response: Tuoyu_Subsidy_V1_ImportChildrenResponse = await withClient(options, "subsidy") { c in
       var callOptions = options.callOptions
       callOptions.timeout = .seconds(max(options.timeout, 600))
-      var all = Tuoyu_Subsidy_V1_ImportChildrenResponse()
-      for chunk in stride(from: 0, to: max(input.rows.count, 1), by: 50_000) {
-        let call = try await SB.Client(c).importChildren(options: callOptions)
-        for var r in input.rows[chunk..<min(chunk + 50_000, input.rows.count)] {
-          r.validateOnly = dryRun
-          try await call.send(r)
-        }
-        try await call.end()
-        guard let response = try await call.receive() else {
-          throw await call.error() ?? RPCError(code: .internal, message: "no response")
-        }
-        all.received += response.received
-        all.imported += response.imported
-        all.unchanged += response.unchanged
-        all.failures += response.failures
-        all.validateOnly = response.validateOnly
+      return try await input.stream(chunk: 50_000, dryRun: dryRun, mark: { $0.validateOnly = $1 }) {
+        try await SB.Client(c).importChildren(options: callOptions)
       }
-      return all
     }
     try input.finish(
       options, file: file, dryRun: dryRun, imported: response.imported, unchanged: response.unchanged,

@@ -65,27 +65,12 @@ struct ImportStaff: AsyncParsableCommand {
     let input = ImportFile(
       file, encoding: options.encoding, required: Self.required, known: Self.known, command: "tuoyu workforce import",
       row: Self.row)
-    let response = await withClient(options, "workforce") { c in
+    let response: Tuoyu_Workforce_V1_ImportStaffResponse = await withClient(options, "workforce") { c in
       var callOptions = options.callOptions
       callOptions.timeout = .seconds(max(options.timeout, 600))
-      var all = Tuoyu_Workforce_V1_ImportStaffResponse()
-      for chunk in stride(from: 0, to: max(input.rows.count, 1), by: 10_000) {
-        let call = try await WF.Client(c).importStaff(options: callOptions)
-        for var r in input.rows[chunk..<min(chunk + 10_000, input.rows.count)] {
-          r.validateOnly = dryRun
-          try await call.send(r)
-        }
-        try await call.end()
-        guard let response = try await call.receive() else {
-          throw await call.error() ?? RPCError(code: .internal, message: "no response")
-        }
-        all.received += response.received
-        all.imported += response.imported
-        all.unchanged += response.unchanged
-        all.failures += response.failures
-        all.validateOnly = response.validateOnly
+      return try await input.stream(chunk: 10_000, dryRun: dryRun, mark: { $0.validateOnly = $1 }) {
+        try await WF.Client(c).importStaff(options: callOptions)
       }
-      return all
     }
     try input.finish(
       options, file: file, dryRun: dryRun, imported: response.imported, unchanged: response.unchanged,

@@ -211,16 +211,7 @@ extension SubsidyService {
     id.isEmpty ? "" : "#" + Self.hex(vault.lookupHashes(id)[0].hash.prefix(12))
   }
 
-  static func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(64)
-    for b in bytes {
-      out.append(digits[Int(b >> 4)])
-      out.append(digits[Int(b & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-  }
+  static func hex(_ bytes: some Sequence<UInt8>) -> String { PersonalDataVault.hex(bytes) }
 
   func childID(_ tx: PostgresSession, _ idNumber: String, lock: Bool) async throws -> Int64? {
     let hashes = vault.lookupHashes(idNumber).map { Self.hex($0.hash) }

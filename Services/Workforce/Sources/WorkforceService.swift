@@ -80,18 +80,8 @@ public struct WorkforceService: Workforce.ServiceProtocol {
     id.isEmpty ? "" : "#" + Self.hex(vault.lookupHashes(id)[0].hash.prefix(12))
   }
 
-  /// Lower-case hex of `bytes` (a keyed hash as the person table stores it). By table: Foundation's
-  /// `String(format:)` costs about a microsecond a byte, on every eligibility check.
-  public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(64)
-    for b in bytes {
-      out.append(digits[Int(b >> 4)])
-      out.append(digits[Int(b & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-  }
+  /// Lower-case hex of `bytes` (a keyed hash as the person table stores it).
+  public static func hex(_ bytes: some Sequence<UInt8>) -> String { PersonalDataVault.hex(bytes) }
 
   func redacted(_ ref: Tuoyu_Workforce_V1_PersonRef) -> Tuoyu_Workforce_V1_PersonRef {
     var r = ref
