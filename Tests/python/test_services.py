@@ -62,16 +62,19 @@ def token(roles, ttl=600, key=None):
 
 
 def needs(service):
-    """What a service needs beyond the common flags: the workforce keeps ID numbers through its
-    vault and follows the registry (unreachable here: it retries in the background)."""
+    """What a service needs beyond the common flags: the workforce and the subsidy keep ID numbers
+    through the vault and follow the registry (and the subsidy inspection) — unreachable here: they
+    retry in the background."""
     if service == "inspection":
         return ["--peer-registry", f"127.0.0.1:{free_port()}"]
-    if service != "workforce":
+    if service not in ("workforce", "subsidy"):
         return []
     vault = KEYS / "vault.keys"
     if not vault.exists():
         vault.write_text("test1:" + __import__("base64").b64encode(os.urandom(32)).decode() + "\n")
-    return ["--vault-key-file", str(vault), "--peer-registry", f"127.0.0.1:{free_port()}"]
+    flags = ["--vault-key-file", str(vault), "--peer-registry", f"127.0.0.1:{free_port()}"]
+    # The subsidy also follows inspection (awards, holds).
+    return flags + (["--peer-inspection", f"127.0.0.1:{free_port()}"] if service == "subsidy" else [])
 
 
 def start(service, *extra):
@@ -81,11 +84,13 @@ def start(service, *extra):
                    "--token-public-key", str(KEYS / "public.pem"), *needs(service), *extra], port)
 
 
-@pytest.mark.parametrize("missing", ["--vault-key-file", "--peer-registry"])
-def test_workforce_refuses_to_start_without_its_vault_or_the_registry(missing):
-    args = [str(BIN / "tuoyu-workforce"), "--listen", f"127.0.0.1:{free_port()}", "--database-url", role_url("workforce"),
+@pytest.mark.parametrize("service,missing", [("workforce", "--vault-key-file"), ("workforce", "--peer-registry"),
+                                             ("subsidy", "--vault-key-file"), ("subsidy", "--peer-registry"),
+                                             ("subsidy", "--peer-inspection")])
+def test_a_service_refuses_to_start_without_its_vault_or_its_peers(service, missing):
+    args = [str(BIN / f"tuoyu-{service}"), "--listen", f"127.0.0.1:{free_port()}", "--database-url", role_url(service),
             "--token-public-key", str(KEYS / "public.pem")]
-    flags = needs("workforce")
+    flags = needs(service)
     i = flags.index(missing)
     r = subprocess.run(args + flags[:i] + flags[i + 2:], capture_output=True, text=True, timeout=30)
     assert r.returncode == 64, (r.returncode, r.stderr)
@@ -106,7 +111,7 @@ def test_service_starts_migrates_and_serves(service):
                              check=True, capture_output=True, text=True).stdout.split()
         assert out[:5] == ["1", "2", "3", "4", "5"]  # the shared tables; the service's own start at 100
         # A service that follows the registry has RegistryView's shared tables too (0090).
-        shared = ["90"] if service in ("workforce", "inspection") else []
+        shared = ["90"] if service in ("workforce", "inspection", "subsidy") else []
         assert out[5:5 + len(shared)] == shared
         assert all(int(v) >= 100 for v in out[5 + len(shared):])
     finally:
@@ -160,7 +165,8 @@ def test_tampered_migration_refuses_to_start():
     try:
         port = free_port()
         proc = subprocess.run([str(BIN / "tuoyu-subsidy"), "--listen", f"127.0.0.1:{port}",
-                               "--database-url", role_url("subsidy"), "--token-public-key", str(KEYS / "public.pem")],
+                               "--database-url", role_url("subsidy"), "--token-public-key", str(KEYS / "public.pem"),
+                               *needs("subsidy")],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 78
         assert "edited after it was applied" in proc.stderr
