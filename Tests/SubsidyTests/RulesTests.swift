@@ -130,6 +130,14 @@ func day(_ s: String) -> LocalDate { LocalDate(s)! }
       c.0, status: c.1, actor: c.2, createdBy: "a", reviewedBy: c.1 == .submitted ? "" : "b")
     #expect(refusal?.rule == c.3)
   }
+
+  @Test func financeWithdrawsAnApprovedApplication() {
+    #expect(
+      Workflow.refusal(.reject, status: .approved, actor: "c", createdBy: "a", reviewedBy: "b", finance: true) == nil)
+    #expect(
+      Workflow.refusal(.reject, status: .disbursed, actor: "c", createdBy: "a", reviewedBy: "b", finance: true)?.rule
+        == "workflow.order")
+  }
 }
 
 @Suite struct LedgerAndReconciliationTests {

@@ -435,6 +435,54 @@ struct SubsidyServiceTests {
     #expect(paid.amount.fen == 36_000 && paid.applications == 2)
   }
 
+  /// Finance withdraws an approved, unpaid award: the approval reversed in the ledger, the shares no
+  /// longer owed, the budgets released; a paid one is not withdrawn; the county's reviewer cannot.
+  @Test func anApprovedUnpaidApplicationIsWithdrawn() async throws {
+    let f = try await Fixture.start()
+    defer { Task { await f.stop() } }
+    try await f.fileInRegistry()
+    try await f.budgets(.seatAward, city: 1_000_000, county: 1_000_000)
+    for i in 1...2 { #expect(try await f.acceptance(Int64(i), seats: 10, cursor: Int64(i))) }
+    let r = try await f.client([reviewer], subject: "r")
+    let fin = try await f.client([approver], subject: "fin")
+    let ids = try await r.listApplications(.init()).applications.map(\.applicationID)
+    _ = try await r.reviewApplications(
+      .with {
+        $0.requestID = "rv"; $0.applicationIds = ids
+      })
+    _ = try await fin.approveApplications(
+      .with {
+        $0.requestID = "ap"; $0.applicationIds = ids
+      })
+    _ = try await f.client([treasurer], subject: "t").disburse(
+      .with {
+        $0.requestID = "d"; $0.applicationIds = [ids[1]]; $0.payer = .county; $0.reference = "WX-1"
+      })
+    await expectCode(.failedPrecondition, rule: "workflow.order") {
+      _ = try await r.rejectApplication(
+        .with {
+          $0.requestID = "x0"; $0.applicationID = ids[0]; $0.reason = "closed"
+        })
+    }
+    let withdrawn = try await fin.rejectApplication(
+      .with {
+        $0.requestID = "x1"; $0.applicationID = ids[0]; $0.reason = "机构停办"
+      })
+    #expect(withdrawn.status == .rejected && withdrawn.rejectionReason == "机构停办")
+    await expectCode(.failedPrecondition, rule: "withdrawal.unpaid") {
+      _ = try await fin.rejectApplication(
+        .with {
+          $0.requestID = "x2"; $0.applicationID = ids[1]; $0.reason = "x"
+        })
+    }
+    // Only the paid application's shares stay committed; the ledger's expense is its shares alone.
+    #expect(try await f.subsidy.count("SELECT sum(committed_fen)::int FROM budget") == 2_000_000)
+    let b = try await fin.getBalances(.init())
+    #expect(b.totalFen == 0)
+    #expect(b.balances.filter { $0.account == "expense" }.reduce(Int64(0)) { $0 + $1.balanceFen } == 2_000_000)
+    #expect(try await f.subsidy.count("SELECT count(*) FROM share WHERE application_id = \(ids[0])") == 0)
+  }
+
   /// A payer's statement against the ledger: a payment missing from it and a line the ledger does not know.
   @Test func reconciliationFindsMissingAndUnexpected() async throws {
     let f = try await Fixture.start()

@@ -527,7 +527,8 @@ struct Approve: AsyncParsableCommand {
 }
 
 struct Reject: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Reject a pending application with a reason.")
+  static let configuration = CommandConfiguration(
+    abstract: "Reject a pending application with a reason (finance: withdraw an approved, unpaid one).")
   @OptionGroup var options: GlobalOptions
   @Argument var application: Int64
   @Option var reason: String

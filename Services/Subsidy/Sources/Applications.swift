@@ -402,11 +402,13 @@ extension SubsidyService {
           .notFound, rule: "application.known", field: "application_id", "no application \(request.applicationID)")
       }
       try require(county: a.county, context, field: "application_id")
+      let finance = Principal.caller(context).roles.contains(Self.financeApprover)
       if let refusal = Workflow.refusal(
-        .reject, status: a.status, actor: by, createdBy: a.createdBy, reviewedBy: a.reviewedBy)
+        .reject, status: a.status, actor: by, createdBy: a.createdBy, reviewedBy: a.reviewedBy, finance: finance)
       {
         throw refusal
       }
+      if a.status == .approved { try await withdraw(tx, a, by: by) }
       try await tx.query(
         """
         UPDATE application SET status = 'rejected', rejected_by = \(by), rejection_reason = \(request.reason),
@@ -416,6 +418,37 @@ extension SubsidyService {
       return .with { $0.applicationID = request.applicationID }
     }
     return try await pool.withConnection { try await SubsidyStore.application($0, request.applicationID)! }
+  }
+
+  /// Withdraws an approved application no share of which is paid: its approval entries reversed by
+  /// new ones (never edited), its shares no longer owed, the budgets' committed totals released.
+  func withdraw(_ tx: PostgresSession, _ a: SubsidyStore.Row, by: String) async throws {
+    let shares = try await tx.query(
+      """
+      DELETE FROM share WHERE application_id = \(a.id)
+      RETURNING payer, region_code, amount_fen, payment_id IS NOT NULL
+      """
+    ).map { try $0.decode((String, String, Int64, Bool).self) }
+    guard !shares.contains(where: \.3) else {
+      throw Refusal.precondition(
+        "withdrawal.unpaid", "a share of application \(a.id) is paid: reverse the payment first",
+        field: "application_id")
+    }
+    let entries = shares.flatMap { s in
+      Entry.reversal(of: Entry.approval(Payer(rawValue: s.0) ?? .city, region: s.1, fen: s.2)).map {
+        ($0, application: Optional(a.id))
+      }
+    }
+    if !entries.isEmpty {
+      SubsidyStore.queuePost(tx, kind: "reversal", programme: a.programme, entries: entries, by: by)
+    }
+    for s in shares {
+      tx.queueAtCommit(
+        """
+        UPDATE budget SET committed_fen = committed_fen - \(s.2), updated_at = now()
+        WHERE year = \(a.year) AND region_code = \(s.1) AND programme = \(a.programme.rawValue)
+        """, key: "budget/\(a.year)/\(s.1)/\(a.programme.rawValue)")
+    }
   }
 }
 

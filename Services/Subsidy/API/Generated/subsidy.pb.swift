@@ -1002,6 +1002,8 @@ public nonisolated struct Tuoyu_Subsidy_V1_StepResponse: Sendable {
   fileprivate var _amount: API.Tuoyu_Common_V1_Money? = nil
 }
 
+/// Rejects a pending application with a reason; finance also withdraws an approved one no share
+/// of which is paid (its approval reversed in the ledger, the budgets released).
 public nonisolated struct Tuoyu_Subsidy_V1_RejectApplicationRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

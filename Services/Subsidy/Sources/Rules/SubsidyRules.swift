@@ -144,9 +144,10 @@ public enum Workflow {
 
   /// The refusal of `step` by `actor` on an application, or nil: county review follows submission;
   /// finance approves a reviewed application, not by whoever created or reviewed it (maker-checker);
-  /// a rejection ends a pending one.
+  /// a rejection ends a pending one — or, by finance, an approved one not yet paid (withdrawn).
   public static func refusal(
-    _ step: Step, status: ApplicationStatus, actor: String, createdBy: String, reviewedBy: String
+    _ step: Step, status: ApplicationStatus, actor: String, createdBy: String, reviewedBy: String,
+    finance: Bool = false
   ) -> Refusal? {
     switch step {
     case .review:
@@ -163,9 +164,12 @@ public enum Workflow {
           "approval.maker-checker", "whoever created or reviewed an application cannot approve it")
       }
     case .reject:
-      guard status == .submitted || status == .reviewed else {
+      guard status == .submitted || status == .reviewed || (status == .approved && finance) else {
         return .precondition(
-          "workflow.order", "only a pending (submitted or reviewed) application is rejected (it is \(status.rawValue))")
+          "workflow.order",
+          status == .approved
+            ? "an approved application is withdrawn by finance"
+            : "only a pending or approved, unpaid application is rejected (it is \(status.rawValue))")
       }
     }
     return nil
