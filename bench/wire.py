@@ -134,8 +134,6 @@ def main():
     p.add_argument("--grpc-swift")
     p.add_argument("--go")
     p.add_argument("--duration", type=int, default=5)
-    p.add_argument("--poll-us", type=int, default=0,
-                   help="also run tuoyu with --poll-after-write-us N (as tuoyu-poll)")
     args = p.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="tuoyu-bench-")
@@ -144,8 +142,6 @@ def main():
         f.write(request_body())
 
     servers = [("tuoyu", [args.tuoyu])]
-    if args.poll_us:
-        servers.append(("tuoyu-poll", [args.tuoyu, "--poll-after-write-us", str(args.poll_us)]))
     if args.cpp:
         servers.append(("grpc-c++", [args.cpp]))
     if args.go:
@@ -165,13 +161,10 @@ def main():
     for r in rows:
         print(f"{r['server']:<13} {r['shape']:>14} {r['rps']:>10.0f} {r['mean']:>9.1f} {r['p99']:>9.1f} "
               f"{r['cpu_us']:>12.2f} {r['rss']:>13.1f} {r['failed']:>7}")
-    ours_names = [n for n in ("tuoyu", "tuoyu-poll") if any(r["server"] == n for r in rows)]
-    peers = sorted({r["server"] for r in rows} - set(ours_names))
-    for me in ours_names:
-        ours = {r["shape"]: r for r in rows if r["server"] == me}
-        if not peers:
-            break
-        print(f"\n{me}'s ratio to each peer (req/s: >1 means {me} serves more; CPU: >1 means it spends less per call)")
+    ours = {r["shape"]: r for r in rows if r["server"] == "tuoyu"}
+    peers = sorted({r["server"] for r in rows} - {"tuoyu"})
+    if peers:
+        print("\ntuoyu's ratio to each peer (req/s: >1 means tuoyu serves more; CPU: >1 means tuoyu spends less per call)")
         for peer in peers:
             for r in rows:
                 if r["server"] != peer:
@@ -179,6 +172,7 @@ def main():
                 o = ours[r["shape"]]
                 print(f"  vs {peer:<13} {r['shape']:>6}: req/s x{o['rps'] / r['rps']:.2f}   "
                       f"CPU/call x{r['cpu_us'] / o['cpu_us']:.2f}   p99 x{r['p99'] / o['p99']:.2f}")
+
 
 if __name__ == "__main__":
     main()

@@ -37,9 +37,6 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   private var insideNGHTTP2 = false
   private var inRead = false
   private var flushScheduled = false
-  /// `pollAfterWrite`: until when, and whether a polling task is queued.
-  private var pollDeadline = NIODeadline.uptimeNanoseconds(0)
-  private var polling = false
   private var needsFlush = false
   private var orphanBytes = 0
   /// Open, draining after a GOAWAY, or closed (the connection's lifecycle state machine).
@@ -147,26 +144,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   public func channelReadComplete(context: ChannelHandlerContext) {
     if needsFlush { flush() }
-    if let window = settings.pollAfterWrite { pollAfterWrite(context.eventLoop, for: window) }
     context.fireChannelReadComplete()
-  }
-
-  /// Keeps the event loop polling for `window` instead of sleeping: while a task is queued, NIO asks
-  /// the kernel for ready sockets without blocking, so a task that queues itself again until a
-  /// deadline makes the loop a poller for that long, and a request that arrives meanwhile is read
-  /// without the scheduler's wake-up of a sleeping thread. Armed again by each read; stops by itself.
-  private func pollAfterWrite(_ loop: any EventLoop, for window: TimeAmount) {
-    pollDeadline = .now() + window
-    guard !polling else { return }
-    polling = true
-    let connection = NIOLoopBound(self, eventLoop: loop)
-    func spin() {
-      loop.execute {
-        let me = connection.value
-        if me.context != nil && NIODeadline.now() < me.pollDeadline { spin() } else { me.polling = false }
-      }
-    }
-    spin()
   }
 
   public func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -41,10 +41,6 @@ public struct H2Settings: Sendable {
   /// saw the reset are ignored (RFC 9113 §5.1) while a HEADERS frame on any other closed or
   /// reused stream id is a connection error (§5.1.1).
   public var rememberedResets = 1024
-  /// After writing, keep the connection's event loop polling (non-blocking `epoll_wait`) for this
-  /// long instead of sleeping, so that a request arriving soon after is read without the kernel's
-  /// wake-up; it spends CPU to save latency at low concurrency. Nil: sleep at once.
-  public var pollAfterWrite: TimeAmount? = nil
 
   public init() {}
 }

@@ -260,34 +260,6 @@ import Testing
   }
 }
 
-@Suite struct PollAfterWriteTests {
-  /// With `pollAfterWrite` the server answers as ever, and its event loop stops polling once the
-  /// window has passed: idle, the process spends next to no CPU (a loop polling for ever would
-  /// spend the whole interval).
-  @Test func answersAndGoesIdleAfterTheWindow() async throws {
-    var configuration = RPCServer.Configuration(host: "127.0.0.1", port: 0)
-    configuration.http2.pollAfterWrite = .microseconds(200)
-    let health = HealthService()
-    let server = try RPCServer(configuration: configuration, services: [health])
-    let port = try await server.start()
-    let client = try RPCClient(host: "127.0.0.1", port: port)
-    let stub = Grpc_Health_V1_Health.Client(client)
-    for _ in 0..<200 { #expect(try await stub.check(.with { $0.service = "" }).status == .serving) }
-    try await Task.sleep(for: .milliseconds(50))
-    func cpuSeconds() -> Double {
-      var usage = rusage()
-      getrusage(RUSAGE_SELF.rawValue, &usage)
-      return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-    let before = cpuSeconds()
-    try await Task.sleep(for: .milliseconds(600))
-    #expect(cpuSeconds() - before < 0.3, "the event loop kept polling while idle")
-    await client.close()
-    await server.shutdown()
-  }
-}
-
 @Suite struct ClientMetadataTests {
   /// A value HTTP/2 cannot carry fails on the client, naming the key, before anything is sent.
   @Test(arguments: [

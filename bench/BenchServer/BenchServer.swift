@@ -21,14 +21,11 @@ struct BenchServer: AsyncParsableCommand {
 
   @Option(help: "Port to listen on.") var port: Int = 50051
   @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
-  @Option(help: "Keep the event loop polling this many microseconds after each read (0: sleep at once).")
-  var pollAfterWriteUs: Int64 = 0
 
   func run() async throws {
     EventLoopThreads.fitSingletonToAffinity()
     var configuration = RPCServer.Configuration(host: host, port: port)
     configuration.http2.maxConcurrentStreams = 256
-    if pollAfterWriteUs > 0 { configuration.http2.pollAfterWrite = .microseconds(pollAfterWriteUs) }
     let server = try RPCServer(configuration: configuration, services: [BenchService()])
     let bound = try await server.start()
     print("listening on \(host):\(bound)")
