@@ -128,6 +128,17 @@ public enum RegistryView {
     region.count == 6 && region.hasSuffix("00") ? region...(String(region.prefix(4)) + "99") : region...region
   }
 
+  /// Refuses (NOT_FOUND, nothing revealed) a county outside the region the caller's token limits
+  /// them to; a token without a region reaches every county.
+  public static func require(
+    county: String, withinRegionOf context: ServerContext, field: String
+  ) throws(Refusal) {
+    guard let region = Principal.caller(context).region, !region.isEmpty else { return }
+    guard counties(of: region).contains(county) else {
+      throw Refusal(.notFound, rule: "access.scope", field: field, "not within your region \(region)")
+    }
+  }
+
   /// One rule value as the registry publishes it.
   public struct RuleValue: Sendable, Hashable {
     public var key: String

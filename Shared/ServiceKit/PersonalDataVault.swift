@@ -112,6 +112,12 @@ public struct PersonalDataVault: Sendable {
     }
   }
 
+  /// A short, keyed tag of an ID number (never the number): what idempotency digests and audit
+  /// rows see of a request that carries one.
+  public func tag(_ id: String) -> String {
+    id.isEmpty ? "" : "#" + Self.hex(lookupHashes(id)[0].hash.prefix(12))
+  }
+
   /// Lower-case hex of `bytes` (a keyed hash as the tables store it), by table: Foundation's
   /// `String(format:)` costs about a microsecond a byte, on every lookup.
   public static func hex(_ bytes: some Sequence<UInt8>) -> String {

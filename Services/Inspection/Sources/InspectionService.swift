@@ -80,10 +80,7 @@ public struct InspectionService: Inspections.ServiceProtocol {
 
   /// The region a caller's token limits them to (nil: everywhere); a region outside it is refused.
   func require(region county: String, _ context: ServerContext, field: String = "credit_code") throws(Refusal) {
-    guard let region = Principal.caller(context).region, !region.isEmpty else { return }
-    guard RegistryView.counties(of: region).contains(county) else {
-      throw Refusal(.notFound, rule: "access.scope", field: field, "not within your region \(region)")
-    }
+    try RegistryView.require(county: county, withinRegionOf: context, field: field)
   }
 
   static func severity(_ s: Severity) -> Tuoyu_Inspection_V1_Severity {

@@ -47,7 +47,8 @@ extension SubsidyService {
         throw Refusal(
           .notFound, rule: "child.known", field: "child_id", "no child \(request.childID) at your institution")
       }
-      let inst = try await enrolledAt.asyncMap { try await RegistryView.institution(tx, $0) } ?? nil
+      var inst: RegistryView.Institution?
+      if let enrolledAt { inst = try await RegistryView.institution(tx, enrolledAt) }
       let terms = try await SubsidyStore.terms(tx, year: Int32(first.year), county: county)
       let fen = terms.monthlyFen(programme)
       if let refusal = Entitlement.refusal(
@@ -448,15 +449,6 @@ extension SubsidyService {
         UPDATE budget SET committed_fen = committed_fen - \(s.2), updated_at = now()
         WHERE year = \(a.year) AND region_code = \(s.1) AND programme = \(a.programme.rawValue)
         """, key: "budget/\(a.year)/\(s.1)/\(a.programme.rawValue)")
-    }
-  }
-}
-
-extension Optional {
-  func asyncMap<T>(_ f: (Wrapped) async throws -> T) async rethrows -> T? {
-    switch self {
-    case .some(let w): try await f(w)
-    case .none: nil
     }
   }
 }

@@ -22,7 +22,8 @@ extension SubsidyService {
     let id = try await Mutation.run(
       pool, context: context, requestID: request.requestID, request: audited, target: "children"
     ) { tx -> Tuoyu_Subsidy_V1_Child in
-      guard
+      // Any key's hash of the number finds a child registered before a key rotation.
+      guard try await childID(tx, request.idNumber, lock: false) == nil,
         let id = try await insertChild(
           tx, idNumber: request.idNumber, localHukou: request.localHukou, county: request.countyCode,
           hardship: request.hardship, by: Principal.caller(context).subject)
@@ -207,9 +208,7 @@ extension SubsidyService {
   }
 
   /// A short keyed tag of an ID number (never the number), for audit rows and idempotency digests.
-  func tag(_ id: String) -> String {
-    id.isEmpty ? "" : "#" + Self.hex(vault.lookupHashes(id)[0].hash.prefix(12))
-  }
+  func tag(_ id: String) -> String { vault.tag(id) }
 
   static func hex(_ bytes: some Sequence<UInt8>) -> String { PersonalDataVault.hex(bytes) }
 
@@ -227,7 +226,6 @@ extension SubsidyService {
   func insertChild(
     _ tx: PostgresSession, idNumber: String, localHukou: Bool, county: String, hardship: Bool, by: String
   ) async throws -> Int64? {
-    if try await childID(tx, idNumber, lock: false) != nil { return nil }
     let stored = try vault.protect(idNumber)
     let b = ResidentID.birthDate(idNumber)!
     let birth = LocalDate(year: b.year, month: b.month, day: b.day)!
@@ -259,18 +257,19 @@ extension SubsidyService {
   func child(
     _ db: PostgresSession, _ id: Int64, _ context: ServerContext, lock: Bool = false
   ) async throws -> Tuoyu_Subsidy_V1_Child? {
+    // Read and, when asked, locked in the one statement.
     let rows = try await db.query(
-      """
-      SELECT c.child_id, c.masked, c.birth_date, c.local_hukou, c.county_code, c.hardship,
-        coalesce(e.enrolment_id, 0), coalesce(e.credit_code, '')
-      FROM child c LEFT JOIN enrolment e ON e.child_id = c.child_id AND e.end_on IS NULL
-      WHERE c.child_id = \(id)
-      """)
+      PostgresQuery(
+        unsafeSQL: """
+          SELECT c.child_id, c.masked, c.birth_date, c.local_hukou, c.county_code, c.hardship,
+            coalesce(e.enrolment_id, 0), coalesce(e.credit_code, '')
+          FROM child c LEFT JOIN enrolment e ON e.child_id = c.child_id AND e.end_on IS NULL
+          WHERE c.child_id = $1 \(lock ? "FOR UPDATE OF c" : "")
+          """, binds: [.init(id)]))
     guard let r = rows.first else { return nil }
     let (childID, masked, birth, local, county, hardship, enrolment, credit) = try r.decode(
       (Int64, String, LocalDate, Bool, String, Bool, Int64, String).self)
     do { try require(county: county, context, field: "child_id") } catch { return nil }
-    if lock { try await db.query("SELECT 1 FROM child WHERE child_id = \(id) FOR UPDATE") }
     return .with {
       $0.childID = childID
       $0.idNumber = masked

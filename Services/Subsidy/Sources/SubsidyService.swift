@@ -98,10 +98,7 @@ public struct SubsidyService: Subsidy.ServiceProtocol {
 
   /// The region a caller's token limits them to; a county outside it is NOT_FOUND (nothing revealed).
   func require(county: String, _ context: ServerContext, field: String) throws(Refusal) {
-    guard let region = Principal.caller(context).region, !region.isEmpty else { return }
-    guard RegistryView.counties(of: region).contains(county) else {
-      throw Refusal(.notFound, rule: "access.scope", field: field, "not within your region \(region)")
-    }
+    try RegistryView.require(county: county, withinRegionOf: context, field: field)
   }
 
   /// The counties a listing covers: the region asked for (within the caller's), or the caller's.
@@ -228,8 +225,7 @@ public final class RegistryClientLookup: RegistryLookup {
     } catch let e as RPCError where e.code == .notFound {
       return nil
     } catch {
-      throw RPCError(
-        code: .unavailable, message: "the registry could not be asked: \(Self.brief(error)) (rule registry.reachable)")
+      throw Self.asked(error)
     }
   }
 
@@ -242,13 +238,27 @@ public final class RegistryClientLookup: RegistryLookup {
     } catch let e as RPCError where e.code == .notFound || e.code == .invalidArgument {
       return false
     } catch {
-      throw RPCError(
-        code: .unavailable, message: "the registry could not be asked: \(Self.brief(error)) (rule registry.reachable)")
+      throw Self.asked(error)
     }
   }
 
-  static func brief(_ error: any Error) -> String {
-    (RPCError.status(of: error).map { "\($0.code)" } ?? "\(type(of: error))")
+  /// What a failed question to the registry means to our caller: the registry unreachable, busy
+  /// or slow is UNAVAILABLE (retry later); anything else — our token refused, a bad answer — is
+  /// this deployment's fault, INTERNAL naming the registry's status.
+  static func asked(_ error: any Error) -> RPCError {
+    let unreachable = RPCError(
+      code: .unavailable, message: "the registry cannot be reached now; retry (rule registry.reachable)")
+    // Not a gRPC status at all: the connection failed.
+    guard let status = RPCError.status(of: error) else { return unreachable }
+    switch status.code {
+    case .unavailable, .deadlineExceeded, .resourceExhausted, .cancelled:
+      return unreachable
+    default:
+      return RPCError(
+        code: .internal,
+        message:
+          "the registry refused the subsidy's question (\(status.code)): check the subsidy's service token and peer")
+    }
   }
 }
 

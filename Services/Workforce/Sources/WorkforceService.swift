@@ -76,9 +76,7 @@ public struct WorkforceService: Workforce.ServiceProtocol {
 
   /// A short, keyed tag of an ID number (never the number): what idempotency digests and audit
   /// rows see of a request that carries one.
-  func tag(_ id: String) -> String {
-    id.isEmpty ? "" : "#" + Self.hex(vault.lookupHashes(id)[0].hash.prefix(12))
-  }
+  func tag(_ id: String) -> String { vault.tag(id) }
 
   /// Lower-case hex of `bytes` (a keyed hash as the person table stores it).
   public static func hex(_ bytes: some Sequence<UInt8>) -> String { PersonalDataVault.hex(bytes) }
