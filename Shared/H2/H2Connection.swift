@@ -542,6 +542,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
     lastStream = nil
     for stream in open {
       stream.isClosed = true
+      stream.lostReason = lifecycle.closeReason.isEmpty ? nil : lifecycle.closeReason
       let d = stream.delegate
       stream.delegate = nil
       d?.h2Stream(stream, closedWith: .connectError)

@@ -12,6 +12,8 @@ public final class H2Stream {
   public var userData: AnyObject?
 
   weak var connection: H2Connection?
+  /// Why the connection was lost, when the stream ended with it (a TLS handshake refused, …).
+  public internal(set) var lostReason: String?
 
   // Inbound, filled by nghttp2 callbacks and handed out on dispatch.
   var pendingHeaders: [H2Header] = []

@@ -269,7 +269,8 @@ public final class ClientCall<Request: SwiftProtobuf.Message, Response: SwiftPro
     case .noError: status = Status(code: .internal, message: "stream closed without a status")
     case .cancel: status = Status(code: .cancelled, message: "stream cancelled by the server")
     case .refusedStream: status = Status(code: .unavailable, message: "stream refused by the server")
-    case .connectError: status = Status(code: .unavailable, message: "connection closed")
+    case .connectError:
+      status = Status(code: .unavailable, message: "connection closed" + (stream.lostReason.map { ": \($0)" } ?? ""))
     case .enhanceYourCalm: status = Status(code: .resourceExhausted, message: "server said ENHANCE_YOUR_CALM")
     default: status = Status(code: .internal, message: "stream reset: \(error)")
     }

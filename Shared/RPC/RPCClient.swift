@@ -250,7 +250,7 @@ public final class RPCClient: Sendable {
     let keepaliveTimeout = configuration.keepaliveTimeout
     ClientBootstrap(group: loop)
       .connectTimeout(configuration.connectTimeout)
-      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
       // The HTTP/2 handler is in the pipeline before the connection is: the server's SETTINGS
       // can arrive in the first read, and a frame read before the handler was added would be
       // dropped (the client then sees the server's first HEADERS without its SETTINGS and

@@ -93,7 +93,7 @@ public final class RPCServer: Sendable {
     let channel = try await ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelInitializer { [weak self] channel in
         channel.eventLoop.makeCompletedFuture {
           if let sslContext {

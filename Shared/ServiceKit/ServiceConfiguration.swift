@@ -2,6 +2,7 @@ import H2
 import NIOCore
 import Logging
 import Foundation
+import NIOSSL
 import RPC
 
 /// What every service executable reads at start, from flags (`--listen 127.0.0.1:50061`) or the
@@ -29,6 +30,13 @@ public struct ServiceConfiguration: Sendable {
   public var serviceToken: String?
   /// Other services' addresses by name, from `--peer-NAME HOST:PORT` (`TUOYU_PEER_NAME`).
   public var peers: [String: (host: String, port: Int)] = [:]
+  /// A CA certificate (PEM, `--tls-ca`): peers are then called over TLS, their certificates
+  /// verified against it for the peer's host name; nil calls peers over h2c.
+  public var tlsCA: String?
+  /// A second, plaintext listener serving only the gRPC health service (`--health-listen`), for
+  /// probes that cannot speak TLS (Kubernetes' native gRPC probes, the container's health check).
+  public var healthHost: String?
+  public var healthPort: Int?
   /// The personal-data vault's key file (`--vault-key-file`, see `PersonalDataVault`), for the
   /// services that keep ID numbers.
   public var vaultKeyFile: String?
@@ -61,6 +69,15 @@ public struct ServiceConfiguration: Sendable {
       throw ConfigurationError("no address for service \(name): pass --peer-\(name) HOST:PORT")
     }
     var configuration = RPCClient.Configuration(host: peer.host, port: peer.port)
+    if let tlsCA {
+      var tls = TLSConfiguration.makeClientConfiguration()
+      do {
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tlsCA))
+      } catch {
+        throw ConfigurationError("--tls-ca \(tlsCA) cannot be read as PEM certificates: \(error)")
+      }
+      configuration.tls = tls
+    }
     if let serviceToken { configuration.defaultMetadata.addString("Bearer \(serviceToken)", forKey: "authorization") }
     return try RPCClient(configuration: configuration)
   }
@@ -183,6 +200,11 @@ public struct ServiceConfiguration: Sendable {
       }
     }
     c.vaultKeyFile = values["vault-key-file"]
+    c.tlsCA = values["tls-ca"]
+    if let h = values["health-listen"], h != "off" {
+      let (host, port) = try address(h, flag: "health-listen")
+      (c.healthHost, c.healthPort) = (host, port)
+    }
     for (key, value) in values where key.hasPrefix("peer-") {
       c.peers[String(key.dropFirst(5))] = try address(value, flag: key)
     }
@@ -191,7 +213,7 @@ public struct ServiceConfiguration: Sendable {
       "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token", "log-level",
       "keepalive-min-time-s", "keepalive-permit-without-calls", "max-connection-idle-s", "max-connection-age-s",
       "max-connection-age-grace-s", "header-timeout-s", "max-concurrent-streams", "max-client-connections",
-      "vault-key-file",
+      "vault-key-file", "tls-ca", "health-listen",
     ]
     if let unknown = flags.first(where: { !known.contains($0) && !$0.hasPrefix("peer-") }) {
       throw ConfigurationError("unknown setting --\(unknown)")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import RPC
+import RPCHealth
 
 /// The whole `main` of a service executable: logs, configuration, migrations from the
 /// executable's bundled `Migrations` folder, run until SIGTERM. The only place that decides the
@@ -23,6 +24,10 @@ public enum ServiceMain {
     if CommandLine.arguments.dropFirst().contains("--version") {
       print("tuoyu-\(name) \(TuoyuVersion.string)")
       exit(0)
+    }
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments.first == "--health-check" {
+      exit(await healthCheck(name: name, address: arguments.dropFirst().first))
     }
     exitAtOnceOnCrash()
     EventLoopThreads.fitSingletonToAffinity()
@@ -53,6 +58,47 @@ public enum ServiceMain {
     } catch {
       logger.critical("failed", metadata: ["error": "\(error)"])
       exit(1)
+    }
+  }
+
+  /// `tuoyu-NAME --health-check [HOST:PORT]`: asks the service's plaintext health listener
+  /// (`--health-listen`, `TUOYU_HEALTH_LISTEN` by default; a wildcard host is asked on loopback)
+  /// whether it is SERVING — the container image's health check. 0 if it is, 1 if not or no answer
+  /// within 3 s, 64 without an address.
+  static func healthCheck(name: String, address: String?) async -> Int32 {
+    func fail(_ message: String, _ code: Int32 = 1) -> Int32 {
+      FileHandle.standardError.write(Data("tuoyu-\(name) --health-check: \(message)\n".utf8))
+      return code
+    }
+    guard let value = address ?? ProcessInfo.processInfo.environment["TUOYU_HEALTH_LISTEN"] else {
+      return fail("give HOST:PORT or set TUOYU_HEALTH_LISTEN", 64)
+    }
+    let host: String
+    let port: Int
+    do {
+      (host, port) = try ServiceConfiguration.address(value, flag: "health-check")
+    } catch {
+      return fail("\(error)", 64)
+    }
+    let asked = ["", "0.0.0.0", "::"].contains(host) ? "127.0.0.1" : host
+    var configuration = RPCClient.Configuration(host: asked, port: port)
+    configuration.connectTimeout = .seconds(3)
+    guard let client = try? RPCClient(configuration: configuration) else { return fail("bad address \(value)", 64) }
+    let answer: Result<Grpc_Health_V1_HealthCheckResponse, any Error>
+    do {
+      answer = .success(
+        try await Grpc_Health_V1_Health.Client(client).check(
+          .with { $0.service = "" }, options: CallOptions(timeout: .seconds(3))))
+    } catch {
+      answer = .failure(error)
+    }
+    await client.close()
+    switch answer {
+    case .success(let response) where response.status == .serving:
+      print("SERVING")
+      return 0
+    case .success(let response): return fail("\(asked):\(port) answers \(response.status)")
+    case .failure(let error): return fail("\(asked):\(port): \(error)")
     }
   }
 

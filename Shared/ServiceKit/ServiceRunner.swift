@@ -42,6 +42,9 @@ public final class ServiceDependencies: Sendable {
 }
 
 public struct ServiceRunner: Sendable {
+  /// The health service name a liveness probe asks: SERVING from start until shutdown begins,
+  /// whether or not the database answers (readiness asks for "", which follows the database).
+  public static let liveness = "liveness"
   public let name: String
   public let schema: String
   public let migrations: Migrator
@@ -104,7 +107,10 @@ public struct ServiceRunner: Sendable {
     /// Where `/metrics` is served, unless disabled.
     public let metricsPort: Int?
     public let health: HealthService
+    /// Where the plaintext health-only listener answers, if configured (`--health-listen`).
+    public let healthPort: Int?
     let server: RPCServer
+    let healthServer: RPCServer?
     let pool: PostgresPool
     let listener: PostgresListener
     let metrics: MetricsHTTPServer?
@@ -139,6 +145,7 @@ public struct ServiceRunner: Sendable {
     private var parts: [StopOnShutdown] {
       let (pool, listener, metrics, prober, health, server, logger, grace) =
         (self.pool, self.listener, self.metrics, self.prober, self.health, self.server, self.logger, shutdownGrace)
+      let healthServer = self.healthServer
       return [
         StopOnShutdown("database pool") {
           listener.stop()
@@ -150,6 +157,8 @@ public struct ServiceRunner: Sendable {
           logger.info("stopping: draining calls")
           for name in health.serviceNames { health.setStatus(.notServing, for: name) }
           await server.shutdown(gracePeriod: TimeAmount(grace))
+          // Probes see NOT_SERVING while the calls drain, then the health listener closes too.
+          await healthServer?.shutdown()
         },
       ]
     }
@@ -161,6 +170,7 @@ public struct ServiceRunner: Sendable {
     let fullName = "tuoyu.\(name).v1"
     health.setStatus(.notServing)
     health.setStatus(.notServing, for: fullName)
+    health.setStatus(.serving, for: Self.liveness)
 
     let server = try await serverConfiguration(configuration)
     // What holds threads, connections and ports starts once the files above have been read, and
@@ -199,8 +209,20 @@ public struct ServiceRunner: Sendable {
     }
     let port: Int
     var metricsServer: MetricsHTTPServer?
+    var healthServer: RPCServer?
+    var healthPort: Int?
     do {
       port = try await rpc.start()
+      if let host = configuration.healthHost, let hport = configuration.healthPort {
+        // Only the health service, without TLS or tokens: what a probe may learn is SERVING or not.
+        let probe = try RPCServer(configuration: .init(host: host, port: hport), services: [health], logger: logger)
+        healthServer = probe
+        do {
+          healthPort = try await probe.start()
+        } catch {
+          throw ConfigurationError("cannot serve health on \(host):\(hport): \(error)")
+        }
+      }
       if let metricsPort = configuration.metricsPort {
         do {
           metricsServer = try await MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort)
@@ -210,6 +232,7 @@ public struct ServiceRunner: Sendable {
       }
     } catch {
       await rpc.shutdown()
+      await healthServer?.shutdown()
       await stopEarly()
       throw error
     }
@@ -217,12 +240,14 @@ public struct ServiceRunner: Sendable {
       "listening",
       metadata: [
         "port": "\(port)", "schema": "\(schema)", "metrics_port": "\(metricsServer?.port ?? 0)",
+        "health_port": "\(healthPort ?? 0)",
       ])
     let refusal = MigrationRefusal()
     let prober = startProber(
       pool: pool, health: health, refusal: refusal, interval: configuration.healthInterval, logger: logger)
     return Running(
-      port: port, metricsPort: metricsServer?.port, health: health, server: rpc, pool: pool, listener: listener,
+      port: port, metricsPort: metricsServer?.port, health: health, healthPort: healthPort, server: rpc,
+      healthServer: healthServer, pool: pool, listener: listener,
       metrics: metricsServer,
       prober: prober, logger: logger, shutdownGrace: configuration.shutdownGrace, background: dependencies.background,
       refusal: refusal)
@@ -296,8 +321,9 @@ public struct ServiceRunner: Sendable {
             metadata: ok ? [:] : ["error": "\(lastError)"])
           reported = ok ? "" : lastError
         }
-        // The whole server, its package name and each of its services.
-        for name in health.serviceNames { health.setStatus(status, for: name) }
+        // The whole server, its package name and each of its services (not liveness: the process
+        // is alive while the database is away, and restarting it would not bring the database back).
+        for name in health.serviceNames where name != ServiceRunner.liveness { health.setStatus(status, for: name) }
         servingGauge.record(ok ? 1 : 0)
         let stats = pool.statistics
         for (gauge, value) in zip(poolGauges, [stats.open, stats.idle, stats.waiting]) { gauge.record(value) }

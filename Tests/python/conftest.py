@@ -79,9 +79,9 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> N
 
 
 class Server:
-    def __init__(self, args, port, env=None):
+    def __init__(self, args, port, env=None, log=None):
         self.port = port
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(args, stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         wait_for_port(port, self.proc)
 
     @property

@@ -77,11 +77,16 @@ def needs(service):
     return flags + (["--peer-inspection", f"127.0.0.1:{free_port()}"] if service == "subsidy" else [])
 
 
-def start(service, *extra):
+def start(service, *extra, log=None):
     port = free_port()
+    flags = needs(service)
+    # A flag given in `extra` replaces the default one from `needs`.
+    for i in range(0, len(flags), 2):
+        if flags[i] in extra:
+            flags[i:i + 2] = [None, None]
     return Server([str(BIN / f"tuoyu-{service}"), "--listen", f"127.0.0.1:{port}",
                    "--database-url", role_url(service), "--health-interval-ms", "100",
-                   "--token-public-key", str(KEYS / "public.pem"), *needs(service), *extra], port)
+                   "--token-public-key", str(KEYS / "public.pem"), *[f for f in flags if f], *extra], port, log=log)
 
 
 @pytest.mark.parametrize("service,missing", [("workforce", "--vault-key-file"), ("workforce", "--peer-registry"),
@@ -119,13 +124,34 @@ def test_service_starts_migrates_and_serves(service):
         assert server.proc.wait(timeout=15) == 0
 
 
+def health_check(hport):
+    """The image's health check: the executable asking its own plaintext health listener."""
+    return subprocess.run([str(BIN / "tuoyu-registry"), "--health-check", f"127.0.0.1:{hport}"],
+                          capture_output=True, text=True, timeout=30)
+
+
 def test_health_follows_the_database():
-    server = start("registry")
+    hport = free_port()
+    server = start("registry", "--health-listen", f"127.0.0.1:{hport}")
     try:
         assert wait_status(server.port, SERVING) == SERVING
+        # The plaintext health listener (probes) says the same; liveness is SERVING from the start.
+        assert wait_status(hport, SERVING) == SERVING
+        assert status(hport, "liveness") == SERVING
+        assert health_check(hport).returncode == 0
+        # It serves health and nothing else.
+        with grpc.insecure_channel(f"127.0.0.1:{hport}") as ch:
+            with pytest.raises(grpc.RpcError) as info:
+                ch.unary_unary("/tuoyu.audit.v1.AuditTrail/ListAuditEntries")(b"", timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
         subprocess.run([str(ROOT / "scripts/pg"), "stop", PG_DIR], check=True)
         try:
             assert wait_status(server.port, NOT_SERVING) == NOT_SERVING
+            # Readiness follows the database; liveness does not (a restart would not bring it back).
+            assert wait_status(hport, NOT_SERVING) == NOT_SERVING
+            assert status(hport, "liveness") == SERVING
+            failed = health_check(hport)
+            assert failed.returncode == 1 and "NOT_SERVING" in failed.stderr.upper().replace("NOTSERVING", "NOT_SERVING")
             # A call that needs the database says so: UNAVAILABLE (retry), not an internal error.
             with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
                 with pytest.raises(grpc.RpcError) as info:
@@ -135,9 +161,80 @@ def test_health_follows_the_database():
         finally:
             subprocess.run([str(ROOT / "scripts/pg"), "start", PG_DIR], check=True, capture_output=True)
         assert wait_status(server.port, SERVING) == SERVING
+        assert health_check(hport).returncode == 0
     finally:
         server.proc.terminate()
         assert server.proc.wait(timeout=15) == 0
+    # Nobody listening: a clear failure, not a hang.
+    gone = health_check(hport)
+    assert gone.returncode == 1 and f"127.0.0.1:{hport}" in gone.stderr
+
+
+def make_ca(d):
+    """A CA and a server certificate it signs for localhost and 127.0.0.1 (what deploy/make-secrets makes)."""
+    def ssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+        "-subj", "/CN=test CA", "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=registry",
+        "-keyout", str(d / "tls.key"), "-out", str(d / "tls.csr"))
+    (d / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", str(d / "tls.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+        "-CAcreateserial", "-days", "1", "-extfile", str(d / "ext"), "-out", str(d / "tls.crt"))
+
+
+def cursor(service, source="registry"):
+    out = subprocess.run(["psql", DB, "-Atc", f"SELECT coalesce(max(last_cursor), 0) FROM {service}.feed_cursor "
+                          f"WHERE source = '{source}'"], capture_output=True, text=True).stdout.strip()
+    return int(out or 0)
+
+
+def test_peers_are_called_over_tls_verified_against_the_city_ca(tmp_path):
+    """The registry serves TLS; inspection follows its feed over TLS with --tls-ca; a CA that did not
+    sign the registry's certificate is refused (the follower never applies anything)."""
+    make_ca(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    make_ca(other)
+    port = free_port()
+    registry = Server([str(BIN / "tuoyu-registry"), "--listen", f"127.0.0.1:{port}", "--database-url",
+                       role_url("registry"), "--health-interval-ms", "100", "--token-public-key",
+                       str(KEYS / "public.pem"), "--tls-cert", str(tmp_path / "tls.crt"), "--tls-key",
+                       str(tmp_path / "tls.key")], port)
+    (KEYS / "inspection.token").write_text(token("service"))
+    started = []
+    try:
+        env = dict(os.environ, TUOYU_TOKEN=token("registry.admin"), TUOYU_REGISTRY_ADDR=f"localhost:{port}")
+        put = subprocess.run([str(BIN / "tuoyu"), "registry", "put-region", "--code", "339900", "--name", "测试市", "--level",
+                              "city", "--year", "2025", "--tls", "--ca", str(tmp_path / "ca.crt")],
+                             env=env, capture_output=True, text=True, timeout=30)
+        assert put.returncode == 0, put.stderr
+        before = cursor("inspection")
+        # The wrong CA first: nothing applied.
+        wrong_log = tmp_path / "wrong.log"
+        with open(wrong_log, "w") as log:
+            wrong = start("inspection", "--tls-ca", str(other / "ca.crt"), "--service-token-file",
+                          str(KEYS / "inspection.token"), "--peer-registry", f"localhost:{port}", log=log)
+            started.append(wrong)
+            assert wait_status(wrong.port, SERVING) == SERVING
+            time.sleep(2)
+            assert cursor("inspection") == before
+            wrong.proc.terminate()
+            assert wrong.proc.wait(timeout=15) == 0
+        assert "certificate" in wrong_log.read_text().lower()
+        right = start("inspection", "--tls-ca", str(tmp_path / "ca.crt"), "--service-token-file",
+                      str(KEYS / "inspection.token"), "--peer-registry", f"localhost:{port}")
+        started.append(right)
+        end = time.monotonic() + 20
+        while cursor("inspection") <= before and time.monotonic() < end:
+            time.sleep(0.2)
+        assert cursor("inspection") > before
+    finally:
+        for s in started:
+            if s.proc.poll() is None:
+                s.proc.terminate()
+                s.proc.wait(timeout=15)
+        registry.stop()
 
 
 def test_bad_configuration_exits_with_a_clear_message():
