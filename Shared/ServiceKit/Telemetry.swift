@@ -68,6 +68,21 @@ public enum Telemetry {
   }
   private static let refusals = NIOLockedValueBox<[String: Prometheus.Counter]>([:])
 
+  /// Events of `source` applied by this process (`tuoyu_change_feed_applied_total`): summed over
+  /// the replicas of a service, each event counts once.
+  static func appliedCounter(source: String) -> Prometheus.Counter {
+    feedApplied.withLockedValue { made in
+      if made[source] == nil {
+        made[source] = registry.makeCounter(
+          descriptor: .init(
+            metricName: "tuoyu_change_feed_applied_total", helpText: "Change-feed events applied here, by source."),
+          labels: [("source", source)])
+      }
+      return made[source]!
+    }
+  }
+  private static let feedApplied = NIOLockedValueBox<[String: Prometheus.Counter]>([:])
+
   /// The change feed a consumer follows: the last cursor applied and how long ago its event
   /// committed at the source (`tuoyu_change_feed_cursor`, `tuoyu_change_feed_lag_seconds`).
   public static func feedApplied(source: String, cursor: Int64, occurredAt: String) {
@@ -89,6 +104,7 @@ public enum Telemetry {
       return made[source]!
     }
     cursorGauge.set(to: Double(cursor))
+    appliedCounter(source: source).increment()
     if let at = try? feedTimeFormat.parse(occurredAt) {
       lagGauge.set(to: max(0, Date().timeIntervalSince(at)))
     }

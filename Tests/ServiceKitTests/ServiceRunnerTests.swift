@@ -134,6 +134,19 @@ struct ServiceRunnerTests {
     #expect(try ServiceConfiguration.load(arguments: ["--metrics-listen", "off"], environment: env).metricsPort == nil)
   }
 
+  /// The deployment's settings: a CA for calling peers over TLS (not a peer named "ca"), a
+  /// plaintext health listener; a CA file that cannot be read is named when a peer is made.
+  @Test func peerTLSAndHealthListenerAreRead() throws {
+    let c = try ServiceConfiguration.load(
+      arguments: ["--health-listen", "0.0.0.0:8081", "--peer-registry", "registry:50051"],
+      environment: env.merging(["TUOYU_TLS_CA": "/nonexistent/ca.crt"]) { $1 })
+    #expect(c.tlsCA == "/nonexistent/ca.crt" && c.peers["ca"] == nil && c.peers.count == 1)
+    #expect(c.healthHost == "0.0.0.0" && c.healthPort == 8081)
+    #expect(throws: ConfigurationError.self) { try c.peerClient("registry") }
+    let plain = try ServiceConfiguration.load(arguments: ["--health-listen", "off"], environment: env)
+    #expect(plain.tlsCA == nil && plain.healthPort == nil)
+  }
+
   /// The server limits: safe defaults, each one settable, "off" where a limit may be lifted.
   @Test func serverLimitsHaveDefaultsAndFlags() throws {
     let d = try ServiceConfiguration.load(arguments: [], environment: env)
@@ -166,6 +179,7 @@ struct ServiceRunnerTests {
     (["--keepalive-permit-without-calls", "maybe"], "must be true or false"),
     (["--max-concurrent-streams", "0"], "--max-concurrent-streams must be 1–100000"),
     (["--max-client-connections", "-1"], "--max-client-connections must be > 0"),
+    (["--health-listen", "8081"], "--health-listen must be HOST:PORT"),
   ])
   func badSettingsAreNamed(arguments: [String], message: String) {
     do {

@@ -1,0 +1,170 @@
+"""The city in real containers: the images built (deploy/images/build), development secrets made
+(deploy/make-secrets), deploy/compose/city.yaml brought up with podman-compose on loopback ports,
+the city's flow across the three departments (deploy/city-flow) through the CLI over TLS, each
+service's health and metrics, a department's database backed up and restored into a fresh one
+(the flow's read checks pass against it), and at the end nothing left running.
+
+Needs rootful podman (deploy/containers-setup); scripts/test runs it after the other tests."""
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("TUOYU_BIN", ROOT / ".build" / "debug"))
+COMPOSE = ROOT / "deploy" / "compose" / "city.yaml"
+SERVICES = ["registry", "inspection", "workforce", "subsidy"]
+PROJECT = f"tuoyu-test-{os.getpid()}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args, env=None, check=True, timeout=1800, **kw):
+    r = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def leftovers():
+    label = f"label=io.podman.compose.project={PROJECT}"
+    containers = run("podman", "ps", "-a", "-q", "--filter", label).stdout.split()
+    volumes = [v for v in run("podman", "volume", "ls", "-q").stdout.split() if v.startswith(PROJECT + "_")]
+    networks = [n for n in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split()
+                if n.startswith(PROJECT + "_")]
+    return containers + volumes + networks
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    built = run(ROOT / "deploy/images/build", timeout=3600)
+    sizes = dict(re.findall(r"^(\S+)\s+([\d.]+) MB$", built.stdout, re.M))
+    secrets = tmp_path_factory.mktemp("city") / "secrets"
+    run(ROOT / "deploy/make-secrets", "--dir", secrets, "--bin", BIN)
+    ports = {f"TUOYU_{s.upper()}_PORT": free_port() for s in SERVICES}
+    ports.update({f"TUOYU_{s.upper()}_METRICS_PORT": free_port() for s in SERVICES})
+    env = dict(os.environ, TUOYU_SECRETS=str(secrets), **{k: str(v) for k, v in ports.items()})
+    compose = ["podman-compose", "-p", PROJECT, "-f", COMPOSE]
+    state = {"env": env, "secrets": secrets, "ports": ports, "compose": compose, "sizes": sizes}
+    try:
+        run(*compose, "up", "-d", env=env)
+        yield state
+    finally:
+        for name in SERVICES:  # kept for the CI log when something failed
+            logs = run("podman", "logs", "--tail", "20", f"{PROJECT}_{name}_1", check=False)
+            print(f"--- {name}\n{logs.stdout[-2000:]}{logs.stderr[-2000:]}")
+        run(*compose, "down", "-v", env=env, check=False)
+        for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
+            if net.startswith(PROJECT + "_"):
+                run("podman", "network", "rm", "-f", net, check=False)
+        for vol in run("podman", "volume", "ls", "-q").stdout.split():
+            if vol.startswith(PROJECT + "_"):
+                run("podman", "volume", "rm", "-f", vol, check=False)
+
+
+def flow(state, *extra):
+    p = state["ports"]
+    return run(sys.executable, ROOT / "deploy/city-flow", "--secrets", state["secrets"], "--cli", BIN / "tuoyu",
+               "--registry", f"127.0.0.1:{p['TUOYU_REGISTRY_PORT']}",
+               "--inspection", f"127.0.0.1:{p['TUOYU_INSPECTION_PORT']}",
+               "--workforce", f"127.0.0.1:{p['TUOYU_WORKFORCE_PORT']}",
+               "--subsidy", f"127.0.0.1:{p['TUOYU_SUBSIDY_PORT']}", *extra, timeout=600)
+
+
+def metrics(state, service):
+    port = state["ports"][f"TUOYU_{service.upper()}_METRICS_PORT"]
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
+def test_images_are_small_run_as_non_root_and_carry_a_health_check(city):
+    for svc in SERVICES:
+        image = f"localhost/tuoyu-{svc}:latest"
+        info = json.loads(run("podman", "image", "inspect", image).stdout)[0]
+        assert info["Config"]["User"] == "10001:10001"
+        assert info["Healthcheck"]["Test"][-1] == "--health-check"
+        assert float(city["sizes"][image]) < 300, city["sizes"]
+        # Every library the executable needs is in the image, and nothing builds software there.
+        ldd = run("podman", "run", "--rm", "--entrypoint", "ldd", image, f"/opt/tuoyu/tuoyu-{svc}").stdout
+        assert "not found" not in ldd and "libnghttp2" in ldd and "libpq" in ldd
+        tools = run("podman", "run", "--rm", "--entrypoint", "sh", image, "-c",
+                    "command -v swift gcc cc make || true").stdout
+        assert tools.strip() == ""
+
+
+def test_the_city_flow_passes_across_the_departments_in_containers(city):
+    out = flow(city).stdout
+    assert "city-flow: passed" in out
+    assert out.count("== ") >= 9
+
+
+def test_each_service_is_healthy_and_serves_its_metrics(city):
+    for svc in SERVICES:
+        container = f"{PROJECT}_{svc}_1"
+        assert run("podman", "healthcheck", "run", container, check=False).returncode == 0, svc
+        text = metrics(city, svc)
+        assert f'tuoyu_serving{{service="{svc}"}} 1' in text, svc
+        # Secrets are files: no token, key or password in the container's environment.
+        env = json.loads(run("podman", "inspect", container).stdout)[0]["Config"]["Env"]
+        token = (city["secrets"] / svc / "service.token").read_text().strip()
+        assert not any(token in e for e in env)
+        assert not any("PRIVATE" in e or "password" in e.lower() for e in env)
+    # Across departments, over TLS: the finance department applied the health department's feeds.
+    text = metrics(city, "subsidy")
+    for source in ("registry", "inspection"):
+        m = re.search(rf'tuoyu_change_feed_applied_total{{source="{source}"}} (\d+)', text)
+        assert m and int(m.group(1)) > 0, source
+
+
+def test_a_backup_restored_into_a_fresh_database_passes_the_read_checks(city, tmp_path):
+    compose, env = city["compose"], city["env"]
+    db = f"{PROJECT}_finance-db_1"
+    run(ROOT / "deploy/backup", "--container", db, "--out", tmp_path, "subsidy")
+    run(ROOT / "deploy/backup", "--container", f"{PROJECT}_health-db_1", "--out", tmp_path, "registry", "inspection")
+    assert (tmp_path / "subsidy.dump").stat().st_size > 1000
+    # The finance department loses its database: a fresh volume, a fresh cluster.
+    run(*compose, "stop", "subsidy", "finance-db", env=env)
+    run("podman", "rm", "-f", f"{PROJECT}_subsidy_1", db)
+    run("podman", "volume", "rm", f"{PROJECT}_finance-db")
+    run(*compose, "up", "-d", "--no-deps", "finance-db", env=env)
+    for _ in range(120):
+        if run("podman", "exec", db, "pg_isready", "-q", "-h", "/var/run/postgresql", "-d", "tuoyu",
+               check=False).returncode == 0:
+            break
+        time.sleep(0.5)
+    empty = run("podman", "exec", db, "psql", "-Atc", "SELECT count(*) FROM pg_tables WHERE schemaname = 'subsidy'",
+                "tuoyu").stdout.strip()
+    assert empty == "0"
+    # A damaged file is refused before anything is touched.
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    data = (tmp_path / "subsidy.dump").read_bytes()
+    (damaged / "subsidy.dump").write_bytes(data[:-10] + b"0123456789")
+    (damaged / "subsidy.sha256").write_text((tmp_path / "subsidy.sha256").read_text())
+    assert run(ROOT / "deploy/restore", "--container", db, "--from", damaged, "subsidy", check=False).returncode == 65
+    run(ROOT / "deploy/restore", "--container", db, "--from", tmp_path, "subsidy")
+    run(*compose, "up", "-d", "--no-deps", "subsidy", env=env)
+    assert "city-flow: passed" in flow(city, "--check-only").stdout
+    # The restored schema is still its role's alone.
+    owner = run("podman", "exec", db, "psql", "-Atc",
+                "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'subsidy'", "tuoyu").stdout.strip()
+    assert owner == "tuoyu_subsidy"
+
+
+def test_nothing_is_left_running_when_the_city_is_brought_down(city):
+    # Runs last in this module: bring it down here and look.
+    run(*city["compose"], "down", "-v", env=city["env"])
+    for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
+        if net.startswith(PROJECT + "_"):
+            run("podman", "network", "rm", net)
+    assert leftovers() == []
