@@ -16,6 +16,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("TUOYU_BIN", ROOT / ".build" / "debug"))
 
 
+def service_database(name: str) -> str:
+    """A database of its own on the test cluster (`TUOYU_TEST_DATABASE_URL`), made afresh, with one
+    role and schema per service (deploy/postgres); returns its URL (as the cluster's admin)."""
+    admin = os.environ["TUOYU_TEST_DATABASE_URL"]
+    subprocess.run(["psql", admin, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True,
+                   capture_output=True)
+    subprocess.run(["psql", admin, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    db = re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", admin, count=1) if admin.count("/") >= 3 else admin + "/" + name
+    subprocess.run(["psql", db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
+                   check=True, capture_output=True)
+    return db
+
+
 def _generate_stubs() -> pathlib.Path:
     """Generates Python stubs for the interop protos under src/proto/ (as grpc/grpc lays them
     out), so the generated `grpc.testing` modules do not shadow the `grpc` package."""

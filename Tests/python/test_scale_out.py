@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, ROOT, Server, free_port
+from conftest import BIN, ROOT, Server, free_port, service_database
 
 DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
@@ -62,11 +62,7 @@ def applied(metrics_port, source="registry"):
 @pytest.fixture(scope="module")
 def two_replicas():
     name = "tuoyu_scale_test"
-    subprocess.run(["psql", DB, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, capture_output=True)
-    subprocess.run(["psql", DB, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-    db = DB.rsplit("/", 1)[0] + "/" + name
-    subprocess.run(["psql", db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
-                   check=True, capture_output=True)
+    db = service_database(name)
     subprocess.run([str(BIN / "tuoyu-token"), "keygen", "--out", str(KEYS)], check=True, capture_output=True)
     for svc in ("registry", "inspection"):
         (KEYS / f"{svc}.token").write_text(token("service", subject=svc))

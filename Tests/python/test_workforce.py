@@ -14,7 +14,7 @@ import time
 import grpc
 import pytest
 
-from conftest import BIN, ROOT, Server, free_port, wait_for_port
+from conftest import BIN, ROOT, Server, free_port, service_database, wait_for_port
 
 DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
@@ -62,12 +62,7 @@ def city(tmp_path_factory):
     """A database of its own with the four roles; the registry and the workforce (following the
     registry) running; the demo city and its workforce loaded through the CLI."""
     name = "tuoyu_workforce_test"
-    subprocess.run(["psql", DB, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True,
-                   capture_output=True)
-    subprocess.run(["psql", DB, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-    db = re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", DB, count=1) if DB.count("/") >= 3 else DB + "/" + name
-    subprocess.run(["psql", db, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "deploy/postgres/001_roles_and_schemas.sql")],
-                   check=True, capture_output=True)
+    db = service_database(name)
     subprocess.run([str(BIN / "tuoyu-token"), "keygen", "--out", str(KEYS)], check=True, capture_output=True)
     vault = KEYS / "vault.keys"
     vault.write_text("wf1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
