@@ -4,6 +4,13 @@ and grpc-swift-2, side by side in one run. Servers are pinned to CPU 0 and h2loa
 
 Prints, per server and load shape: requests/s, mean and p99 latency, server CPU microseconds per
 call, peak RSS, and tuoyu's ratio to each peer. Run through bench/wire.sh, which builds everything.
+
+--keep-awake runs a busy loop at SCHED_IDLE on the servers' CPU for the whole run: it takes only
+time the CPU would spend idle, so no server waits for it, but the CPU never halts — on a virtual
+machine without guest halt polling, waking a halted vCPU is what a call at low concurrency waits
+for. --critical-path measures, per server at 1x1, the time from the request's read to the
+response's write inside the server (syscall tracepoints through perf; the rest of a call's latency
+is the kernel, the client and the wake-ups).
 """
 import argparse
 import os
@@ -98,7 +105,42 @@ def latencies_us(log_file):
     return statistics.fmean(values), values[min(len(values) - 1, int(len(values) * 0.99))]
 
 
-def bench(name, argv, duration, body_file, tmp):
+def critical_path_us(pid, port, body_file, tmp, name):
+    """Median and p90 µs from the read that brought a request to the write that sent its response
+    (any thread of the server), over 2 s of 1x1 load, from perf's syscall tracepoints."""
+    data = os.path.join(tmp, f"{name}.perf")
+    events = ",".join(f"syscalls:{e}" for e in ("sys_exit_read", "sys_exit_recvmsg", "sys_enter_write",
+                                                 "sys_enter_sendmsg"))
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", events, "-p", str(pid), "-o", data],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    h2load(port, body_file, 1, 1, 2)
+    rec.send_signal(2)
+    rec.wait(timeout=30)
+    out = subprocess.run(["perf", "script", "-i", data, "-F", "time,event,trace"], capture_output=True,
+                         text=True).stdout
+    gaps, start = [], None
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+):\s+syscalls:(\w+):\s*(.*)", line)
+        if not m:
+            continue
+        t, event, rest = float(m.group(1)) * 1e6, m.group(2), m.group(3)
+        if event in ("sys_exit_read", "sys_exit_recvmsg"):
+            ret = re.search(r"0x([0-9a-f]+)", rest)
+            if ret and int(ret.group(1), 16) >= 40:  # a request (HEADERS + DATA), not a window update
+                start = t
+        elif start is not None:
+            count = re.search(r"count: 0x([0-9a-f]+)", rest)
+            if event == "sys_enter_sendmsg" or (count and int(count.group(1), 16) > 200):
+                gaps.append(t - start)
+                start = None
+    if not gaps:
+        return float("nan"), float("nan")
+    gaps.sort()
+    return statistics.median(gaps), gaps[int(len(gaps) * 0.9)]
+
+
+def bench(name, argv, duration, body_file, tmp, critical_path=False):
     port = free_port()
     proc = subprocess.Popen(["taskset", "-c", "0", *argv, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,8 +158,10 @@ def bench(name, argv, duration, body_file, tmp):
             rows.append(dict(server=name, shape=f"{clients}x{streams}", rps=rps, mean=mean, p99=p99,
                              cpu_us=cpu / max(done, 1) * 1e6, failed=failed))
         rss = peak_rss_mib(proc.pid)
+        path = critical_path_us(proc.pid, port, body_file, tmp, name) if critical_path else None
         for r in rows:
             r["rss"] = rss
+            r["path"] = path
     finally:
         proc.terminate()
         try:
@@ -134,6 +178,10 @@ def main():
     p.add_argument("--grpc-swift")
     p.add_argument("--go")
     p.add_argument("--duration", type=int, default=5)
+    p.add_argument("--keep-awake", action="store_true",
+                   help="keep the servers' CPU from halting with a SCHED_IDLE busy loop (see above)")
+    p.add_argument("--critical-path", action="store_true",
+                   help="measure read-to-write inside each server at 1x1 (needs perf)")
     args = p.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="tuoyu-bench-")
@@ -148,19 +196,37 @@ def main():
         servers.append(("grpc-go", [args.go]))
     if args.grpc_swift:
         servers.append(("grpc-swift-2", [args.grpc_swift]))
+    spinner = None
+    if args.keep_awake:
+        spinner = subprocess.Popen(["chrt", "--idle", "0", "taskset", "-c", "0", "sh", "-c", "while :; do :; done"])
     rows = []
-    for name, argv in servers:
-        print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        rows += bench(name, argv, args.duration, body_file, tmp)
+    try:
+        for name, argv in servers:
+            print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
+            rows += bench(name, argv, args.duration, body_file, tmp, args.critical_path)
+    finally:
+        if spinner:
+            spinner.kill()
+            spinner.wait()
 
+    try:
+        halt_poll = open("/sys/module/haltpoll/parameters/guest_halt_poll_ns").read().strip() + " ns"
+    except OSError:
+        halt_poll = "n/a"
     print(f"\nUnary echo (bench.Bench/Get, 256-byte payload), h2load -D {args.duration}s, "
-          f"server on CPU 0, h2load on CPU 1\n")
+          f"server on CPU 0, h2load on CPU 1; CPU 0 {'kept awake (SCHED_IDLE busy loop)' if args.keep_awake else 'idles'}"
+          f"; guest halt polling {halt_poll}\n")
     header = f"{'server':<13} {'conn x streams':>14} {'req/s':>10} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} {'peak RSS MiB':>13} {'failed':>7}"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['server']:<13} {r['shape']:>14} {r['rps']:>10.0f} {r['mean']:>9.1f} {r['p99']:>9.1f} "
               f"{r['cpu_us']:>12.2f} {r['rss']:>13.1f} {r['failed']:>7}")
+    if args.critical_path:
+        print("\nInside the server at 1x1, from the request's read to the response's write (perf tracepoints):")
+        for r in rows:
+            if r["shape"] == "1x1":
+                print(f"  {r['server']:<13} median {r['path'][0]:.1f} µs, p90 {r['path'][1]:.1f} µs")
     ours = {r["shape"]: r for r in rows if r["server"] == "tuoyu"}
     peers = sorted({r["server"] for r in rows} - {"tuoyu"})
     if peers:

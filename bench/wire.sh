@@ -2,10 +2,10 @@
 # The wire benchmark (a benchmark, not a test): builds tuoyu-bench-server (release), the same
 # service on gRPC C++, on grpc-go (Debian's golang-google-grpc-dev, offline) and on grpc-swift-2
 # (bench/grpc-swift, its own package), then runs bench/wire.py.
-# Usage: bench/wire.sh [--duration SECONDS] [--skip-grpc-swift] [--runs N]
+# Usage: bench/wire.sh [--duration SECONDS] [--skip-grpc-swift] [--runs N] [--keep-awake] [--critical-path]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_APT_PACKAGES="nghttp2-client libgrpc++-dev protobuf-compiler-grpc protobuf-compiler util-linux golang-go golang-google-grpc-dev" scripts/setup
+EXTRA_APT_PACKAGES="nghttp2-client libgrpc++-dev protobuf-compiler-grpc protobuf-compiler util-linux golang-go golang-google-grpc-dev linux-perf" scripts/setup
 
 skip_swift=0
 runs=1

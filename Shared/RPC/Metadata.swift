@@ -60,7 +60,7 @@ public struct Metadata: Sendable, Hashable, Sequence, ExpressibleByDictionaryLit
 
   /// Header names that carry the protocol itself and never appear as metadata.
   static func isReserved(_ name: String) -> Bool {
-    if name.hasPrefix(":") { return true }
+    if name.utf8.first == UInt8(ascii: ":") { return true }
     switch name {
     case "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
       "grpc-status", "grpc-message", "grpc-status-details-bin", "content-length":

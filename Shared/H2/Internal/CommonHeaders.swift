@@ -1,29 +1,21 @@
-/// Strings for the header names and values every gRPC request carries, so that decoding them
-/// allocates nothing; anything else is decoded as received.
+/// Header names and values decoded from nghttp2's bytes. Up to 15 bytes a Swift string is stored
+/// inline, so decoding allocates nothing and no table is needed; the longer ones that every gRPC
+/// call carries are matched against their literals (immortal strings, no allocation either) and
+/// anything else is decoded as received.
 enum CommonHeaders {
-  private static let table: [[String]] = {
-    let common = [
-      ":method", ":path", ":scheme", ":authority", ":status", "content-type", "te", "user-agent",
-      "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "grpc-status", "grpc-message",
-      "authorization", "POST", "http", "https", "trailers", "application/grpc",
-      "application/grpc+proto", "200", "0", "identity", "identity,deflate,gzip", "gzip",
-    ]
-    var byLength = [[String]](repeating: [], count: 32)
-    for s in common { byLength[s.utf8.count].append(s) }
-    return byLength
-  }()
-
   static func string(_ bytes: UnsafeRawBufferPointer) -> String {
-    if bytes.count < table.count {
-      for candidate in table[bytes.count] {
-        var candidate = candidate
-        let equal = candidate.withUTF8 { c in
-          c.count == 0 || memcmp(c.baseAddress!, bytes.baseAddress!, c.count) == 0
-        }
-        if equal { return candidate }
-      }
+    switch bytes.count {
+    case 16 where matches(bytes, "application/grpc"): return "application/grpc"
+    case 20 where matches(bytes, "grpc-accept-encoding"): return "grpc-accept-encoding"
+    case 21 where matches(bytes, "identity,deflate,gzip"): return "identity,deflate,gzip"
+    case 22 where matches(bytes, "application/grpc+proto"): return "application/grpc+proto"
+    default: return String(decoding: bytes, as: UTF8.self)
     }
-    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  @inline(__always)
+  private static func matches(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+    memcmp(literal.utf8Start, bytes.baseAddress!, literal.utf8CodeUnitCount) == 0
   }
 }
 
