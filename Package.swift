@@ -303,6 +303,7 @@ let package = Package(
         "ServiceKit", "ServiceKitTesting", "Postgres", "RPC", .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "JWTKit", package: "jwt-kit"),
       ],
       path: "Tests/ServiceKitTests", swiftSettings: swiftSettings),
     .testTarget(

@@ -94,13 +94,30 @@ public struct TokenIssuer: Sendable {
 /// signature check (the cost that dominates a small call): same token string, same principal.
 /// The cache is bounded; when full it starts over.
 public struct TokenVerifier: Sendable {
-  let keys: JWTKeyCollection
+  /// One collection per trusted key, in the file's order.
+  let keys: [JWTKeyCollection]
   private let cache = NIOLockedValueBox([String: (principal: Principal, expires: Date)]())
   static let cacheLimit = 10_000
+  /// More keys than a rotation needs is a mistake in the file, and each costs a verification.
+  static let maxKeys = 4
 
+  /// `publicKeyPEM` holds one or more PEM public keys: while the city rotates its signing key, the
+  /// services trust the old and the new one, so tokens of either are accepted until the old ones
+  /// have expired and the old key is removed.
   public init(publicKeyPEM: String) async throws {
-    keys = JWTKeyCollection()
-    await keys.add(eddsa: try EdDSA.PublicKey(pem: publicKeyPEM))
+    let blocks = publicKeyPEM.components(separatedBy: "-----BEGIN PUBLIC KEY-----").dropFirst()
+      .map { "-----BEGIN PUBLIC KEY-----" + $0 }
+    guard !blocks.isEmpty else { throw ConfigurationError("the token public key file holds no PEM public key") }
+    guard blocks.count <= Self.maxKeys else {
+      throw ConfigurationError("the token public key file holds \(blocks.count) keys; at most \(Self.maxKeys)")
+    }
+    var keys: [JWTKeyCollection] = []
+    for block in blocks {
+      let collection = JWTKeyCollection()
+      await collection.add(eddsa: try EdDSA.PublicKey(pem: block))
+      keys.append(collection)
+    }
+    self.keys = keys
   }
 
   public func verify(_ token: String, now: Date = Date()) async throws -> Principal {
@@ -108,7 +125,20 @@ public struct TokenVerifier: Sendable {
       if hit.expires > now { return hit.principal }
       _ = cache.withLockedValue { $0.removeValue(forKey: token) }
     }
-    let claims = try await keys.verify(token, as: TokenClaims.self)
+    // The newest key is usually last in the file; an expired token fails alike under each key.
+    var claims: TokenClaims?
+    var failure: (any Error)?
+    for collection in keys.reversed() {
+      do {
+        claims = try await collection.verify(token, as: TokenClaims.self)
+        break
+      } catch {
+        // A claim failure (expired) means the signature was good: no other key will do better.
+        if let e = error as? JWTError, e.errorType == .claimVerificationFailure { throw e }
+        failure = error
+      }
+    }
+    guard let claims else { throw failure ?? ConfigurationError("no key") }
     let principal = Principal(
       subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles), institution: claims.inst,
       region: claims.region)

@@ -1,4 +1,5 @@
 import Foundation
+import JWTKit
 import NIOConcurrencyHelpers
 import RPC
 import ServiceKit
@@ -95,5 +96,37 @@ struct CountingService: RPCService {
     // None of the refused calls reached the handler.
     #expect(f.service.runs.withLockedValue { $0 } == 1)
     await f.stop()
+  }
+
+  /// Rotating the signing key: while the file holds the old and the new public key, tokens of
+  /// either pass; an expired one says so under either; a third key's are refused; and a file with
+  /// no key or too many is a configuration error.
+  @Test func bothKeysOfARotationAreTrusted() async throws {
+    let (oldPriv, oldPub) = try TokenIssuer.makeKeyPair()
+    let (newPriv, newPub) = try TokenIssuer.makeKeyPair()
+    let (otherPriv, otherPub) = try TokenIssuer.makeKeyPair()
+    let verifier = try await TokenVerifier(publicKeyPEM: oldPub + "\n" + newPub)
+    func token(_ key: String, lifetime: TimeInterval = 600, subject: String = "alice") async throws -> String {
+      try await TokenIssuer(privateKeyPEM: key).issue(
+        TokenClaims(subject: subject, department: "health", roles: ["auditor"], lifetime: lifetime))
+    }
+    #expect(try await verifier.verify(try await token(oldPriv, subject: "old")).subject == "old")
+    #expect(try await verifier.verify(try await token(newPriv, subject: "new")).subject == "new")
+    for key in [oldPriv, newPriv] {
+      do {
+        _ = try await verifier.verify(try await token(key, lifetime: -60))
+        Issue.record("an expired token passed")
+      } catch let error as JWTError {
+        #expect(error.errorType == .claimVerificationFailure)
+      }
+    }
+    await #expect(throws: (any Error).self) { try await verifier.verify(try await token(otherPriv)) }
+    // Once the old key is removed, its tokens are refused.
+    let rotated = try await TokenVerifier(publicKeyPEM: newPub)
+    await #expect(throws: (any Error).self) { try await rotated.verify(try await token(oldPriv)) }
+    await #expect(throws: ConfigurationError.self) { try await TokenVerifier(publicKeyPEM: "no key here") }
+    await #expect(throws: ConfigurationError.self) {
+      try await TokenVerifier(publicKeyPEM: [oldPub, newPub, otherPub, oldPub, newPub].joined(separator: "\n"))
+    }
   }
 }
