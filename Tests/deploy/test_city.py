@@ -161,6 +161,47 @@ def test_a_backup_restored_into_a_fresh_database_passes_the_read_checks(city, tm
     assert owner == "tuoyu_subsidy"
 
 
+def test_a_department_brings_up_its_own_part_alone(city, tmp_path):
+    """The health department's compose file on its own, as its operator runs it from the README:
+    its services healthy, reachable over TLS, inspection following the registry; then gone."""
+    project = f"{PROJECT}-health"
+    ports = {"TUOYU_REGISTRY_PORT": free_port(), "TUOYU_INSPECTION_PORT": free_port(),
+             "TUOYU_REGISTRY_METRICS_PORT": free_port(), "TUOYU_INSPECTION_METRICS_PORT": free_port()}
+    env = dict(os.environ, TUOYU_SECRETS=str(city["secrets"]), **{k: str(v) for k, v in ports.items()})
+    compose = ["podman-compose", "-p", project, "-f", ROOT / "deploy/compose/health.yaml"]
+    try:
+        run(*compose, "up", "-d", env=env)
+        names = run("podman", "ps", "--format", "{{.Names}}", "--filter", f"label=io.podman.compose.project={project}")
+        assert sorted(names.stdout.split()) == sorted(f"{project}_{s}_1" for s in ("health-db", "registry", "inspection"))
+        cli = dict(os.environ, TUOYU_REGISTRY_ADDR=f"127.0.0.1:{ports['TUOYU_REGISTRY_PORT']}",
+                   TUOYU_INSPECTION_ADDR=f"127.0.0.1:{ports['TUOYU_INSPECTION_PORT']}",
+                   TUOYU_TOKEN_FILE=str(city["secrets"] / "operators" / "city-admin.token"), TUOYU_CONFIG=str(tmp_path / "c"))
+        tls = ["--tls", "--ca", str(city["secrets"] / "ca.crt")]
+        for _ in range(120):
+            if run(BIN / "tuoyu", "inspection", "checklist", *tls, env=cli, check=False).returncode == 0:
+                break
+            time.sleep(0.5)
+        run(BIN / "tuoyu", "registry", "import-regions", "deploy/demo/regions.csv", *tls, env=cli)
+        for svc in ("registry", "inspection"):
+            assert run("podman", "healthcheck", "run", f"{project}_{svc}_1", check=False).returncode == 0, svc
+        # Inside the department, over TLS: inspection applies the registry's feed.
+        port = ports["TUOYU_INSPECTION_METRICS_PORT"]
+        for _ in range(60):
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            m = re.search(r'tuoyu_change_feed_applied_total{source="registry"} (\d+)', text)
+            if m and int(m.group(1)) > 0:
+                break
+            time.sleep(0.5)
+        assert m and int(m.group(1)) > 0
+    finally:
+        run(*compose, "down", "-v", env=env, check=False)
+        for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
+            if net.startswith(project + "_"):
+                run("podman", "network", "rm", "-f", net, check=False)
+    left = run("podman", "ps", "-a", "-q", "--filter", f"label=io.podman.compose.project={project}").stdout.split()
+    assert left == [] and not [v for v in run("podman", "volume", "ls", "-q").stdout.split() if v.startswith(project + "_")]
+
+
 def test_nothing_is_left_running_when_the_city_is_brought_down(city):
     # Runs last in this module: bring it down here and look.
     run(*city["compose"], "down", "-v", env=city["env"])
