@@ -125,20 +125,7 @@ public struct TokenVerifier: Sendable {
       if hit.expires > now { return hit.principal }
       _ = cache.withLockedValue { $0.removeValue(forKey: token) }
     }
-    // The newest key is usually last in the file; an expired token fails alike under each key.
-    var claims: TokenClaims?
-    var failure: (any Error)?
-    for collection in keys.reversed() {
-      do {
-        claims = try await collection.verify(token, as: TokenClaims.self)
-        break
-      } catch {
-        // A claim failure (expired) means the signature was good: no other key will do better.
-        if let e = error as? JWTError, e.errorType == .claimVerificationFailure { throw e }
-        failure = error
-      }
-    }
-    guard let claims else { throw failure ?? ConfigurationError("no key") }
+    let claims = try await verifiedClaims(token)
     let principal = Principal(
       subject: claims.sub.value, department: claims.dept, roles: Set(claims.roles), institution: claims.inst,
       region: claims.region)
@@ -147,6 +134,21 @@ public struct TokenVerifier: Sendable {
       $0[token] = (principal, claims.exp.value)
     }
     return principal
+  }
+
+  /// The claims of a token signed by any trusted key, the newest (last in the file) tried first;
+  /// the first key's error is what a token no key signed gets.
+  private func verifiedClaims(_ token: String) async throws -> TokenClaims {
+    for collection in keys.dropFirst().reversed() {
+      do {
+        return try await collection.verify(token, as: TokenClaims.self)
+      } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+        throw error  // the signature was good, the claims not (expired): no other key does better
+      } catch {
+        continue
+      }
+    }
+    return try await keys[0].verify(token, as: TokenClaims.self)
   }
 }
 

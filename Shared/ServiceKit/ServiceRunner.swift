@@ -215,7 +215,11 @@ public struct ServiceRunner: Sendable {
       port = try await rpc.start()
       if let host = configuration.healthHost, let hport = configuration.healthPort {
         // Only the health service, without TLS or tokens: what a probe may learn is SERVING or not.
-        let probe = try RPCServer(configuration: .init(host: host, port: hport), services: [health], logger: logger)
+        // It is reachable without a token, so it keeps the gRPC server's limits.
+        var probeConfiguration = RPCServer.Configuration(host: host, port: hport)
+        probeConfiguration.http2 = configuration.http2
+        probeConfiguration.maxConnections = configuration.maxClientConnections
+        let probe = try RPCServer(configuration: probeConfiguration, services: [health], logger: logger)
         healthServer = probe
         do {
           healthPort = try await probe.start()

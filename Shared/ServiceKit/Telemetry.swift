@@ -68,26 +68,13 @@ public enum Telemetry {
   }
   private static let refusals = NIOLockedValueBox<[String: Prometheus.Counter]>([:])
 
-  /// Events of `source` applied by this process (`tuoyu_change_feed_applied_total`): summed over
-  /// the replicas of a service, each event counts once.
-  static func appliedCounter(source: String) -> Prometheus.Counter {
-    feedApplied.withLockedValue { made in
-      if made[source] == nil {
-        made[source] = registry.makeCounter(
-          descriptor: .init(
-            metricName: "tuoyu_change_feed_applied_total", helpText: "Change-feed events applied here, by source."),
-          labels: [("source", source)])
-      }
-      return made[source]!
-    }
-  }
-  private static let feedApplied = NIOLockedValueBox<[String: Prometheus.Counter]>([:])
-
-  /// The change feed a consumer follows: the last cursor applied and how long ago its event
-  /// committed at the source (`tuoyu_change_feed_cursor`, `tuoyu_change_feed_lag_seconds`).
+  /// The change feed a consumer follows: the last cursor applied, how long ago its event committed
+  /// at the source, and how many events this process applied — summed over a service's replicas,
+  /// each event counts once (`tuoyu_change_feed_cursor`, `tuoyu_change_feed_lag_seconds`,
+  /// `tuoyu_change_feed_applied_total`).
   public static func feedApplied(source: String, cursor: Int64, occurredAt: String) {
     bootstrap()
-    let (cursorGauge, lagGauge) = feedGauges.withLockedValue { made in
+    let (cursorGauge, lagGauge, applied) = feedMetrics.withLockedValue { made in
       if made[source] == nil {
         made[source] = (
           registry.makeGauge(
@@ -98,20 +85,26 @@ public enum Telemetry {
             descriptor: .init(
               metricName: "tuoyu_change_feed_lag_seconds",
               helpText: "Seconds between an event's commit at its source and its application here, for the last event."),
+            labels: [("source", source)]),
+          registry.makeCounter(
+            descriptor: .init(
+              metricName: "tuoyu_change_feed_applied_total", helpText: "Change-feed events applied here, by source."),
             labels: [("source", source)])
         )
       }
       return made[source]!
     }
     cursorGauge.set(to: Double(cursor))
-    appliedCounter(source: source).increment()
+    applied.increment()
     if let at = try? feedTimeFormat.parse(occurredAt) {
       lagGauge.set(to: max(0, Date().timeIntervalSince(at)))
     }
   }
   /// One parse strategy for every event (an ISO8601DateFormatter per event cost more than the parse).
   private static let feedTimeFormat = Date.ISO8601FormatStyle()
-  private static let feedGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
+  private static let feedMetrics = NIOLockedValueBox<
+    [String: (Prometheus.Gauge, Prometheus.Gauge, Prometheus.Counter)]
+  >([:])
 }
 
 /// The process figures Prometheus client libraries export (`process_cpu_seconds_total`,

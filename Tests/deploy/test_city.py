@@ -37,13 +37,22 @@ def run(*args, env=None, check=True, timeout=1800, **kw):
     return r
 
 
-def leftovers():
-    label = f"label=io.podman.compose.project={PROJECT}"
-    containers = run("podman", "ps", "-a", "-q", "--filter", label).stdout.split()
-    volumes = [v for v in run("podman", "volume", "ls", "-q").stdout.split() if v.startswith(PROJECT + "_")]
+def leftovers(project=PROJECT):
+    """What of a compose project is still there: containers, volumes, networks."""
+    containers = run("podman", "ps", "-a", "-q", "--filter", f"label=io.podman.compose.project={project}").stdout.split()
+    volumes = [v for v in run("podman", "volume", "ls", "-q").stdout.split() if v.startswith(project + "_")]
     networks = [n for n in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split()
-                if n.startswith(PROJECT + "_")]
+                if n.startswith(project + "_")]
     return containers + volumes + networks
+
+
+def bring_down(compose, env, project):
+    """`down -v`, then the network podman-compose 1.0 leaves behind; returns what is still there."""
+    run(*compose, "down", "-v", env=env, check=False)
+    for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
+        if net.startswith(project + "_"):
+            run("podman", "network", "rm", "-f", net, check=False)
+    return leftovers(project)
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +73,11 @@ def city(tmp_path_factory):
         for name in SERVICES:  # kept for the CI log when something failed
             logs = run("podman", "logs", "--tail", "20", f"{PROJECT}_{name}_1", check=False)
             print(f"--- {name}\n{logs.stdout[-2000:]}{logs.stderr[-2000:]}")
-        run(*compose, "down", "-v", env=env, check=False)
-        for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
-            if net.startswith(PROJECT + "_"):
-                run("podman", "network", "rm", "-f", net, check=False)
-        for vol in run("podman", "volume", "ls", "-q").stdout.split():
-            if vol.startswith(PROJECT + "_"):
-                run("podman", "volume", "rm", "-f", vol, check=False)
+        if bring_down(compose, env, PROJECT):  # a failed run: clean up what down -v did not
+            run("podman", "rm", "-af", "--filter", f"label=io.podman.compose.project={PROJECT}", check=False)
+            for vol in run("podman", "volume", "ls", "-q").stdout.split():
+                if vol.startswith(PROJECT + "_"):
+                    run("podman", "volume", "rm", "-f", vol, check=False)
 
 
 def flow(state, *extra):
@@ -194,18 +201,10 @@ def test_a_department_brings_up_its_own_part_alone(city, tmp_path):
             time.sleep(0.5)
         assert m and int(m.group(1)) > 0
     finally:
-        run(*compose, "down", "-v", env=env, check=False)
-        for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
-            if net.startswith(project + "_"):
-                run("podman", "network", "rm", "-f", net, check=False)
-    left = run("podman", "ps", "-a", "-q", "--filter", f"label=io.podman.compose.project={project}").stdout.split()
-    assert left == [] and not [v for v in run("podman", "volume", "ls", "-q").stdout.split() if v.startswith(project + "_")]
+        left = bring_down(compose, env, project)
+    assert left == []
 
 
 def test_nothing_is_left_running_when_the_city_is_brought_down(city):
     # Runs last in this module: bring it down here and look.
-    run(*city["compose"], "down", "-v", env=city["env"])
-    for net in run("podman", "network", "ls", "-q", "--format", "{{.Name}}").stdout.split():
-        if net.startswith(PROJECT + "_"):
-            run("podman", "network", "rm", net)
-    assert leftovers() == []
+    assert bring_down(city["compose"], city["env"], PROJECT) == []

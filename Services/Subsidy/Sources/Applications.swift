@@ -429,14 +429,17 @@ extension SubsidyService {
       DELETE FROM share WHERE application_id = \(a.id)
       RETURNING payer, region_code, amount_fen, payment_id IS NOT NULL
       """
-    ).map { try $0.decode((String, String, Int64, Bool).self) }
-    guard !shares.contains(where: \.3) else {
+    ).map { r in
+      let (payer, region, fen, paid) = try r.decode((String, String, Int64, Bool).self)
+      return (payer: try SubsidyStore.payer(payer), region: region, fen: fen, paid: paid)
+    }
+    guard !shares.contains(where: \.paid) else {
       throw Refusal.precondition(
         "withdrawal.unpaid", "a share of application \(a.id) is paid: reverse the payment first",
         field: "application_id")
     }
     let entries = shares.flatMap { s in
-      Entry.reversal(of: Entry.approval(Payer(rawValue: s.0) ?? .city, region: s.1, fen: s.2)).map {
+      Entry.reversal(of: Entry.approval(s.payer, region: s.region, fen: s.fen)).map {
         ($0, application: Optional(a.id))
       }
     }
@@ -446,9 +449,9 @@ extension SubsidyService {
     for s in shares {
       tx.queueAtCommit(
         """
-        UPDATE budget SET committed_fen = committed_fen - \(s.2), updated_at = now()
-        WHERE year = \(a.year) AND region_code = \(s.1) AND programme = \(a.programme.rawValue)
-        """, key: "budget/\(a.year)/\(s.1)/\(a.programme.rawValue)")
+        UPDATE budget SET committed_fen = committed_fen - \(s.fen), updated_at = now()
+        WHERE year = \(a.year) AND region_code = \(s.region) AND programme = \(a.programme.rawValue)
+        """, key: "budget/\(a.year)/\(s.region)/\(a.programme.rawValue)")
     }
   }
 }

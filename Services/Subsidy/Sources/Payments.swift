@@ -142,7 +142,7 @@ extension SubsidyService {
         "SELECT account, payer, region_code, amount_fen FROM ledger_entry WHERE txn_id = \(txn) ORDER BY entry_id"
       ).map { r in
         let (account, payer, region, fen) = try r.decode((String, String, String, Int64).self)
-        return Entry(account: account, payer: Payer(rawValue: payer) ?? .city, region: region, fen: fen)
+        return Entry(account: account, payer: try SubsidyStore.payer(payer), region: region, fen: fen)
       }
       let programme = Programme(rawValue: Self.programmeName(p.programme)) ?? .seatAward
       _ = try await SubsidyStore.post(

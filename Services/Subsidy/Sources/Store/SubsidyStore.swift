@@ -6,6 +6,15 @@ import SubsidyAPI
 
 /// Every SQL statement of the subsidy that more than one handler needs.
 enum SubsidyStore {
+  /// A payer as a row holds it. The tables' CHECK allows only city and county, so anything else is
+  /// a fault to report, never a payer to guess.
+  static func payer(_ text: String) throws -> Payer {
+    guard let payer = Payer(rawValue: text) else {
+      throw PostgresError(.typeMismatch, "payer \(text.prefix(16).debugDescription) is neither city nor county")
+    }
+    return payer
+  }
+
   /// The policy in force for a county in a year: the county's latest version, else the city's,
   /// else one for every region, else the defaults.
   static func terms(_ db: PostgresSession, year: Int32, county: String) async throws -> PolicyTerms {
