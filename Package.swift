@@ -51,11 +51,13 @@ let package = Package(
       path: "Shared/H2", swiftSettings: swiftSettings),
     // zlib, for gRPC message compression. Only RPC imports CZlib.
     .systemLibrary(name: "CZlib", path: "Shared/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    // glibc's scheduling calls for the server's idle spinner. Only RPC imports CSched.
+    .systemLibrary(name: "CSched", path: "Shared/CSched"),
     // Layer 3: our gRPC wire layer.
     .target(
       name: "RPC",
       dependencies: nio + [
-        "H2", "CZlib",
+        "H2", "CZlib", "CSched",
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),

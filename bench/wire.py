@@ -4,6 +4,10 @@ and grpc-swift-2, side by side in one run. Servers are pinned to CPU 0 and h2loa
 
 Prints, per server and load shape: requests/s, mean and p99 latency, server CPU microseconds per
 call, peak RSS, and tuoyu's ratio to each peer. Run through bench/wire.sh, which builds everything.
+tuoyu runs twice: as it serves by default, with its idle spinner (RPC's IdleSpin: a SCHED_IDLE thread
+that keeps the event loop's CPU from halting for 100 µs after a read), and as `tuoyu-no-spin`
+(`--idle-spin-us 0`). The spinner's CPU is its own column ("spin µs/call"): it is time the CPU would
+otherwise have spent halted, and it is not in "CPU µs/call".
 
 --keep-awake runs a busy loop at SCHED_IDLE on the servers' CPU for the whole run: it takes only
 time the CPU would spend idle, so no server waits for it, but the CPU never halts — on a virtual
@@ -54,6 +58,21 @@ def wait_port(port, proc, timeout=30):
 def cpu_seconds(pid) -> float:
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime, all threads
+
+
+def spin_seconds(pid) -> float:
+    """CPU seconds of the server's idle-spinner threads (tuoyu's IdleSpin, at SCHED_IDLE): time the
+    CPU would otherwise have spent halted, reported apart from the work."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if open(f"/proc/{pid}/task/{tid}/comm").read().strip() != "tuoyu-idle-spin":
+                continue
+            fields = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
 
 
 def peak_rss_mib(pid) -> float:
@@ -151,12 +170,13 @@ def bench(name, argv, duration, body_file, tmp, critical_path=False):
         for clients, streams in SHAPES:
             h2load(port, body_file, clients, streams, 1)  # warm-up
             log = os.path.join(tmp, f"{name}-{clients}x{streams}.log")
-            before = cpu_seconds(proc.pid)
+            before, spin_before = cpu_seconds(proc.pid), spin_seconds(proc.pid)
             done, failed, rps, _ = h2load(port, body_file, clients, streams, duration, log)
-            cpu = cpu_seconds(proc.pid) - before
+            spin = spin_seconds(proc.pid) - spin_before
+            cpu = cpu_seconds(proc.pid) - before - spin
             mean, p99 = latencies_us(log)
             rows.append(dict(server=name, shape=f"{clients}x{streams}", rps=rps, mean=mean, p99=p99,
-                             cpu_us=cpu / max(done, 1) * 1e6, failed=failed))
+                             cpu_us=cpu / max(done, 1) * 1e6, spin_us=spin / max(done, 1) * 1e6, failed=failed))
         rss = peak_rss_mib(proc.pid)
         path = critical_path_us(proc.pid, port, body_file, tmp, name) if critical_path else None
         for r in rows:
@@ -189,7 +209,8 @@ def main():
     with open(body_file, "wb") as f:
         f.write(request_body())
 
-    servers = [("tuoyu", [args.tuoyu])]
+    # tuoyu as it runs by default (its idle spinner on: IdleSpin), and with the spinner off.
+    servers = [("tuoyu", [args.tuoyu]), ("tuoyu-no-spin", [args.tuoyu, "--idle-spin-us", "0"])]
     if args.cpp:
         servers.append(("grpc-c++", [args.cpp]))
     if args.go:
@@ -216,19 +237,19 @@ def main():
     print(f"\nUnary echo (bench.Bench/Get, 256-byte payload), h2load -D {args.duration}s, "
           f"server on CPU 0, h2load on CPU 1; CPU 0 {'kept awake (SCHED_IDLE busy loop)' if args.keep_awake else 'idles'}"
           f"; guest halt polling {halt_poll}\n")
-    header = f"{'server':<13} {'conn x streams':>14} {'req/s':>10} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} {'peak RSS MiB':>13} {'failed':>7}"
+    header = f"{'server':<13} {'conn x streams':>14} {'req/s':>10} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} {'spin µs/call':>13} {'peak RSS MiB':>13} {'failed':>7}"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['server']:<13} {r['shape']:>14} {r['rps']:>10.0f} {r['mean']:>9.1f} {r['p99']:>9.1f} "
-              f"{r['cpu_us']:>12.2f} {r['rss']:>13.1f} {r['failed']:>7}")
+              f"{r['cpu_us']:>12.2f} {r['spin_us']:>13.2f} {r['rss']:>13.1f} {r['failed']:>7}")
     if args.critical_path:
         print("\nInside the server at 1x1, from the request's read to the response's write (perf tracepoints):")
         for r in rows:
             if r["shape"] == "1x1":
                 print(f"  {r['server']:<13} median {r['path'][0]:.1f} µs, p90 {r['path'][1]:.1f} µs")
     ours = {r["shape"]: r for r in rows if r["server"] == "tuoyu"}
-    peers = sorted({r["server"] for r in rows} - {"tuoyu"})
+    peers = sorted({r["server"] for r in rows} - {"tuoyu"}, key=lambda p: (p != "tuoyu-no-spin", p))
     if peers:
         print("\ntuoyu's ratio to each peer (req/s: >1 means tuoyu serves more; CPU: >1 means tuoyu spends less per call)")
         for peer in peers:

@@ -59,6 +59,9 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// The number of streams currently open.
   public var openStreamCount: Int { streams.count }
 
+  /// Called on the event loop after each read has been processed and its answers flushed.
+  public var onReadComplete: (() -> Void)?
+
   public init(role: Role, settings: H2Settings = H2Settings(), delegate: (any H2ConnectionDelegate)?) {
     self.role = role
     self.settings = settings
@@ -144,6 +147,7 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   public func channelReadComplete(context: ChannelHandlerContext) {
     if needsFlush { flush() }
+    onReadComplete?()
     context.fireChannelReadComplete()
   }
 

@@ -22,6 +22,9 @@ public final class RPCServer: Sendable {
     /// Client connections held at once; one more is closed as soon as it is accepted (and told
     /// to `onRefusedCall` as `tooManyConnections`). Nil: no limit.
     public var maxConnections: Int? = 4096
+    /// How long each event loop's CPU is kept from halting after the loop's last read (see
+    /// `IdleSpin`); nil or zero: never. Capped at `IdleSpin.maxWindow`.
+    public var idleSpin: Duration? = IdleSpin.defaultWindow
 
     public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil) {
       self.host = host
@@ -103,6 +106,11 @@ public final class RPCServer: Sendable {
           let h2 = H2Connection(
             role: .server, settings: shared.configuration.http2, delegate: connection)
           // The delegate is weak in H2; the handler keeps it alive for the channel's lifetime.
+          if let window = shared.configuration.idleSpin, window > .zero,
+            let spinner = IdleSpin.spinner(for: channel.eventLoop, window: window)
+          {
+            h2.onReadComplete = { spinner.activity() }
+          }
           try channel.pipeline.syncOperations.addHandler(h2)
           try channel.pipeline.syncOperations.addHandler(KeepAlive(connection))
           self?.track(channel, h2)

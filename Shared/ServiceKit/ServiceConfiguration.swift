@@ -47,6 +47,9 @@ public struct ServiceConfiguration: Sendable {
   /// concurrent streams) and how many client connections it holds at once.
   public var http2 = H2Settings()
   public var maxClientConnections: Int? = 4096
+  /// How long each event loop's CPU is kept from halting after a read (`--idle-spin-us`, see
+  /// `IdleSpin`): 100 µs unless the process runs under a CPU quota; nil: off.
+  public var idleSpin: Duration? = IdleSpin.defaultWindow
 
   public init(
     host: String = "127.0.0.1", port: Int = 0, databaseURL: String, tlsCertificate: String? = nil,
@@ -199,6 +202,16 @@ public struct ServiceConfiguration: Sendable {
         c.maxClientConnections = n
       }
     }
+    if let v = values["idle-spin-us"] {
+      if v == "off" || v == "0" {
+        c.idleSpin = nil
+      } else {
+        guard let n = Int(v), (1...10_000).contains(n) else {
+          throw ConfigurationError("--idle-spin-us must be microseconds, 1–10000, or off")
+        }
+        c.idleSpin = .microseconds(n)
+      }
+    }
     c.vaultKeyFile = values["vault-key-file"]
     c.tlsCA = values["tls-ca"]
     if let h = values["health-listen"], h != "off" {
@@ -213,7 +226,7 @@ public struct ServiceConfiguration: Sendable {
       "max-connections", "metrics-listen", "shutdown-grace-ms", "service-token-file", "service-token", "log-level",
       "keepalive-min-time-s", "keepalive-permit-without-calls", "max-connection-idle-s", "max-connection-age-s",
       "max-connection-age-grace-s", "header-timeout-s", "max-concurrent-streams", "max-client-connections",
-      "vault-key-file", "tls-ca", "health-listen",
+      "vault-key-file", "tls-ca", "health-listen", "idle-spin-us",
     ]
     if let unknown = flags.first(where: { !known.contains($0) && !$0.hasPrefix("peer-") }) {
       throw ConfigurationError("unknown setting --\(unknown)")

@@ -219,6 +219,7 @@ public struct ServiceRunner: Sendable {
         var probeConfiguration = RPCServer.Configuration(host: host, port: hport)
         probeConfiguration.http2 = configuration.http2
         probeConfiguration.maxConnections = configuration.maxClientConnections
+        probeConfiguration.idleSpin = nil
         let probe = try RPCServer(configuration: probeConfiguration, services: [health], logger: logger)
         healthServer = probe
         do {
@@ -271,6 +272,7 @@ public struct ServiceRunner: Sendable {
     server.onRefusedCall = { Telemetry.refusedCall($0) }
     server.http2 = configuration.http2
     server.maxConnections = configuration.maxClientConnections
+    server.idleSpin = configuration.idleSpin
     if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
       server.tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },

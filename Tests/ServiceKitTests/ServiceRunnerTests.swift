@@ -164,6 +164,12 @@ struct ServiceRunnerTests {
     #expect(c.http2.maxConnectionIdle == nil && c.http2.maxConnectionAge == .seconds(3600))
     #expect(c.http2.maxConnectionAgeGrace == .seconds(20) && c.http2.headerTimeout == .seconds(5))
     #expect(c.http2.maxConcurrentStreams == 250 && c.maxClientConnections == nil)
+    #expect(d.idleSpin == IdleSpin.defaultWindow)
+    let spin = try ServiceConfiguration.load(arguments: ["--idle-spin-us", "250"], environment: env)
+    #expect(spin.idleSpin == .microseconds(250))
+    let off = try ServiceConfiguration.load(
+      arguments: [], environment: env.merging(["TUOYU_IDLE_SPIN_US": "off"]) { $1 })
+    #expect(off.idleSpin == nil)
   }
 
   @Test(arguments: [
@@ -180,6 +186,8 @@ struct ServiceRunnerTests {
     (["--max-concurrent-streams", "0"], "--max-concurrent-streams must be 1–100000"),
     (["--max-client-connections", "-1"], "--max-client-connections must be > 0"),
     (["--health-listen", "8081"], "--health-listen must be HOST:PORT"),
+    (["--idle-spin-us", "10001"], "--idle-spin-us must be microseconds, 1–10000, or off"),
+    (["--idle-spin-us", "-5"], "--idle-spin-us must be microseconds"),
   ])
   func badSettingsAreNamed(arguments: [String], message: String) {
     do {

@@ -21,11 +21,14 @@ struct BenchServer: AsyncParsableCommand {
 
   @Option(help: "Port to listen on.") var port: Int = 50051
   @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+  @Option(help: "Microseconds each event loop's CPU is kept from halting after a read (0: off; default: the server's).")
+  var idleSpinUs: Int?
 
   func run() async throws {
     EventLoopThreads.fitSingletonToAffinity()
     var configuration = RPCServer.Configuration(host: host, port: port)
     configuration.http2.maxConcurrentStreams = 256
+    if let idleSpinUs { configuration.idleSpin = .microseconds(max(0, min(idleSpinUs, 10_000))) }
     let server = try RPCServer(configuration: configuration, services: [BenchService()])
     let bound = try await server.start()
     print("listening on \(host):\(bound)")
