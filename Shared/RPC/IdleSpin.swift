@@ -174,7 +174,12 @@ final class IdleSpinner: Sendable {
   }
 
   private func run() {
-    _ = tuoyu_sched_idle()
+    // A spinner that could not lower itself to SCHED_IDLE (a seccomp profile that refuses it)
+    // would compete with real work: it ends instead, and the loop runs as if it were off.
+    guard tuoyu_sched_idle() == 0 else {
+      observedState.store(State.parked.rawValue, ordering: .relaxed)
+      return
+    }
     var pinned: Int32 = -1
     var last = sequence.load(ordering: .relaxed)
     var deadline = Int64.min
