@@ -1,4 +1,5 @@
 import Testing
+import NIOCore
 
 @_spi(Fuzzing) @testable import RPC
 
@@ -153,5 +154,30 @@ import Testing
     #expect(refused.headersReceived() == .validate && refused.dataReceived() == .discard)
     #expect(refused.requestEnded(partialMessage: true, queued: 0) == .none)
     #expect(refused.finish() == .sendTrailersOnly && refused.headersReceived() == .ignore)
+  }
+}
+
+/// The call's queue of received request messages: order and flags kept, one held without a buffer.
+@Suite struct InboundQueueTests {
+  @Test func keepsOrderAndFlagsAcrossTheFirstAndTheRest() {
+    var q = InboundQueue()
+    #expect(q.isEmpty && q.count == 0 && q.popFirst() == nil)
+    var bytes = ByteBufferAllocator().buffer(capacity: 8)
+    for i in 0..<6 {
+      bytes.clear()
+      bytes.writeInteger(UInt8(i))
+      q.append(bytes, compressed: i % 2 == 1)
+      #expect(q.count == i + 1 && !q.isEmpty)
+    }
+    for i in 0..<4 {
+      let (m, c) = q.popFirst()!
+      #expect(m.getInteger(at: m.readerIndex, as: UInt8.self) == UInt8(i) && c == (i % 2 == 1))
+    }
+    q.append(bytes, compressed: false)  // after pops, appended behind what is left
+    #expect(q.count == 3)
+    #expect(q.popFirst()!.message.getInteger(at: 0, as: UInt8.self) == 4)
+    #expect(q.popFirst()!.message.getInteger(at: 0, as: UInt8.self) == 5)
+    #expect(q.popFirst()!.compressed == false)
+    #expect(q.isEmpty && q.popFirst() == nil)
   }
 }

@@ -16,9 +16,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   private var route: RPCRouter.Route?
   private var context: ServerContext?
   private var deframer: MessageDeframer
-  private var inbound = CircularBuffer<ByteBuffer>()
-  /// Whether each queued request message came compressed (in step with `inbound`).
-  private var inboundCompressed = CircularBuffer<Bool>()
+  private var inbound = InboundQueue()
   private var requestEncoding: MessageEncoding?
   private var inboundQueuedBytes = 0
   private var heldCredit = 0
@@ -71,8 +69,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
             return
           }
         }
-        inbound.append(message)
-        inboundCompressed.append(compressed)
+        inbound.append(message, compressed: compressed)
         inboundQueuedBytes += message.readableBytes
       }
     } catch .tooLarge(let length) {
@@ -219,8 +216,8 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
 
   /// The next queued request message; the context learns whether it came compressed.
   private func popInbound() -> ByteBuffer? {
-    guard let message = inbound.popFirst() else { return nil }
-    context?.lastRequestCompressed = inboundCompressed.popFirst() ?? false
+    guard let (message, compressed) = inbound.popFirst() else { return nil }
+    context?.lastRequestCompressed = compressed
     return message
   }
 
@@ -325,7 +322,7 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     case .refuse:
       throw CancellationError()
     case .sendHeadersAndMessage(let announce):
-      var headers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
+      var headers = Self.responseHeaders
       // The encoding is named once, with the headers: later messages may still go uncompressed.
       if announce, let encoding { headers.append(H2Header("grpc-encoding", encoding.rawValue)) }
       append(context.initialMetadata, to: &headers)
@@ -354,10 +351,12 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
     let action = state.finish()
     guard action != .none else { return }
     deadlineTimer?.cancel()
-    var trailers: [H2Header] = []
-    if action == .sendTrailersOnly {
-      trailers = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
+    if error == nil && extra.isEmpty && trailing.isEmpty && action == .sendTrailers {
+      // The common end of a call: one shared list, nothing to build.
+      stream.sendTrailers(Self.okTrailers)
+      return
     }
+    var trailers: [H2Header] = action == .sendTrailersOnly ? Self.responseHeaders : []
     trailers += extra
     if let error {
       trailers.append(H2Header("grpc-status", String(error.code.rawValue)))
@@ -380,6 +379,11 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
       stream.sendHeaders(trailers, endStream: true)
     }
   }
+
+  /// The response headers every call starts with, and the trailers of a call that succeeded with
+  /// no trailing metadata (shared: building them was an allocation per call).
+  static let responseHeaders = [H2Header(":status", "200"), H2Header("content-type", "application/grpc")]
+  static let okTrailers = [H2Header("grpc-status", "0")]
 
   /// `message` cut to at most `bytes` UTF-8 bytes on a character boundary, marked when cut.
   static func capped(_ message: String, bytes: Int) -> String {
@@ -434,5 +438,31 @@ final class ServerCall: H2StreamDelegate, @unchecked Sendable {
   private func onLoopAsync<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     if loop.inEventLoop { return try body() }
     return try await loop.submit(body).get()
+  }
+}
+
+/// The request messages a call has received and its handler not yet read, with whether each came
+/// compressed. Most calls carry one message, which is held without allocating.
+struct InboundQueue {
+  /// The oldest message; nil only when the queue is empty.
+  private var head: (message: ByteBuffer, compressed: Bool)?
+  private var rest: CircularBuffer<(message: ByteBuffer, compressed: Bool)>?
+
+  var count: Int { head == nil ? 0 : 1 + (rest?.count ?? 0) }
+  var isEmpty: Bool { head == nil }
+
+  mutating func append(_ message: ByteBuffer, compressed: Bool) {
+    if head == nil {
+      head = (message, compressed)
+    } else {
+      if rest == nil { rest = CircularBuffer(initialCapacity: 4) }
+      rest!.append((message, compressed))
+    }
+  }
+
+  mutating func popFirst() -> (message: ByteBuffer, compressed: Bool)? {
+    guard let first = head else { return nil }
+    head = rest?.popFirst()
+    return first
   }
 }
