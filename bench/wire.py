@@ -55,9 +55,14 @@ def wait_port(port, proc, timeout=30):
     raise RuntimeError("server did not listen")
 
 
+def stat_cpu_seconds(stat_path) -> float:
+    """utime + stime from a /proc stat file (of a process: all its threads; of a task: that thread)."""
+    fields = open(stat_path).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def cpu_seconds(pid) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime, all threads
+    return stat_cpu_seconds(f"/proc/{pid}/stat")
 
 
 def spin_seconds(pid) -> float:
@@ -66,12 +71,10 @@ def spin_seconds(pid) -> float:
     total = 0.0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            if open(f"/proc/{pid}/task/{tid}/comm").read().strip() != "tuoyu-idle-spin":
-                continue
-            fields = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+            if open(f"/proc/{pid}/task/{tid}/comm").read().strip() == "tuoyu-idle-spin":
+                total += stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
         except FileNotFoundError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 
 

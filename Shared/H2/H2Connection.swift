@@ -59,7 +59,8 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   /// The number of streams currently open.
   public var openStreamCount: Int { streams.count }
 
-  /// Called on the event loop after each read has been processed and its answers flushed.
+  /// Called on the event loop after each read has been processed and its answers flushed or
+  /// queued for the end of the loop's round.
   public var onReadComplete: (() -> Void)?
 
   public init(role: Role, settings: H2Settings = H2Settings(), delegate: (any H2ConnectionDelegate)?) {

@@ -18,22 +18,12 @@ public enum EventLoopThreads {
   /// The CPUs this process may run on (its affinity mask: `taskset`, a container's cpuset), nil
   /// when the system does not say.
   public static var affinityCPUs: Int? {
-    #if os(Linux)
-      // `Cpus_allowed_list:` of /proc/self/status, e.g. "0", "0-1" or "0,2-3".
-      guard let file = fopen("/proc/self/status", "r") else { return nil }
-      defer { fclose(file) }
-      var line: UnsafeMutablePointer<CChar>?
-      var capacity = 0
-      defer { free(line) }
-      while getline(&line, &capacity, file) > 0, let line {
-        let text = String(cString: line)
-        guard text.hasPrefix("Cpus_allowed_list:") else { continue }
-        return cpuCount(list: String(text.dropFirst(18)).trimmingCharacters(in: " \t\n"))
-      }
-      return nil
-    #else
-      return nil
-    #endif
+    // `Cpus_allowed_list:` of /proc/self/status, e.g. "0", "0-1" or "0,2-3".
+    guard let status = SystemFiles.read("/proc/self/status") else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("Cpus_allowed_list:") {
+      return cpuCount(list: String(line.dropFirst(18)).trimmingCharacters(in: " \t"))
+    }
+    return nil
   }
 
   /// The CPUs of a Linux CPU list ("0-3,6"), nil if it is not one.

@@ -21,10 +21,13 @@ public enum IdleSpin {
   /// The window when nothing says otherwise: 100 µs, about one round trip on a local network;
   /// nil (off) when this process runs under a CPU quota.
   public static let defaultWindow: Duration? =
-    cpuQuotaLimited(cgroup: readFile("/proc/self/cgroup"), read: readFile) ? nil : .microseconds(100)
+    cpuQuotaLimited(cgroup: SystemFiles.read("/proc/self/cgroup"), read: { SystemFiles.read($0) })
+    ? nil : .microseconds(100)
 
-  /// The longest window accepted (a spinner that never parks is a busy loop).
-  public static let maxWindow: Duration = .milliseconds(10)
+  /// The longest window accepted, in microseconds and as a duration (a spinner that never parks
+  /// is a busy loop).
+  public static let maxWindowMicroseconds = 10_000
+  public static let maxWindow: Duration = .microseconds(maxWindowMicroseconds)
 
   /// Whether this process's cgroup (from the text of `/proc/self/cgroup`) or one of its parents
   /// has a CPU quota: cgroup v2's `cpu.max` is "QUOTA PERIOD", not "max PERIOD"; v1's
@@ -56,15 +59,6 @@ public enum IdleSpin {
       }
     }
     return false
-  }
-
-  /// A small text file's contents (at most 4 KiB), nil if it cannot be read.
-  static func readFile(_ path: String) -> String? {
-    guard let file = fopen(path, "r") else { return nil }
-    defer { fclose(file) }
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let n = fread(&buffer, 1, buffer.count, file)
-    return String(decoding: buffer[..<n], as: UTF8.self)
   }
 
   private static let spinners = Synchronization.Mutex<[ObjectIdentifier: IdleSpinner]>([:])

@@ -105,12 +105,12 @@ public final class RPCServer: Sendable {
           let connection = ServerConnection(server: shared, channel: channel)
           let h2 = H2Connection(
             role: .server, settings: shared.configuration.http2, delegate: connection)
-          // The delegate is weak in H2; the handler keeps it alive for the channel's lifetime.
           if let window = shared.configuration.idleSpin, window > .zero,
             let spinner = IdleSpin.spinner(for: channel.eventLoop, window: window)
           {
             h2.onReadComplete = { spinner.activity() }
           }
+          // The delegate is weak in H2; the handler keeps it alive for the channel's lifetime.
           try channel.pipeline.syncOperations.addHandler(h2)
           try channel.pipeline.syncOperations.addHandler(KeepAlive(connection))
           self?.track(channel, h2)

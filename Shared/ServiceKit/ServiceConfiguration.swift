@@ -206,8 +206,8 @@ public struct ServiceConfiguration: Sendable {
       if v == "off" || v == "0" {
         c.idleSpin = nil
       } else {
-        guard let n = Int(v), (1...10_000).contains(n) else {
-          throw ConfigurationError("--idle-spin-us must be microseconds, 1–10000, or off")
+        guard let n = Int(v), (1...IdleSpin.maxWindowMicroseconds).contains(n) else {
+          throw ConfigurationError("--idle-spin-us must be microseconds, 1–\(IdleSpin.maxWindowMicroseconds), or off")
         }
         c.idleSpin = .microseconds(n)
       }

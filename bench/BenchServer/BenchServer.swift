@@ -28,7 +28,12 @@ struct BenchServer: AsyncParsableCommand {
     EventLoopThreads.fitSingletonToAffinity()
     var configuration = RPCServer.Configuration(host: host, port: port)
     configuration.http2.maxConcurrentStreams = 256
-    if let idleSpinUs { configuration.idleSpin = .microseconds(max(0, min(idleSpinUs, 10_000))) }
+    if let idleSpinUs {
+      guard (0...IdleSpin.maxWindowMicroseconds).contains(idleSpinUs) else {
+        throw ValidationError("--idle-spin-us must be 0–\(IdleSpin.maxWindowMicroseconds)")
+      }
+      configuration.idleSpin = .microseconds(idleSpinUs)
+    }
     let server = try RPCServer(configuration: configuration, services: [BenchService()])
     let bound = try await server.start()
     print("listening on \(host):\(bound)")
