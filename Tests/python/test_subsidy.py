@@ -15,6 +15,13 @@ import pytest
 
 from conftest import BIN, ROOT, Server, free_port, service_database
 
+
+def city_today() -> datetime.date:
+    """Today in the city (China Standard Time, UTC+8, no daylight saving), as the services count
+    days (ServiceKit's LocalDate.today): from 16:00 UTC it is already tomorrow there."""
+    return datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date()
+
+
 DB = os.environ.get("TUOYU_TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(DB is None, reason="needs TUOYU_TEST_DATABASE_URL (scripts/test sets it)")
 
@@ -219,7 +226,7 @@ def test_a_newcomer_follows_an_accepted_batch_to_a_disbursed_award_holds_it_and_
 
     # The county's statement: one payment matched, one missing (not yet on it), one unexpected.
     ok(cli(env, "subsidy", "disburse", app2, "--payer", "county", "--reference", "WXCZ-2025-0002", tok=p["treasurer"]))
-    today = datetime.date.today().isoformat()
+    today = city_today().isoformat()
     statement = ROOT / ".run" / "test-statement.csv"
     statement.write_text("reference,amount,paid_on\nWXCZ-2025-0001,60000,%s\nWXCZ-2025-9999,123.45,%s\n" % (today, today))
     r = cli(env, "subsidy", "reconcile", str(statement), "--payer", "county", "--region", "330502", "--from", "2025-01-01",
@@ -339,10 +346,10 @@ def test_no_id_number_in_the_schema_the_log_or_default_output(city):
 def test_children_imported_and_claimed_for_the_month(city):
     env = city["env"]
     p = people()
-    ok(cli(env, "subsidy", "put-policy", "--year", str(datetime.date.today().year), "--region", "330500",
+    ok(cli(env, "subsidy", "put-policy", "--year", str(city_today().year), "--region", "330500",
            "--enrolment-monthly", "300", "--milk-monthly", "100", "--reason", "市级托育补助", tok=p["admin"]))
     # Children born within the last three years (computed from today), enrolled at a filed 普惠 institution.
-    today = datetime.date.today()
+    today = city_today()
     rows = ["id_number,county_code,local_hukou,hardship,credit_code,start_on"]
     for i in range(12):
         born = today.replace(day=1) - datetime.timedelta(days=200 + 30 * i)
