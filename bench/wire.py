@@ -4,9 +4,11 @@ and grpc-swift-2, side by side in one run. Servers are pinned to CPU 0 and h2loa
 
 Prints, per server and load shape: requests/s, mean and p99 latency, server CPU microseconds per
 call, peak RSS, and tuoyu's ratio to each peer. Run through bench/wire.sh, which builds everything.
-tuoyu runs twice: as it serves by default, with its idle spinner (RPC's IdleSpin: a SCHED_IDLE thread
-that keeps the event loop's CPU from halting for 100 µs after a read), and as `tuoyu-no-spin`
-(`--idle-spin-us 0`). The spinner's CPU is its own column ("spin µs/call"): it is time the CPU would
+tuoyu runs three times: as it serves by default, with its idle spinner (RPC's IdleSpin: a SCHED_IDLE
+thread that keeps the event loop's CPU from halting for 100 µs after a read) and its read rounds (H2's
+H2ReadRound: the connections one epoll_wait found ready are read first, then served longest-waiting
+first); as `tuoyu-no-spin` (`--idle-spin-us 0`); and as `tuoyu-epoll-order` (`--epoll-order`:
+served in the order epoll reports them, as NIO delivers reads). The spinner's CPU is its own column ("spin µs/call"): it is time the CPU would
 otherwise have spent halted, and it is not in "CPU µs/call".
 
 --keep-awake runs a busy loop at SCHED_IDLE on the servers' CPU for the whole run: it takes only
@@ -212,8 +214,10 @@ def main():
     with open(body_file, "wb") as f:
         f.write(request_body())
 
-    # tuoyu as it runs by default (its idle spinner on: IdleSpin), and with the spinner off.
-    servers = [("tuoyu", [args.tuoyu]), ("tuoyu-no-spin", [args.tuoyu, "--idle-spin-us", "0"])]
+    # tuoyu as it runs by default (its idle spinner on: IdleSpin; ready connections served about in
+    # the order their requests arrived: H2ReadRound), with the spinner off, and serving in epoll's order.
+    servers = [("tuoyu", [args.tuoyu]), ("tuoyu-no-spin", [args.tuoyu, "--idle-spin-us", "0"]),
+               ("tuoyu-epoll-order", [args.tuoyu, "--epoll-order"])]
     if args.cpp:
         servers.append(("grpc-c++", [args.cpp]))
     if args.go:
@@ -240,19 +244,19 @@ def main():
     print(f"\nUnary echo (bench.Bench/Get, 256-byte payload), h2load -D {args.duration}s, "
           f"server on CPU 0, h2load on CPU 1; CPU 0 {'kept awake (SCHED_IDLE busy loop)' if args.keep_awake else 'idles'}"
           f"; guest halt polling {halt_poll}\n")
-    header = f"{'server':<13} {'conn x streams':>14} {'req/s':>10} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} {'spin µs/call':>13} {'peak RSS MiB':>13} {'failed':>7}"
+    header = f"{'server':<17} {'conn x streams':>14} {'req/s':>10} {'mean µs':>9} {'p99 µs':>9} {'CPU µs/call':>12} {'spin µs/call':>13} {'peak RSS MiB':>13} {'failed':>7}"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['server']:<13} {r['shape']:>14} {r['rps']:>10.0f} {r['mean']:>9.1f} {r['p99']:>9.1f} "
+        print(f"{r['server']:<17} {r['shape']:>14} {r['rps']:>10.0f} {r['mean']:>9.1f} {r['p99']:>9.1f} "
               f"{r['cpu_us']:>12.2f} {r['spin_us']:>13.2f} {r['rss']:>13.1f} {r['failed']:>7}")
     if args.critical_path:
         print("\nInside the server at 1x1, from the request's read to the response's write (perf tracepoints):")
         for r in rows:
             if r["shape"] == "1x1":
-                print(f"  {r['server']:<13} median {r['path'][0]:.1f} µs, p90 {r['path'][1]:.1f} µs")
+                print(f"  {r['server']:<17} median {r['path'][0]:.1f} µs, p90 {r['path'][1]:.1f} µs")
     ours = {r["shape"]: r for r in rows if r["server"] == "tuoyu"}
-    peers = sorted({r["server"] for r in rows} - {"tuoyu"}, key=lambda p: (p != "tuoyu-no-spin", p))
+    peers = sorted({r["server"] for r in rows} - {"tuoyu"}, key=lambda p: (not p.startswith("tuoyu-"), p))
     if peers:
         print("\ntuoyu's ratio to each peer (req/s: >1 means tuoyu serves more; CPU: >1 means tuoyu spends less per call)")
         for peer in peers:
@@ -260,7 +264,7 @@ def main():
                 if r["server"] != peer:
                     continue
                 o = ours[r["shape"]]
-                print(f"  vs {peer:<13} {r['shape']:>6}: req/s x{o['rps'] / r['rps']:.2f}   "
+                print(f"  vs {peer:<17} {r['shape']:>6}: req/s x{o['rps'] / r['rps']:.2f}   "
                       f"CPU/call x{r['cpu_us'] / o['cpu_us']:.2f}   p99 x{r['p99'] / o['p99']:.2f}")
 
 

@@ -108,8 +108,71 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
   }
 
   public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    guard let session, !closed else { return }
+    guard session != nil, !closed else { return }
     let buffer = unwrapInboundIn(data)
+    if let round = readRound, round.members > 1 {
+      // Served when the round runs, in the order of the round (H2ReadRound).
+      pendingInput.append(buffer)
+      if !inRound {
+        inRound = true
+        round.add(self)
+      }
+      return
+    }
+    receive(buffer)
+  }
+
+  public func channelReadComplete(context: ChannelHandlerContext) {
+    if !inRound { answerReads() }
+    onReadComplete?()
+    context.fireChannelReadComplete()
+  }
+
+  /// Input held for the read round, served now (`H2ReadRound`).
+  func serveRound() {
+    inRound = false
+    if let round = readRound { lastServed = round.nextTick() }
+    swap(&pendingInput, &servingInput)
+    for buffer in servingInput {
+      guard session != nil, !closed else { break }
+      receive(buffer)
+    }
+    servingInput.removeAll(keepingCapacity: true)
+    answerReads()
+  }
+
+  /// The read round this connection is served in, if any (set before the channel is active).
+  public var readRound: H2ReadRound? {
+    didSet {
+      oldValue?.members -= 1
+      readRound?.members += 1
+    }
+  }
+  /// The round's tick when this connection was last served.
+  var lastServed: UInt64 = 0
+  private var inRound = false
+  private var pendingInput: [ByteBuffer] = []
+  private var servingInput: [ByteBuffer] = []
+
+  /// Flushes (or queues for the end of the round) the answers to what was just read.
+  private func answerReads() {
+    guard needsFlush else { return }
+    if role == .server && streams.count > 1 {
+      // Several calls in flight: their answers go out once the event loop has served every
+      // connection that was ready. NIO's epoll is level-triggered, so a connection whose next
+      // request arrives just after `epoll_wait` returned is served after all that were ready
+      // before — last in the next round, and so late again (bench/README.md: p99 at 16×32 fell
+      // by a third, req/s rose 2–4 %). One call in flight is answered at once: deferring that
+      // costs a round trip's worth of idle time per round (16×1 lost 3–6 % of its req/s).
+      needsFlush = false
+      requestFlush()
+    } else {
+      flush()
+    }
+  }
+
+  private func receive(_ buffer: ByteBuffer) {
+    guard let session else { return }
     inRead = true
     insideNGHTTP2 = true
     currentInput = buffer
@@ -144,25 +207,6 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
       flush()
       close(reason: connectionErrorReason ?? "nghttp2 error \(H2Connection.errorName(Int32(rv)))")
     }
-  }
-
-  public func channelReadComplete(context: ChannelHandlerContext) {
-    if needsFlush {
-      if role == .server && streams.count > 1 {
-        // Several calls in flight: their answers go out once the event loop has served every
-        // connection that was ready. NIO's epoll is level-triggered, so a connection whose next
-        // request arrives just after `epoll_wait` returned is served after all that were ready
-        // before — last in the next round, and so late again (bench/README.md: p99 at 16×32 fell
-        // by a third, req/s rose 2–4 %). One call in flight is answered at once: deferring that
-        // costs a round trip's worth of idle time per round (16×1 lost 3–6 % of its req/s).
-        needsFlush = false
-        requestFlush()
-      } else {
-        flush()
-      }
-    }
-    onReadComplete?()
-    context.fireChannelReadComplete()
   }
 
   public func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -552,6 +596,8 @@ public final class H2Connection: ChannelInboundHandler, RemovableChannelHandler 
 
   private func connectionLost() {
     stopLimits()
+    pendingInput.removeAll()
+    if readRound != nil { readRound = nil }
     guard session != nil || !streams.isEmpty else { return }
     if lifecycle.lost() && tracing { trace("\(role) lost: open streams \(streams.count)") }
     dispatchEvents()

@@ -33,8 +33,11 @@ final class Acceptor: H2ConnectionDelegate {
   var pingAcks: [UInt64] = []
   var closed = false
   var consumeOnReceive = true
+  /// Called with each stream opened (tests that watch several connections).
+  var onOpen: (() -> Void)?
 
   func h2Connection(_ connection: H2Connection, openedStream stream: H2Stream) -> (any H2StreamDelegate)? {
+    onOpen?()
     let r = Recorder()
     r.consumeOnReceive = consumeOnReceive
     streams.append((stream, r))
@@ -56,11 +59,17 @@ final class Pair {
   let serverChannel: EmbeddedChannel
   let clientChannel: EmbeddedChannel
 
-  init(serverSettings: H2Settings = H2Settings(), consume: Bool = true) throws {
+  /// `serverLoop`: the server's event loop, which several pairs may share; `readRound`: the
+  /// round the server is served in (on that loop).
+  init(
+    serverSettings: H2Settings = H2Settings(), consume: Bool = true,
+    serverLoop: EmbeddedEventLoop = EmbeddedEventLoop(), readRound: H2ReadRound? = nil
+  ) throws {
     serverDelegate.consumeOnReceive = consume
     server = H2Connection(role: .server, settings: serverSettings, delegate: serverDelegate)
+    server.readRound = readRound
     client = H2Connection(role: .client, delegate: clientDelegate)
-    serverChannel = EmbeddedChannel(handler: server)
+    serverChannel = EmbeddedChannel(handler: server, loop: serverLoop)
     clientChannel = EmbeddedChannel(handler: client)
     let address = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
     try serverChannel.connect(to: address).wait()

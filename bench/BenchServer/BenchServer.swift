@@ -23,6 +23,8 @@ struct BenchServer: AsyncParsableCommand {
   @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
   @Option(help: "Microseconds each event loop's CPU is kept from halting after a read (0: off; default: the server's).")
   var idleSpinUs: Int?
+  @Flag(help: "Serve ready connections in the order epoll reports them, not about the order their requests arrived.")
+  var epollOrder = false
 
   func run() async throws {
     EventLoopThreads.fitSingletonToAffinity()
@@ -34,6 +36,7 @@ struct BenchServer: AsyncParsableCommand {
       }
       configuration.idleSpin = .microseconds(idleSpinUs)
     }
+    configuration.servesInArrivalOrder = !epollOrder
     let server = try RPCServer(configuration: configuration, services: [BenchService()])
     let bound = try await server.start()
     print("listening on \(host):\(bound)")
