@@ -58,25 +58,43 @@ import Testing
     }
   }
 
-  /// A connection's input read in several pieces within one round is served in order.
-  @Test func piecesOfOneRoundAreServedInOrder() throws {
-    let (loop, pairs) = try Self.pairs(2, round: true)
-    let (stream, _) = try pairs[0].request()
-    stream.sendData(ByteBuffer(string: "hello, round"), endStream: true)
-    pairs[0].clientChannel.embeddedEventLoop.run()
+  /// The bytes a client request with `body` puts on the wire, as one buffer.
+  static func requestBytes(_ pair: Pair, body: ByteBuffer) throws -> ByteBuffer {
+    let (stream, _) = try pair.request()
+    stream.sendData(body, endStream: true)
+    pair.clientChannel.embeddedEventLoop.run()
     var all = ByteBuffer()
-    while var bytes = try pairs[0].clientChannel.readOutbound(as: ByteBuffer.self) {
+    while var bytes = try pair.clientChannel.readOutbound(as: ByteBuffer.self) {
       all.writeBuffer(&bytes)
     }
+    return all
+  }
+
+  /// A round holds one read per connection: a second read in the same round is served at once,
+  /// after the held one, in order; the last small read waits for the round.
+  @Test func aSecondReadInOneRoundIsServedAtOnceInOrder() throws {
+    let (loop, pairs) = try Self.pairs(2, round: true)
+    let all = try Self.requestBytes(pairs[0], body: ByteBuffer(string: "hello, round"))
     // Three reads: split inside the HEADERS frame and inside the DATA frame.
     let cuts = [0, 7, all.readableBytes - 3, all.readableBytes]
     for (from, to) in zip(cuts, cuts.dropFirst()) {
       try pairs[0].serverChannel.writeInbound(all.getSlice(at: from, length: to - from)!)
     }
-    #expect(pairs[0].serverDelegate.streams.isEmpty)
+    let (_, request) = try #require(pairs[0].serverDelegate.streams.first, "served at the second read")
+    #expect(!request.ended, "the third read waits for the round")
     loop.run()
-    let (_, request) = try #require(pairs[0].serverDelegate.streams.first)
     #expect(String(buffer: request.data) == "hello, round")
+    #expect(request.ended)
+  }
+
+  /// A read larger than a round holds is served as it is read.
+  @Test func aLargeReadIsServedAtOnce() throws {
+    let (_, pairs) = try Self.pairs(2, round: true)
+    let body = ByteBuffer(repeating: 0x61, count: H2Connection.roundReadLimit + 1)
+    let all = try Self.requestBytes(pairs[0], body: body)
+    try pairs[0].serverChannel.writeInbound(all)
+    let (_, request) = try #require(pairs[0].serverDelegate.streams.first)
+    #expect(request.data.readableBytes == body.readableBytes)
     #expect(request.ended)
   }
 
