@@ -311,7 +311,7 @@ let package = Package(
     .testTarget(
       name: "RPCTests",
       dependencies: nio + [
-        "RPC", "RPCHealth", "Interop",
+        "RPC", "RPCHealth", "Interop", "CSched",
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],

@@ -7,6 +7,7 @@
 extern int tuoyu_sched_getcpu(void) __asm__("sched_getcpu");
 extern int tuoyu_sched_setaffinity(int pid, size_t size, const unsigned long *mask) __asm__("sched_setaffinity");
 extern int tuoyu_pthread_setname_np(pthread_t thread, const char *name) __asm__("pthread_setname_np");
+extern int tuoyu_gettid(void) __asm__("gettid");
 
 /// Pins the calling thread to `cpu` (0..1023); -1 with errno when the kernel refuses.
 static inline int tuoyu_pin_to_cpu(int cpu) {

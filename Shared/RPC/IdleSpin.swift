@@ -96,6 +96,8 @@ final class IdleSpinner: Sendable {
   private let sequence = Synchronization.Atomic<UInt64>(0)
   /// The CPU the loop last read on.
   private let cpu = Synchronization.Atomic<Int32>(-1)
+  /// The loop's thread id (an event loop's thread is its for life); 0 until its first read.
+  private let loopThread = Synchronization.Atomic<Int32>(0)
   /// The window in nanoseconds.
   private let windowNanos: Synchronization.Atomic<Int64>
   /// Set by the spinner before it parks; the loop takes it back when it wakes the spinner.
@@ -105,11 +107,18 @@ final class IdleSpinner: Sendable {
   private let observedState = Synchronization.Atomic<UInt8>(State.spinning.rawValue)
 
   private let wakeUps = Synchronization.Atomic<Int>(0)
+  private let fairShareYields = Synchronization.Atomic<Int>(0)
+
+  /// A spinner away from its CPU this long between two looks was not preempted by the loop
+  /// handling one read (microseconds) but scheduled out while the loop was busy.
+  static let preemptedAfterNanos: Int64 = 1_000_000
 
   /// Parked or spinning, for tests and diagnostics.
   var state: State { State(rawValue: observedState.load(ordering: .relaxed)) ?? .parked }
   /// How often the spinner was woken from parking.
   var wakeCount: Int { wakeUps.load(ordering: .relaxed) }
+  /// How often the spinner found itself running while the loop waited, and gave way.
+  var yieldCount: Int { fairShareYields.load(ordering: .relaxed) }
   var window: Duration { .nanoseconds(windowNanos.load(ordering: .relaxed)) }
 
   init(window: Duration) {
@@ -151,6 +160,7 @@ final class IdleSpinner: Sendable {
   func activity() {
     let here = tuoyu_sched_getcpu()
     if cpu.load(ordering: .relaxed) != here { cpu.store(here, ordering: .relaxed) }
+    if loopThread.load(ordering: .relaxed) == 0 { loopThread.store(tuoyu_gettid(), ordering: .relaxed) }
     sequence.wrappingAdd(1, ordering: .sequentiallyConsistent)
     if parkRequested.load(ordering: .sequentiallyConsistent) { wake() }
   }
@@ -177,12 +187,35 @@ final class IdleSpinner: Sendable {
     var pinned: Int32 = -1
     var last = sequence.load(ordering: .relaxed)
     var deadline = Int64.min
+    var lastLook = Self.now()
+    var resumed = false
+    var loopStat = LoopStat()
     while true {
+      let now = Self.now()
+      if resumed || now - lastLook > Self.preemptedAfterNanos,
+        loopStat.isRunnable(thread: loopThread.load(ordering: .relaxed)) == true
+      {
+        // Just woken, or away from the CPU for long while spinning, and the loop is runnable:
+        // the scheduler gave this thread its small share (SCHED_IDLE still has a weight) while
+        // the loop had work, and spinning would keep the loop waiting for the window. Give the
+        // CPU back until the loop reads again (the spinner runs when the loop blocks).
+        fairShareYields.wrappingAdd(1, ordering: .relaxed)
+        park(seen: sequence.load(ordering: .relaxed))
+        last = sequence.load(ordering: .relaxed)
+        deadline = Self.now() + windowNanos.load(ordering: .relaxed)
+        lastLook = Self.now()
+        resumed = true
+        continue
+      }
+      resumed = false
+      lastLook = now
       let seen = sequence.load(ordering: .relaxed)
       if seen == last {
-        guard Self.now() >= deadline else { continue }
+        guard now >= deadline else { continue }
         park(seen: last)
         last = sequence.load(ordering: .relaxed)
+        lastLook = Self.now()
+        resumed = true
       } else {
         last = seen
       }
@@ -206,5 +239,36 @@ final class IdleSpinner: Sendable {
     wakeUp.lock(whenValue: 1)
     wakeUp.unlock(withValue: 0)
     wakeUps.wrappingAdd(1, ordering: .relaxed)
+  }
+}
+
+/// Reads whether a thread of this process is runnable (or running) from its
+/// `/proc/self/task/TID/stat`, the file kept open.
+struct LoopStat {
+  private var fd: Int32 = -1
+  private var thread: Int32 = 0
+  private var buffer = [UInt8](repeating: 0, count: 1024)
+
+  /// Whether `thread` is runnable; nil when it cannot be told.
+  mutating func isRunnable(thread: Int32) -> Bool? {
+    guard thread > 0 else { return nil }
+    if thread != self.thread {
+      if fd >= 0 { close(fd) }
+      fd = open("/proc/self/task/\(thread)/stat", O_RDONLY | O_CLOEXEC)
+      self.thread = thread
+    }
+    guard fd >= 0 else { return nil }
+    let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+    guard n > 0 else { return nil }
+    return Self.runnable(stat: buffer[..<n])
+  }
+
+  /// The state field of a `stat` line, after the command name in parentheses (which may itself
+  /// hold parentheses and spaces, so the last `)` ends it): `R` is running or runnable.
+  static func runnable(stat: some BidirectionalCollection<UInt8>) -> Bool? {
+    guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+    let rest = stat[stat.index(after: close)...].drop(while: { $0 == UInt8(ascii: " ") })
+    guard let state = rest.first else { return nil }
+    return state == UInt8(ascii: "R")
   }
 }

@@ -1,5 +1,7 @@
+import CSched
 import Foundation
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import RPC
@@ -68,6 +70,44 @@ import Testing
     // Its thread runs at SCHED_IDLE (5): it only ever takes time nothing else wants.
     let policies = Self.policies(of: "tuoyu-idle-spin")
     #expect(!policies.isEmpty && policies.allSatisfy { $0 == 5 }, "\(policies)")
+  }
+
+  /// The state of a thread from its stat line: the command name may hold parentheses.
+  @Test func aThreadsStateIsReadFromItsStatLine() {
+    #expect(LoopStat.runnable(stat: Array("1234 (NIO-ELT-0-#0) R 1 2 3".utf8)) == true)
+    #expect(LoopStat.runnable(stat: Array("1234 (NIO-ELT-0-#0) S 1 2 3".utf8)) == false)
+    #expect(LoopStat.runnable(stat: Array("77 (a) S (b) R 5".utf8)) == true)
+    #expect(LoopStat.runnable(stat: Array("no parenthesis".utf8)) == nil)
+    #expect(LoopStat.runnable(stat: Array("1 (x)  ".utf8)) == nil)
+    var stat = LoopStat()
+    #expect(stat.isRunnable(thread: 0) == nil)
+    #expect(stat.isRunnable(thread: tuoyu_gettid()) == true, "this thread is running")
+  }
+
+  final class StopFlag: Sendable {
+    let value = Synchronization.Atomic<Bool>(false)
+  }
+
+  /// A loop that stays busy on the spinner's CPU: the scheduler still gives the SCHED_IDLE
+  /// spinner its small share now and then, and the spinner gives it back at once (parks) rather
+  /// than spin its window while the loop waits.
+  @Test func aSpinnerScheduledWhileTheLoopIsBusyGivesWay() async throws {
+    let spinner = IdleSpinner(window: .milliseconds(5))
+    let done = StopFlag()
+    let thread = Thread {
+      // The "loop": pinned to one CPU, reading (activity) and working without a pause.
+      guard tuoyu_pin_to_cpu(tuoyu_sched_getcpu()) == 0 else { return }
+      let start = Date()
+      while !done.value.load(ordering: .relaxed) && Date().timeIntervalSince(start) < 10 {
+        spinner.activity()
+        var x = 0
+        for i in 0..<1000 { x &+= i }
+        if x == 1 { print(x) }
+      }
+    }
+    thread.start()
+    defer { done.value.store(true, ordering: .relaxed) }
+    #expect(try await Self.eventually { spinner.yieldCount > 0 })
   }
 
   @Test func theWindowIsCappedAndOnlyWidens() {
