@@ -5,7 +5,7 @@ import NIOCore
 /// NIO's epoll is level-triggered: after `epoll_wait` returns, the connections it reported stay
 /// at the front of the kernel's ready list, so a connection whose request arrives just after the
 /// call returned is reported last in the next round, served last, answered last — and so late
-/// again (bench/README.md: the "slow lane" behind 16×1's p99). A round instead reads every ready
+/// again (README, Benchmarks: what kept 16×1's p99 behind gRPC C++'s). A round instead reads every ready
 /// connection first (reads are cheap) and then serves them in the order they were last served,
 /// the longest-waiting first, which is about the order their requests arrived, as an
 /// edge-triggered poller would see them.

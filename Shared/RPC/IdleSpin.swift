@@ -15,7 +15,8 @@ import Synchronization
 /// call (bench/README.md). Each event loop gets one spinner thread, pinned to the CPU the loop
 /// last read on, at `SCHED_IDLE`: it runs only when nothing else on that CPU wants to (the loop's
 /// wake-up preempts it at once), and it parks `window` after the loop's last read, so an idle
-/// server spends no CPU. Off (no thread) when the window is zero; by default on, except under a
+/// server spends no CPU. When the scheduler hands it the CPU while the loop is runnable (even
+/// SCHED_IDLE has a weight), it parks at once rather than keep the loop waiting. Off (no thread) when the window is zero; by default on, except under a
 /// cgroup CPU quota, where the spinner's time would count against the service's own.
 public enum IdleSpin {
   /// The window when nothing says otherwise: 100 µs, about one round trip on a local network;

@@ -28,7 +28,7 @@ public final class RPCServer: Sendable {
     /// Whether the connections an event loop finds ready are read first and then served
     /// longest-waiting first, about the order their requests arrived (`H2ReadRound`); otherwise
     /// in the order epoll reports them, which keeps a late connection late (p99 at 16×1 about
-    /// 1.4× higher, bench/README.md). A connection alone on its event loop is served at once
+    /// 1.6× higher; README, Benchmarks). A connection alone on its event loop is served at once
     /// either way.
     public var servesInArrivalOrder = true
 
@@ -116,11 +116,13 @@ public final class RPCServer: Sendable {
           {
             h2.onReadComplete = { spinner.activity() }
           }
+          // The delegate is weak in H2; the handler keeps it alive for the channel's lifetime.
+          try channel.pipeline.syncOperations.addHandler(h2)
+          // Once the handler is in the pipeline, whose teardown takes it out of the round again
+          // (nothing is read before this initializer returns).
           if shared.configuration.servesInArrivalOrder {
             h2.readRound = self?.readRound(for: channel.eventLoop)
           }
-          // The delegate is weak in H2; the handler keeps it alive for the channel's lifetime.
-          try channel.pipeline.syncOperations.addHandler(h2)
           try channel.pipeline.syncOperations.addHandler(KeepAlive(connection))
           self?.track(channel, h2)
         }
