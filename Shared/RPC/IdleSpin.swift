@@ -191,34 +191,31 @@ final class IdleSpinner: Sendable {
     var lastLook = Self.now()
     var resumed = false
     var loopStat = LoopStat()
+    func parkUntilRead(after seen: UInt64) {
+      park(seen: seen)
+      last = sequence.load(ordering: .relaxed)
+      lastLook = Self.now()
+      resumed = true
+    }
     while true {
       let now = Self.now()
-      if resumed || now - lastLook > Self.preemptedAfterNanos,
-        loopStat.isRunnable(thread: loopThread.load(ordering: .relaxed)) == true
-      {
+      let checkLoop = resumed || now - lastLook > Self.preemptedAfterNanos
+      resumed = false
+      lastLook = now
+      let seen = sequence.load(ordering: .relaxed)
+      if checkLoop, loopStat.isRunnable(thread: loopThread.load(ordering: .relaxed)) == true {
         // Just woken, or away from the CPU for long while spinning, and the loop is runnable:
         // the scheduler gave this thread its small share (SCHED_IDLE still has a weight) while
         // the loop had work, and spinning would keep the loop waiting for the window. Give the
         // CPU back until the loop reads again (the spinner runs when the loop blocks).
         fairShareYields.wrappingAdd(1, ordering: .relaxed)
-        park(seen: sequence.load(ordering: .relaxed))
-        last = sequence.load(ordering: .relaxed)
-        deadline = Self.now() + windowNanos.load(ordering: .relaxed)
-        lastLook = Self.now()
-        resumed = true
-        continue
-      }
-      resumed = false
-      lastLook = now
-      let seen = sequence.load(ordering: .relaxed)
-      if seen == last {
-        guard now >= deadline else { continue }
-        park(seen: last)
-        last = sequence.load(ordering: .relaxed)
-        lastLook = Self.now()
-        resumed = true
+        parkUntilRead(after: seen)
+      } else if seen != last {
+        last = seen  // the loop read: a window from now
+      } else if now >= deadline {
+        parkUntilRead(after: seen)  // the window passed without a read
       } else {
-        last = seen
+        continue
       }
       deadline = Self.now() + windowNanos.load(ordering: .relaxed)
       // Follow the loop's thread to its CPU: spinning anywhere else would not keep it awake.
